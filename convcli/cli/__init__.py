@@ -1,0 +1,106 @@
+"""The ``convcli`` command line: a thin layer over the core.
+
+This package is the only place that imports typer and rich. Each command
+lives in its own module and imports numpy, scipy and Pillow lazily, inside the
+command, so ``convcli --help`` and ``convcli shape`` stay fast.
+
+Errors are translated once, here (:class:`ConvcliGroup`): any
+:class:`convcli.errors.ConvcliError` becomes one line
+``convcli: error: …`` on stderr and exit code 1; usage errors exit 2 (Click);
+Ctrl-C exits 130; a closed stdout (``| head``) exits quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from convcli.errors import ConvcliError
+
+__all__ = ["app", "err", "main"]
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def err(message: str) -> None:
+    """Write one line to stderr (no rich markup, safe for pipes)."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def _quiet_broken_pipe() -> None:
+    """stdout was closed by the reader: point it at devnull so exit does not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class ConvcliGroup(TyperGroup):
+    """Click group that turns library errors into one line and an exit code."""
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ConvcliError as exc:
+            err(f"convcli: error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err("convcli: interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+            raise typer.Exit(EXIT_ERROR) from None
+
+
+app = typer.Typer(
+    name="convcli",
+    cls=ConvcliGroup,
+    help=(
+        "CNN-style 2-D convolution for images: exact PyTorch/scipy semantics "
+        "(stride, padding, border, dilation, channels, transposed), fast numpy core."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from convcli import __version__
+
+        typer.echo(f"convcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """CNN-style 2-D convolution for images."""
+
+
+# --- command registration: one line per command module -----------------------
+# ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(prog_name="convcli")
+    except KeyboardInterrupt:
+        err("convcli: interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        sys.exit(EXIT_ERROR)

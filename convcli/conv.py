@@ -1,0 +1,364 @@
+"""conv2d and conv_transpose2d: validate, normalise, dispatch to a strategy.
+
+The operation is CNN "convolution", i.e. cross-correlation (no kernel flip)::
+
+    O[i, j, f] = bias + Σ_m Σ_n Σ_c  P[s_y·i + d_y·m,  s_x·j + d_x·n,  c] · K[f, m, n, c]
+
+where ``P`` is the image padded by the resolved pads with the border mode.
+Arrays are channels-last: image ``(H, W, C)`` (or ``(H, W)``), bank
+``(kh, kw)``, ``(F, kh, kw)`` or ``(F, kh, kw, C)``, result ``(H', W', N)``.
+
+Channel modes (``channels``):
+
+* ``depthwise`` (default): every kernel on every channel on its own (PyTorch
+  ``groups=C``); ``N = F·C``, kernel-major: output ``f·C + c`` is kernel ``f``
+  on channel ``c``. A 4-D bank gives channel ``c`` the weights ``K[f, …, c]``.
+* ``sum``: each kernel sums over all channels (PyTorch ``groups=1``); a 2-D
+  kernel uses the same weights on every channel; ``N = F``.
+* ``gray``: the image is turned to luminance ``0.299 R + 0.587 G + 0.114 B``
+  first (1 channel kept, LA → L, RGBA → RGB's luminance); ``N = F``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from convcli import engines
+from convcli.borders import Border, parse_border
+from convcli.errors import KernelError, OptionError, ShapeError
+from convcli.geometry import Padding, normalize_padding, output_size, pair, resolve_padding2d
+
+__all__ = [
+    "CHANNEL_MODES",
+    "conv2d",
+    "conv_transpose2d",
+    "luminance",
+    "upsample_nearest_conv2d",
+]
+
+CHANNEL_MODES = ("depthwise", "sum", "gray")
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def _result_dtype(image: np.ndarray, dtype: Any) -> np.dtype:
+    if dtype is None:
+        return np.dtype(np.float64 if image.dtype == np.float64 else np.float32)
+    resolved = np.dtype(dtype)
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise OptionError(f"`dtype` must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def _as_image(image: Any, dtype: Any) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, C)`` → contiguous ``(H, W, C)`` float array."""
+    array = np.asarray(image)
+    if array.dtype.kind not in "biuf":
+        raise ShapeError(f"image must hold real numbers, got dtype {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ShapeError(f"image must be (H, W) or (H, W, C), got shape {array.shape}")
+    if min(array.shape) < 1:
+        raise ShapeError(f"image must not be empty, got shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` → ``(H, W, 1)`` luminance ``0.299 R + 0.587 G + 0.114 B``.
+
+    One channel is kept as it is; two (LA) keep the first; four (RGBA) use
+    RGB and ignore alpha.
+    """
+    channels = image.shape[2]
+    if channels in (1, 2):
+        return np.ascontiguousarray(image[:, :, :1])
+    if channels in (3, 4):
+        r, g, b = (image[:, :, i] for i in range(3))
+        luma = LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b
+        return np.ascontiguousarray(luma[:, :, None], dtype=image.dtype)
+    raise ShapeError(
+        f"`channels='gray'` needs an image with 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA) "
+        f"channels, got {channels}"
+    )
+
+
+def _as_bank(bank: Any, dtype: np.dtype) -> np.ndarray:
+    """``(kh, kw)`` / ``(F, kh, kw)`` / ``(F, kh, kw, C)`` → float ``(F, kh, kw, C?)``."""
+    try:
+        weights = np.asarray(bank, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise KernelError(f"bank must be an array of numbers: {exc}") from None
+    if weights.ndim == 2:
+        weights = weights[None]
+    if weights.ndim not in (3, 4):
+        raise KernelError(
+            f"bank must be (kh, kw), (F, kh, kw) or (F, kh, kw, C), got shape {weights.shape}"
+        )
+    if min(weights.shape) < 1:
+        raise KernelError(f"bank must not be empty, got shape {weights.shape}")
+    if not np.isfinite(weights).all():
+        raise KernelError("bank weights must be finite (found NaN or inf)")
+    return weights.astype(dtype)
+
+
+def _prepare(
+    image: Any, bank: Any, channels: str, flip: bool, dtype: Any
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Shared validation of conv2d / conv_transpose2d.
+
+    Returns the ``(H, W, C)`` image, ``(F, kh, kw, C)`` weights (flipped when
+    asked) and the engine mode (``sum`` or ``depthwise``).
+    """
+    if channels not in CHANNEL_MODES:
+        raise OptionError(f"`channels` must be one of {', '.join(CHANNEL_MODES)}, got {channels!r}")
+    array = _as_image(image, dtype)
+    weights = _as_bank(bank, array.dtype)
+    if flip:
+        weights = weights[:, ::-1, ::-1]
+    if channels == "gray":
+        array = luminance(array)
+    n_channels = array.shape[2]
+    if weights.ndim == 4:
+        bank_channels = weights.shape[3]
+        if bank_channels != n_channels and not (channels == "depthwise" and bank_channels == 1):
+            raise ShapeError(
+                f"bank has C={bank_channels} channels but the image has C={n_channels} "
+                f"(channels={channels!r}); give a (F, kh, kw) bank or a matching C"
+            )
+        weights = np.broadcast_to(weights, weights.shape[:3] + (n_channels,))
+    else:
+        weights = np.broadcast_to(weights[..., None], weights.shape + (n_channels,))
+    weights = np.ascontiguousarray(weights)
+    mode = "depthwise" if channels == "depthwise" else "sum"
+    return array, weights, mode
+
+
+def _add_bias(out: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
+    """Add a scalar, per-kernel (F) or per-output-channel (N) bias in place."""
+    values = np.asarray(bias, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ShapeError("`bias` must be finite")
+    n_out = out.shape[2]
+    if values.ndim == 0:
+        if values != 0:
+            out += out.dtype.type(values)
+        return out
+    values = values.ravel()
+    if values.size == n_out:
+        per_channel = values
+    elif values.size == n_filters:
+        per_channel = np.repeat(values, n_out // n_filters)
+    else:
+        raise ShapeError(
+            f"`bias` must be a scalar or have F={n_filters} or N={n_out} values, got {values.size}"
+        )
+    out += per_channel.astype(out.dtype)
+    return out
+
+
+def _pick(method: str, table: dict, choose: Any, problem: Any) -> Any:
+    name = choose(problem) if method == "auto" else method
+    try:
+        return table[name]
+    except KeyError:
+        names = ", ".join(["auto", *sorted(table)])
+        raise OptionError(f"`method` must be one of {names}, got {method!r}") from None
+
+
+def conv2d(
+    image: Any,
+    bank: Any,
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: Padding = "valid",
+    border: str | Border = "zero",
+    dilation: int | tuple[int, int] = 1,
+    channels: str = "depthwise",
+    flip: bool = False,
+    bias: Any = 0.0,
+    method: str = "auto",
+    dtype: Any = None,
+) -> np.ndarray:
+    """2-D CNN convolution (cross-correlation) of an image with a kernel bank.
+
+    ``O[i, j, f] = bias + Σ_{m,n,c} P[s_y·i + d_y·m, s_x·j + d_x·n, c] · K[f, m, n, c]``
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (H, W, C)
+        Pixel values in their native range; integers are converted.
+    bank : array_like, shape (kh, kw), (F, kh, kw) or (F, kh, kw, C)
+        Correlation weights. Non-square and even sizes are allowed.
+    stride, dilation : int or (rows, cols)
+        Positive integers.
+    padding : str, int, (rows, cols) or (top, bottom, left, right)
+        ``valid``, ``same`` (TF SAME / ONNX SAME_UPPER: ``H' = ceil(H/s)``,
+        the odd pixel at the bottom/right), ``full`` (``k_eff − 1`` each side)
+        or explicit amounts.
+    border : str
+        What fills the padding: ``zero``, ``constant:V``, ``reflect``,
+        ``symmetric``, ``replicate`` or ``wrap`` (see :mod:`convcli.borders`).
+    channels : {'depthwise', 'sum', 'gray'}
+        How kernels meet colour channels (see the module notes).
+    flip : bool
+        Rotate each kernel by 180° first (true convolution; ``valid`` and
+        ``full`` then equal ``scipy.signal.convolve2d``).
+    bias : float or array_like
+        A scalar, one value per kernel (F) or per output channel (N).
+    method : str
+        ``auto`` or a strategy name from :data:`convcli.engines.FORWARD_ENGINES`.
+    dtype : {None, float32, float64}
+        Compute type; default float64 for float64 input, float32 otherwise.
+
+    Returns
+    -------
+    ndarray, shape (H', W', N)
+        ``H' = floor((H + pad_top + pad_bottom − k_eff) / s) + 1`` with
+        ``k_eff = d·(kh − 1) + 1``; ``N = F·C`` (depthwise) or ``F``.
+
+    Raises
+    ------
+    ShapeError, KernelError, OptionError
+        For any invalid argument; the message names it and its value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> sobel_x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    >>> conv2d(x, sobel_x, stride=2, padding=1)[..., 0]
+    array([[ -7.,  -6.],
+           [-36.,  -8.]], dtype=float32)
+    """
+    array, weights, mode = _prepare(image, bank, channels, flip, dtype)
+    strides = pair(stride, "stride")
+    dilations = pair(dilation, "dilation")
+    parsed_border = parse_border(border)
+    rows, cols = array.shape[:2]
+    kh, kw = weights.shape[1:3]
+    pads = resolve_padding2d(
+        (rows, cols), (kh, kw), stride=strides, padding=padding, dilation=dilations
+    )
+    out_shape = (
+        output_size(rows, kh, stride=strides[0], padding=pads[:2], dilation=dilations[0]),
+        output_size(cols, kw, stride=strides[1], padding=pads[2:], dilation=dilations[1]),
+    )
+    problem = engines.ForwardProblem(
+        image=array, weights=weights, mode=mode, pads=pads, border=parsed_border,
+        stride=strides, dilation=dilations, out_shape=out_shape,
+    )
+    run = _pick(method, engines.FORWARD_ENGINES, engines.choose_forward, problem)
+    out = run(problem)
+    return _add_bias(out, bias, weights.shape[0])
+
+
+def conv_transpose2d(
+    image: Any,
+    bank: Any,
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: Padding = 0,
+    output_padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    channels: str = "depthwise",
+    flip: bool = False,
+    bias: Any = 0.0,
+    method: str = "auto",
+    dtype: Any = None,
+) -> np.ndarray:
+    """Transposed convolution with PyTorch ``conv_transpose2d`` semantics.
+
+    The adjoint (gradient) of :func:`conv2d` with the same geometry::
+
+        full[s·i + d·m, s·j + d·n, f] += I[i, j, c] · K[f, m, n, c]   (scatter-add)
+        H' = (H − 1)·s − pad_top − pad_bottom + k_eff + output_padding
+
+    then ``pad_top`` rows are cropped at the top and ``H'`` rows kept (rows
+    past the scatter extent are zeros, plus bias). In PyTorch terms the
+    weight is ``W[c, f, m, n] = K[f, m, n, c]`` (``groups=1`` for ``sum``,
+    ``groups=C`` for ``depthwise``).
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (H, W, C)
+    bank : array_like, shape (kh, kw), (F, kh, kw) or (F, kh, kw, C)
+    stride, dilation : int or (rows, cols)
+    padding : int, (rows, cols), (top, bottom, left, right), 'valid' or 'same'
+        Rows and columns cropped from the full result. ``valid`` is 0;
+        ``same`` gives ``H' = H·s`` (ONNX SAME_UPPER split of
+        ``total = k_eff − s + output_padding``).
+    output_padding : int or (rows, cols)
+        Extra rows/columns at the bottom/right, ``0 <= op < max(s, d)``.
+    channels, flip, bias, method, dtype
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    ndarray, shape (H', W', N)
+    """
+    array, weights, mode = _prepare(image, bank, channels, flip, dtype)
+    strides = pair(stride, "stride")
+    dilations = pair(dilation, "dilation")
+    out_pads = pair(output_padding, "output_padding", minimum=0)
+    rows, cols = array.shape[:2]
+    kh, kw = weights.shape[1:3]
+    pads = resolve_padding2d(
+        (rows, cols), (kh, kw), stride=strides, padding=padding, dilation=dilations,
+        transposed=True, output_padding=out_pads,
+    )
+    norm = normalize_padding(padding)
+    per_axis = (norm, norm) if isinstance(norm, str) else (norm[:2], norm[2:])
+    out_shape = (
+        output_size(rows, kh, stride=strides[0], padding=per_axis[0], dilation=dilations[0],
+                    transposed=True, output_padding=out_pads[0]),
+        output_size(cols, kw, stride=strides[1], padding=per_axis[1], dilation=dilations[1],
+                    transposed=True, output_padding=out_pads[1]),
+    )
+    problem = engines.TransposeProblem(
+        image=array, weights=weights, mode=mode, crop=(max(pads[0], 0), max(pads[2], 0)),
+        stride=strides, dilation=dilations, out_shape=out_shape,
+    )
+    run = _pick(method, engines.TRANSPOSE_ENGINES, engines.choose_transpose, problem)
+    out = run(problem)
+    return _add_bias(out, bias, weights.shape[0])
+
+
+def upsample_nearest_conv2d(
+    image: Any,
+    bank: Any,
+    *,
+    scale: int | tuple[int, int] = 2,
+    padding: Padding = "valid",
+    border: str | Border = "zero",
+    dilation: int | tuple[int, int] = 1,
+    channels: str = "depthwise",
+    flip: bool = False,
+    bias: Any = 0.0,
+    method: str = "auto",
+    dtype: Any = None,
+) -> np.ndarray:
+    """The seed's "transposed convolution": stride-1 correlation, then nearest upsampling.
+
+    ``O[i, j, f] = Σ_{m,n,c} I[floor(i/s) + m, floor(j/s) + n, c] · K[f, m, n, c]``
+
+    This is *not* PyTorch's ``conv_transpose2d`` (see :func:`conv_transpose2d`):
+    it equals ``conv2d(image, bank, stride=1, …)`` with every output pixel
+    repeated ``s`` times along rows and columns, so ``(H', W') = s·(H₁, W₁)``
+    where ``(H₁, W₁)`` is the stride-1 output size.
+
+    Examples
+    --------
+    >>> upsample_nearest_conv2d([[1, 2, 0], [0, 1, 3], [2, 0, 1]], [[1, 2], [-1, 1]])[..., 0]
+    array([[6., 6., 4., 4.],
+           [6., 6., 4., 4.],
+           [0., 0., 8., 8.],
+           [0., 0., 8., 8.]], dtype=float32)
+    """
+    scales = pair(scale, "scale")
+    out = conv2d(
+        image, bank, stride=1, padding=padding, border=border, dilation=dilation,
+        channels=channels, flip=flip, bias=bias, method=method, dtype=dtype,
+    )
+    return np.repeat(np.repeat(out, scales[0], axis=0), scales[1], axis=1)

@@ -1,0 +1,125 @@
+"""Interchangeable strategies that compute one convolution problem.
+
+Every strategy takes a fully validated problem (:class:`ForwardProblem` or
+:class:`TransposeProblem`) and returns the ``(H', W', N)`` result without
+bias, in the problem's dtype. :mod:`convcli.conv` validates the arguments,
+builds the problem and picks the strategy (``method=``); strategies never
+validate user input.
+
+Two channel modes reach the strategies (``gray`` is turned into ``sum`` over
+one luminance channel before):
+
+* ``sum``: ``out[i, j, f] = Σ_{m,n,c} pad[s·i + d·m, s·j + d·n, c] · w[f, m, n, c]``
+* ``depthwise``: ``out[i, j, f·C + c] = Σ_{m,n} pad[s·i + d·m, s·j + d·n, c] · w[f, m, n, c]``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from convcli.borders import Border
+
+__all__ = [
+    "FORWARD_ENGINES",
+    "TRANSPOSE_ENGINES",
+    "ForwardProblem",
+    "TransposeProblem",
+]
+
+
+@dataclass(frozen=True)
+class ForwardProblem:
+    """A validated forward convolution.
+
+    Attributes
+    ----------
+    image : ndarray, shape (H, W, C)
+        Unpadded input, float32 or float64, C-contiguous.
+    weights : ndarray, shape (F, kh, kw, C)
+        Correlation weights (already flipped for ``flip=True``), same dtype
+        as ``image``. In depthwise mode a 2-D kernel is broadcast over C
+        (``np.broadcast_to``: do not write to it).
+    mode : {'sum', 'depthwise'}
+    pads : (top, bottom, left, right)
+    border : Border
+    stride, dilation : (rows, cols)
+    out_shape : (H', W')
+    """
+
+    image: np.ndarray
+    weights: np.ndarray
+    mode: str
+    pads: tuple[int, int, int, int]
+    border: Border
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    out_shape: tuple[int, int]
+
+    @property
+    def n_out(self) -> int:
+        """Number of output channels N."""
+        f, c = self.weights.shape[0], self.image.shape[2]
+        return f * c if self.mode == "depthwise" else f
+
+
+@dataclass(frozen=True)
+class TransposeProblem:
+    """A validated transposed convolution (PyTorch ``conv_transpose2d``).
+
+    ``full[s·i + d·m, s·j + d·n, f] += image[i, j, c] · weights[f, m, n, c]``
+    (``sum``; depthwise as in :class:`ForwardProblem`), then rows
+    ``crop[0] .. crop[0] + H' − 1`` and columns ``crop[1] ..`` are kept; rows
+    past the scatter extent are zeros.
+
+    Attributes
+    ----------
+    image : ndarray, shape (H, W, C)
+    weights : ndarray, shape (F, kh, kw, C)
+    mode : {'sum', 'depthwise'}
+    crop : (top, left)
+    stride, dilation : (rows, cols)
+    out_shape : (H', W')
+    """
+
+    image: np.ndarray
+    weights: np.ndarray
+    mode: str
+    crop: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    out_shape: tuple[int, int]
+
+    @property
+    def n_out(self) -> int:
+        """Number of output channels N."""
+        f, c = self.weights.shape[0], self.image.shape[2]
+        return f * c if self.mode == "depthwise" else f
+
+
+def _forward_engines() -> dict[str, Callable[[ForwardProblem], np.ndarray]]:
+    from convcli.engines import direct
+
+    return {"direct": direct.run}
+
+
+def _transpose_engines() -> dict[str, Callable[[TransposeProblem], np.ndarray]]:
+    from convcli.engines import scatter
+
+    return {"scatter": scatter.run}
+
+
+FORWARD_ENGINES = _forward_engines()
+TRANSPOSE_ENGINES = _transpose_engines()
+
+
+def choose_forward(problem: ForwardProblem) -> str:
+    """The strategy ``method='auto'`` uses for a forward problem."""
+    return "direct"
+
+
+def choose_transpose(problem: TransposeProblem) -> str:
+    """The strategy ``method='auto'`` uses for a transposed problem."""
+    return "scatter"
