@@ -127,9 +127,9 @@ def _prepare(
                 f"bank has C={bank_channels} channels but the image has C={n_channels} "
                 f"(channels={channels!r}); give a (F, kh, kw) bank or a matching C"
             )
-        weights = np.broadcast_to(weights, weights.shape[:3] + (n_channels,))
+        weights = np.broadcast_to(weights, (*weights.shape[:3], n_channels))
     else:
-        weights = np.broadcast_to(weights[..., None], weights.shape + (n_channels,))
+        weights = np.broadcast_to(weights[..., None], (*weights.shape, n_channels))
     weights = np.ascontiguousarray(weights)
     mode = "depthwise" if channels == "depthwise" else "sum"
     return array, weights, mode

@@ -91,6 +91,9 @@ def _root(
 
 
 # --- command registration: one line per command module -----------------------
+from convcli.cli import apply as _apply  # noqa: E402
+
+app.command("apply")(_apply.apply)
 # ---------------------------------------------------------------------------
 
 

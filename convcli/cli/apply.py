@@ -1,0 +1,494 @@
+"""``convcli apply``: filter images with a kernel bank and save the feature maps.
+
+The command is a thin layer: it parses options, reads each input
+(:mod:`convcli.imageio`), resolves the bank (:mod:`convcli.presets`), calls
+the core (:func:`convcli.conv2d` / :func:`convcli.conv_transpose2d`),
+reduces and groups the maps (:mod:`convcli.maps`), maps floats to pixels
+(:mod:`convcli.display`) and writes every file atomically. numpy, Pillow and
+scipy are imported inside the command only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from convcli.cli import err
+from convcli.errors import ConvcliError, OptionError
+
+__all__ = ["apply"]
+
+
+class Channels(str, Enum):
+    """How kernels meet colour channels."""
+
+    depthwise = "depthwise"
+    sum = "sum"
+    gray = "gray"
+
+
+class Reduce(str, Enum):
+    """How the bank's maps are combined."""
+
+    none = "none"
+    magnitude = "magnitude"
+    max = "max"
+    min = "min"
+    sum = "sum"
+
+
+class Format(str, Enum):
+    """Output file formats."""
+
+    png = "png"
+    tiff = "tiff"
+    npy = "npy"
+    npz = "npz"
+
+
+class Alpha(str, Enum):
+    """What happens to an input's alpha channel."""
+
+    drop = "drop"
+    filter = "filter"
+
+
+APPLY_HELP = """Filter images with a kernel bank and save the feature maps.
+
+\b
+Examples:
+  convcli apply photo.png -k sobel                 # photo.sobel-x.png, photo.sobel-y.png
+  convcli apply photo.png -k sobel --reduce magnitude -o edges.png
+  convcli apply photo.png -k gaussian:sigma=2 -s 2 -o small.png
+  convcli apply photo.png -k "1,0,-1;2,0,-2;1,0,-1" --channels gray -o gx.png
+  convcli apply a.png -k gaussian -f npy -o - | convcli apply - -k sobel -o e.png
+  convcli apply *.png -k kirsch --reduce max -o out/     # a batch into a directory
+
+\b
+The operation is CNN convolution (cross-correlation, no flip; --flip for true
+convolution), exactly as PyTorch's conv2d / conv_transpose2d. Values are read in
+their native range (0-255, 0-65535) and computed in float32; npy/npz outputs hold
+the exact float32 (H', W', N) result, image outputs are mapped to pixels by
+--scale. Output files are written atomically; existing files need --force.
+"""
+
+
+@dataclass
+class _Settings:
+    """Parsed, validated options shared by every input of a batch."""
+
+    geometry: dict[str, Any]
+    transpose: bool
+    reduce: str
+    scale: str
+    out_format: str | None
+    output: str | None
+    force: bool
+    verify: bool
+    quiet: bool
+    as_json: bool
+    compress_level: int
+    bit_depth: int | None
+    alpha: str
+    max_pixels: int | None
+    montage: str | None = None
+    written: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _parse_bias(text: str) -> Any:
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise OptionError(f"`bias` must be a number or comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise OptionError("`bias` is empty")
+    return values[0] if len(values) == 1 else values
+
+
+def _geometry(stride: str, padding: str, border: str, dilation: str, channels: str, flip: bool,
+              bias: str, output_padding: str, transpose: bool, method: str, dtype: str) -> dict:
+    from convcli.borders import parse_border
+    from convcli.geometry import parse_int_pair, parse_padding_text
+
+    options: dict[str, Any] = {
+        "stride": parse_int_pair(stride, "stride"),
+        "padding": parse_padding_text(padding),
+        "dilation": parse_int_pair(dilation, "dilation"),
+        "channels": channels,
+        "flip": flip,
+        "bias": _parse_bias(bias),
+        "method": method,
+        "dtype": dtype,
+    }
+    out_pads = parse_int_pair(output_padding, "output-padding", minimum=0)
+    if transpose:
+        if options["padding"] == "full":
+            raise OptionError("`--padding full` is not defined with --transpose (use valid, same or N)")
+        options["output_padding"] = out_pads
+        if border.strip().lower() != "zero":
+            raise OptionError("`--border` does not apply to --transpose (its padding crops the output)")
+    else:
+        if out_pads != (0, 0):
+            raise OptionError("`--output-padding` only applies with --transpose")
+        options["border"] = parse_border(border)
+    if dtype not in ("float32", "float64"):
+        raise OptionError(f"`dtype` must be float32 or float64, got {dtype!r}")
+    return options
+
+
+def _default_format(settings: _Settings, loaded_mode: str) -> str:
+    from convcli.imageio import format_from_suffix
+
+    if settings.out_format:
+        return settings.out_format
+    if settings.output and settings.output != "-":
+        target = Path(settings.output)
+        if not (target.is_dir() or settings.output.endswith(("/", "\\"))):
+            suffix_format = format_from_suffix(target)
+            if suffix_format:
+                return suffix_format
+    return "npy" if loaded_mode == "npy" else "png"
+
+
+def _targets(settings: _Settings, stem: str, labels: list[str], fmt: str,
+             batch: bool) -> list[str]:
+    """Output paths, one per label (or one for npy/npz)."""
+    ext = {"png": ".png", "tiff": ".tiff", "npy": ".npy", "npz": ".npz"}[fmt]
+    output = settings.output
+    if output == "-":
+        if len(labels) != 1:
+            raise OptionError(
+                f"{len(labels)} maps cannot go to stdout as {fmt}; use -f npy/npz, --reduce, "
+                "or -o DIR"
+            )
+        if batch:
+            raise OptionError("a batch of several inputs cannot be written to stdout (-o -)")
+        return ["-"]
+    if output is None or Path(output).is_dir() or output.endswith(("/", "\\")):
+        folder = Path(output) if output else Path()
+        if output and not folder.is_dir():
+            raise OptionError(f"output directory does not exist: {output}")
+        return [str(folder / f"{stem}.{label}{ext}") for label in labels]
+    if batch:
+        raise OptionError(f"several inputs need -o DIR (an existing directory), not a file: {output}")
+    target = Path(output)
+    if len(labels) == 1:
+        return [str(target)]
+    suffix = target.suffix or ext
+    return [str(target.with_name(f"{target.stem}.{label}{suffix}")) for label in labels]
+
+
+def _run_one(source: str, bank: Any, settings: _Settings, batch: bool,
+             inputs_seen: list[str]) -> dict[str, Any]:
+    """Read, convolve, write one input; returns its JSON record."""
+    import numpy as np
+
+    from convcli import conv2d, conv_transpose2d, display, imageio
+    from convcli.maps import group_maps, reduce_maps
+
+    loaded = imageio.read_image(source, max_pixels=settings.max_pixels)
+    array = loaded.array
+    channel_names = tuple(loaded.channel_names)
+    has_alpha = len(channel_names) in (2, 4) and channel_names[-1] == "A"
+    if settings.alpha == "drop" and has_alpha:
+        array = array[:, :, :-1]
+        channel_names = channel_names[:-1]
+    weights = bank.stack()
+    geometry = dict(settings.geometry)
+    if settings.transpose:
+        maps = conv_transpose2d(array, weights, **geometry)
+    else:
+        maps = conv2d(array, weights, **geometry)
+    labels = list(bank.labels)
+    n_filters = len(labels)
+    record: dict[str, Any] = {"input": source, "shape_in": list(array.shape), "outputs": []}
+    if settings.verify:
+        from convcli.verify import max_abs_difference, reference_conv2d, reference_conv_transpose2d
+
+        reference_options = {k: v for k, v in geometry.items() if k not in ("bias", "method", "dtype")}
+        reference = (reference_conv_transpose2d if settings.transpose else reference_conv2d)(
+            array, weights, **reference_options
+        )
+        unbiased = _without_bias(maps, geometry["bias"], n_filters)
+        difference = max_abs_difference(unbiased, reference)
+        scale_ref = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
+        record["verify_max_abs_difference"] = difference
+        if not settings.quiet:
+            err(f"verify {source}: max |convcli − scipy.signal| = {difference:.3g} "
+                f"(relative {difference / scale_ref:.3g})")
+    if settings.reduce != "none":
+        maps = reduce_maps(maps, n_filters, settings.reduce)
+        labels = [f"{bank.name}-{settings.reduce}"]
+    fmt = _default_format(settings, loaded.mode)
+    if maps.shape[2] // len(labels) != len(channel_names):
+        channel_names = ()  # sum / gray modes: one channel per kernel
+    record["shape_out"] = list(maps.shape)
+    record["maps"] = [
+        {"name": name, "min": float(maps[..., i].min()), "max": float(maps[..., i].max())}
+        for i, name in enumerate(_map_names(labels, maps.shape[2], channel_names))
+    ]
+    if settings.montage:
+        _write_montage(settings, maps, labels, array, channel_names, inputs_seen)
+    protect = list(inputs_seen)
+    if fmt in ("npy", "npz"):
+        target = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name], fmt,
+                          batch)[0]
+        if fmt == "npy":
+            payload = imageio.encode_npy(np.ascontiguousarray(maps, dtype=np.float32)
+                                         if maps.dtype != np.float64 else maps)
+        else:
+            names = _map_names(labels, maps.shape[2], channel_names)
+            payload = imageio.encode_npz({name: maps[..., i] for i, name in enumerate(names)})
+        imageio.write_output(target, payload, force=settings.force, protect=protect)
+        record["outputs"].append({"path": target, "format": fmt, "shape": list(maps.shape)})
+        _say_written(settings, target, maps.shape)
+        return record
+    groups = group_maps(labels, maps.shape[2], channel_names)
+    targets = _targets(settings, loaded.stem, [g.label for g in groups], fmt, batch)
+    bit_depth = settings.bit_depth or (16 if loaded.bit_depth == 16 else 8)
+    hint = bank.display if settings.reduce in ("none", "max", "min", "sum") else None
+    for group, target in zip(groups, targets):
+        plane = maps[:, :, list(group.channels)]
+        if settings.scale == "raw":
+            if fmt != "tiff":
+                raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
+            payload = imageio.encode_tiff(np.ascontiguousarray(plane, dtype=np.float32))
+        else:
+            pixels = display.to_pixels(plane, scale=settings.scale, bit_depth=bit_depth, hint=hint)
+            if fmt == "png":
+                payload = imageio.encode_png(pixels, compress_level=settings.compress_level)
+            else:
+                payload = imageio.encode_tiff(pixels)
+        imageio.write_output(target, payload, force=settings.force, protect=protect)
+        record["outputs"].append({"path": target, "format": fmt, "shape": list(plane.shape),
+                                  "map": group.label})
+        _say_written(settings, target, plane.shape)
+    return record
+
+
+def _without_bias(maps: Any, bias: Any, n_filters: int) -> Any:
+    """The maps minus the bias that conv2d added (scalar, per kernel or per channel)."""
+    import numpy as np
+
+    values = np.asarray(bias, dtype=np.float64).ravel()
+    if values.size == 1:
+        return maps - values[0]
+    if values.size == maps.shape[2]:
+        return maps - values
+    return maps - np.repeat(values, maps.shape[2] // n_filters)
+
+
+def _map_names(labels: list[str], n_out: int, channel_names: tuple[str, ...]) -> list[str]:
+    per_kernel = n_out // len(labels)
+    if per_kernel == 1:
+        return list(labels)
+    names = channel_names if len(channel_names) == per_kernel else tuple(f"c{i}" for i in range(per_kernel))
+    return [f"{label}.{name}" for label in labels for name in names]
+
+
+def _write_montage(settings: _Settings, maps: Any, labels: list[str], image: Any,
+                   channel_names: tuple[str, ...], inputs_seen: list[str]) -> None:
+    from convcli import imageio
+    from convcli.montage import make_montage
+
+    names = _map_names(labels, maps.shape[2], channel_names)
+    sheet = make_montage(maps, names, input_image=image)
+    imageio.write_output(settings.montage, imageio.encode_png(sheet), force=settings.force,
+                         protect=inputs_seen)
+    _say_written(settings, settings.montage, sheet.shape)
+
+
+def _say_written(settings: _Settings, target: str, shape: Any) -> None:
+    if settings.quiet or target == "-":
+        return
+    rows, cols = shape[:2]
+    channels = shape[2] if len(shape) > 2 else 1
+    err(f"wrote {target} ({rows}×{cols}, {channels} channel{'s' if channels != 1 else ''})")
+
+
+def _expand_inputs(inputs: list[str]) -> list[str]:
+    """Directories become their image files (sorted); other paths stay as given."""
+    from convcli.errors import ImageError
+
+    suffixes = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy"}
+    expanded: list[str] = []
+    for source in inputs:
+        path = Path(source)
+        if source != "-" and path.is_dir():
+            files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+            if not files:
+                raise ImageError(f"{source}: directory has no image files")
+            expanded.extend(files)
+        else:
+            expanded.append(source)
+    return expanded
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    progress.start()
+    progress.add_task("convcli apply", total=total)
+    return progress
+
+
+def apply(
+    inputs: list[str] = typer.Argument(
+        ..., metavar="INPUT...",
+        help="Image files (PNG, JPEG, TIFF, BMP, WebP, GIF), .npy arrays (H, W[, C]), "
+        "directories of images, or - for stdin.",
+    ),
+    kernel: list[str] = typer.Option(
+        ..., "-k", "--kernel",
+        help="Kernel spec, repeatable (all form one bank): a preset (sobel, gaussian:sigma=2, "
+        "kirsch, …; see `convcli kernels list`), inline weights '1,0,-1;2,0,-2;1,0,-1' or "
+        "'3x3: …', or a file (.npy, text matrix, .toml bank).",
+    ),
+    stride: str = typer.Option("1", "-s", "--stride", help="Stride: N or ROWS,COLS."),
+    padding: str = typer.Option(
+        "same", "-p", "--padding",
+        help="valid | same (TF/ONNX SAME: output = ceil(H/s)) | full | N | PH,PW | T,B,L,R.",
+    ),
+    border: str = typer.Option(
+        "zero", "--border",
+        help="What fills the padding: zero | constant:V | reflect | symmetric | replicate | wrap.",
+    ),
+    dilation: str = typer.Option("1", "-d", "--dilation", help="Dilation: N or ROWS,COLS."),
+    channels: Channels = typer.Option(
+        Channels.depthwise, "--channels",
+        help="depthwise: each kernel on each channel (a blur keeps colour); sum: each kernel sums "
+        "over channels (PyTorch groups=1); gray: luminance first.",
+    ),
+    flip: bool = typer.Option(False, "--flip", help="Rotate kernels 180° (true convolution)."),
+    bias: str = typer.Option("0", "--bias", help="Added to every output: one value, or one per kernel."),
+    transpose: bool = typer.Option(
+        False, "--transpose",
+        help="Transposed convolution (PyTorch conv_transpose2d): upsamples by the stride.",
+    ),
+    output_padding: str = typer.Option(
+        "0", "--output-padding", help="With --transpose: extra rows,cols at the bottom/right (< stride)."
+    ),
+    reduce: Reduce = typer.Option(
+        Reduce.none, "--reduce",
+        help="Combine the bank's maps into one: magnitude (sqrt of sum of squares; sobel), max "
+        "(compass banks), min, sum.",
+    ),
+    output: str | None = typer.Option(
+        None, "-o", "--output",
+        help="A file, an existing directory, or - for stdout. Default: <stem>.<kernel>.<ext> in "
+        "the current directory, one file per map.",
+    ),
+    out_format: Format | None = typer.Option(
+        None, "-f", "--format",
+        help="png | tiff | npy (exact float32 (H',W',N)) | npz (one array per map). Default: "
+        "from the output suffix, else png (npy for .npy input).",
+    ),
+    scale: str = typer.Option(
+        "auto", "--scale",
+        help="Float maps to pixels: auto (keeps a blur's range; edges as |x| so negatives stay "
+        "visible; preset hints) | clip | abs | minmax | offset:V | raw (float32 TIFF).",
+    ),
+    bit_depth: int | None = typer.Option(
+        None, "--bit-depth", help="8 or 16 for image outputs. Default: 16 for 16-bit input, else 8."
+    ),
+    compress_level: int | None = typer.Option(
+        None, "--compress-level", min=0, max=9,
+        help="PNG zlib level 0-9 (lower is faster, larger).",
+    ),
+    alpha: Alpha = typer.Option(
+        Alpha.drop, "--alpha",
+        help="An input's alpha channel: drop (maps are opaque) or filter (convolve it as a channel).",
+    ),
+    montage: str | None = typer.Option(
+        None, "--montage", help="Also write all feature maps as one labelled contact sheet (PNG)."
+    ),
+    method: str = typer.Option(
+        "auto", "--method", help="Strategy: auto, or a name (direct, separable, fft, gemm, …)."
+    ),
+    dtype: str = typer.Option("float32", "--dtype", help="Compute type: float32 or float64."),
+    max_pixels: int | None = typer.Option(
+        None, "--max-pixels",
+        help="Refuse images with more pixels (checked before decoding). Default: Pillow's limit; 0: none.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files (never an input)."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Recompute with scipy.signal and print the max abs difference."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing but errors."),
+) -> None:
+    from convcli import imageio
+    from convcli.display import parse_scale
+    from convcli.presets import load_bank
+
+    if bit_depth not in (None, 8, 16):
+        raise OptionError(f"`bit-depth` must be 8 or 16, got {bit_depth}")
+    scale_text = scale.strip().lower()
+    if scale_text != "raw":
+        scale_text = parse_scale(scale_text)
+    settings = _Settings(
+        geometry=_geometry(stride, padding, border, dilation, channels.value, flip, bias,
+                           output_padding, transpose, method, dtype),
+        transpose=transpose, reduce=reduce.value, scale=scale_text,
+        out_format=out_format.value if out_format else None, output=output, force=force,
+        verify=verify, quiet=quiet, as_json=as_json,
+        compress_level=imageio.DEFAULT_PNG_LEVEL if compress_level is None else compress_level,
+        bit_depth=bit_depth, alpha=alpha.value,
+        max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
+        else imageio.DEFAULT_MAX_PIXELS,
+        montage=montage,
+    )
+    if output == "-" and as_json:
+        raise OptionError("--json and -o - both want stdout; choose one")
+    bank = load_bank(kernel)
+    sources = _expand_inputs(inputs)
+    if sources.count("-") > 1:
+        raise OptionError("stdin (-) can be read only once")
+    batch = len(sources) > 1
+    inputs_seen = [s for s in sources if s != "-"]
+    records, failures = [], []
+    progress = _progress(len(sources), sys.stderr.isatty() and batch and not quiet)
+    try:
+        for source in sources:
+            try:
+                records.append(_run_one(source, bank, settings, batch, inputs_seen))
+            except OptionError:
+                raise
+            except ConvcliError as exc:
+                if not batch:
+                    raise
+                failures.append({"input": source, "error": str(exc)})
+                err(f"convcli: error: {exc}")
+            if progress is not None:
+                progress.advance(0)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if batch and not quiet:
+        err(f"{len(records)} of {len(sources)} inputs done, {len(failures)} failed")
+    if as_json:
+        summary = {
+            "kernels": [{"name": label, "shape": list(k.weights.shape)}
+                        for label, k in zip(bank.labels, bank.kernels)],
+            "bank": bank.name,
+            "results": records,
+            "failed": failures,
+        }
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    if failures:
+        raise typer.Exit(1)
+
+
+apply.__doc__ = APPLY_HELP
