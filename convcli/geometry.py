@@ -18,33 +18,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
+from fractions import Fraction
 
 from convcli.errors import ShapeError
 
 __all__ = [
+    "LAYER_KINDS",
     "PADDING_NAMES",
     "AxisGeometry",
+    "ChainStep",
+    "FieldNumber",
     "LayerField",
+    "LayerSpec",
     "Padding",
+    "PaddingSolution",
     "axis_geometry",
+    "chain_geometry",
     "dropped_rows",
     "effective_kernel_size",
+    "formula_text",
     "normalize_padding",
     "output_size",
     "pair",
     "parse_int_pair",
+    "parse_layer_spec",
     "parse_padding_text",
+    "raw_output_size",
     "receptive_field",
     "resolve_padding",
     "resolve_padding2d",
+    "solve_output_padding",
+    "solve_padding",
+    "transposed_output_range",
 ]
 
 PADDING_NAMES = ("valid", "same", "full")
 
 #: A padding argument: a name, one int for all sides, ``(rows, cols)`` or
 #: ``(top, bottom, left, right)``.
-Padding = Union[str, int, Sequence[int]]
+Padding = str | int | Sequence[int]
 
 
 def _is_int(value: object) -> bool:
@@ -399,42 +411,77 @@ def axis_geometry(
     )
 
 
+#: A receptive-field quantity: an int, or a Fraction once a transposed layer
+#: (fractional stride ``1/s``) is in the chain.
+FieldNumber = int | Fraction
+
+
+def _simplify(value: Fraction) -> FieldNumber:
+    """A Fraction with denominator 1 becomes an int."""
+    return value.numerator if value.denominator == 1 else value
+
+
 @dataclass(frozen=True)
 class LayerField:
     """Receptive field after a layer, along one axis.
 
     Output index ``j`` sees input rows ``[j·jump − start, j·jump − start + size − 1]``.
+    After a transposed layer these may be fractions (see :func:`receptive_field`).
     """
 
-    size: int
-    jump: int
-    start: int
+    size: FieldNumber
+    jump: FieldNumber
+    start: FieldNumber
 
 
-def receptive_field(layers: Sequence[tuple[int, int, int]]) -> list[LayerField]:
-    """Receptive field of a chain of forward layers along one axis.
+def receptive_field(layers: Sequence[tuple]) -> list[LayerField]:
+    """Receptive field of a chain of layers along one axis.
 
     Parameters
     ----------
-    layers : sequence of (k_eff, stride, pad_before)
+    layers : sequence of (k_eff, stride, pad_before) or (k_eff, stride, pad_before, transposed)
         Effective kernel size (dilation included), stride and the pad on the
-        leading side, first layer first. Pooling layers follow the same rule.
+        leading side (for a transposed layer: the rows cropped at the top),
+        first layer first. Pooling layers follow the same rule as convolutions.
 
     Returns
     -------
     list of LayerField
-        After each layer: ``r = Σ_l (k_l − 1)·Π_{i<l} s_i + 1``,
-        ``jump = Π_l s_l``, ``start = Σ_l p_l·Π_{i<l} s_i``.
+        After each layer, for forward layers (SPEC "Receptive field of a chain"):
+        ``r = Σ_l (k_l − 1)·Π_{i<l} s_i + 1``, ``jump = Π_l s_l``,
+        ``start = Σ_l p_l·Π_{i<l} s_i``.
+
+    Notes
+    -----
+    A transposed layer (kernel ``k_eff``, stride ``s``, crop ``p``) makes its
+    output row ``o`` from input rows ``i`` with ``s·i ≤ o + p ≤ s·i + k_eff − 1``,
+    i.e. ``i ∈ [(o + p − k_eff + 1)/s, (o + p)/s]``. That is the forward rule
+    with a *fractional* layer: stride ``1/s``, ``k − 1 = (k_eff − 1)/s`` and
+    pad ``(k_eff − 1 − p)/s``. So after a transposed layer the jump is a
+    :class:`fractions.Fraction` (e.g. ``1/2``), and ``size`` and ``start``
+    may be fractions too: output ``j`` sees the real interval
+    ``[j·jump − start, j·jump − start + size − 1]`` of input rows, and the
+    rows it really reads are the integers inside it (how many depends on the
+    phase of ``j``: ``floor`` or ``ceil`` of ``size``). Values that are whole
+    numbers are returned as ``int``.
     """
-    size, jump, start = 1, 1, 0
+    size, jump, start = Fraction(1), Fraction(1), Fraction(0)
     fields = []
-    for k_eff, stride, pad in layers:
-        if k_eff < 1 or stride < 1 or pad < 0:
+    for layer in layers:
+        k_eff, stride, pad = layer[:3]
+        transposed = bool(layer[3]) if len(layer) > 3 else False
+        if k_eff < 1 or stride < 1 or (pad < 0 and not transposed):
             raise ShapeError(f"bad layer (k_eff={k_eff}, stride={stride}, pad={pad})")
-        size += (k_eff - 1) * jump
-        start += pad * jump
-        jump *= stride
-        fields.append(LayerField(size=size, jump=jump, start=start))
+        if transposed:
+            jump_in = jump / stride
+            size += (k_eff - 1) * jump_in
+            start += (k_eff - 1 - pad) * jump_in
+            jump = jump_in
+        else:
+            size += (k_eff - 1) * jump
+            start += pad * jump
+            jump *= stride
+        fields.append(LayerField(size=_simplify(size), jump=_simplify(jump), start=_simplify(start)))
     return fields
 
 
@@ -442,3 +489,355 @@ def ceil_div(a: int, b: int) -> int:
     """``ceil(a / b)`` for integers."""
     return -(-a // b)
 
+
+
+def formula_text(axis: AxisGeometry) -> str:
+    """The output-size formula of one axis with its numbers filled in.
+
+    Examples: ``floor((224 + 0 + 1 − 3) / 2) + 1 = 112`` (forward) and
+    ``(3 − 1)·2 − 1 − 1 + 3 + 1 = 6`` (transposed). A dilated kernel gets its
+    ``k_eff = d·(k − 1) + 1`` written first.
+    """
+    parts = []
+    if axis.dilation != 1:
+        parts.append(f"k_eff = {axis.dilation}·({axis.kernel} − 1) + 1 = {axis.kernel_effective}; ")
+    k_eff = axis.kernel_effective
+    if axis.transposed:
+        after = f"({axis.pad_after})" if axis.pad_after < 0 else str(axis.pad_after)
+        parts.append(
+            f"({axis.size_in} − 1)·{axis.stride} − {axis.pad_before} − {after} + {k_eff} "
+            f"+ {axis.output_padding} = {axis.size_out}"
+        )
+    else:
+        parts.append(
+            f"floor(({axis.size_in} + {axis.pad_before} + {axis.pad_after} − {k_eff}) "
+            f"/ {axis.stride}) + 1 = {axis.size_out}"
+        )
+    return "".join(parts)
+
+
+def raw_output_size(
+    n: int,
+    k: int,
+    *,
+    stride: int = 1,
+    padding: object = "valid",
+    dilation: int = 1,
+    transposed: bool = False,
+    output_padding: int = 0,
+) -> int:
+    """The output-size formula without the ``H' ≥ 1`` check (may be 0 or negative).
+
+    Used to report *how* impossible a layer is; use :func:`output_size` to
+    get a validated size.
+    """
+    before, after = resolve_padding(
+        n, k, stride=stride, padding=padding, dilation=dilation,
+        transposed=transposed, output_padding=output_padding,
+    )
+    k_eff = effective_kernel_size(k, dilation)
+    if transposed:
+        return (n - 1) * stride - before - after + k_eff + output_padding
+    return (n + before + after - k_eff) // stride + 1
+
+
+def transposed_output_range(
+    n: int, k: int, *, stride: int = 1, padding: object = 0, dilation: int = 1
+) -> tuple[int, int]:
+    """Smallest and largest transposed output size over every allowed output_padding.
+
+    ``output_padding`` runs over ``0 … max(stride, dilation) − 1``; with
+    ``same`` the size is always ``n·s``.
+
+    Raises
+    ------
+    ShapeError
+        When no output_padding gives a size of at least 1.
+    """
+    sizes = []
+    for op in range(max(stride, dilation)):
+        try:
+            sizes.append(output_size(
+                n, k, stride=stride, padding=padding, dilation=dilation,
+                transposed=True, output_padding=op,
+            ))
+        except ShapeError:
+            continue
+    if not sizes:
+        # Re-raise the op = 0 error: it says why.
+        output_size(n, k, stride=stride, padding=padding, dilation=dilation, transposed=True)
+    return (min(sizes), max(sizes))
+
+
+@dataclass(frozen=True)
+class PaddingSolution:
+    """Paddings of one forward axis that give a wanted output size.
+
+    Any total ``total_min ≤ before + after ≤ total_max`` works. ``before`` and
+    ``after`` are the smallest total split like ``same`` (the odd pixel at
+    the bottom/right); ``symmetric`` is the smallest ``p`` with ``(p, p)``
+    in range (PyTorch's ``padding=p``), or None when no even total fits.
+    """
+
+    target: int
+    before: int
+    after: int
+    total_min: int
+    total_max: int
+    symmetric: int | None
+
+
+def solve_padding(n: int, k: int, target: int, *, stride: int = 1, dilation: int = 1) -> PaddingSolution:
+    """Find the pads of a forward convolution that give ``target`` output rows.
+
+    ``floor((n + T − k_eff) / s) + 1 = target`` holds for every total pad
+    ``T`` with ``(target − 1)·s ≤ n + T − k_eff ≤ (target − 1)·s + s − 1``,
+    and ``T ≥ 0``.
+
+    Raises
+    ------
+    ShapeError
+        When ``target < 1`` or no non-negative padding reaches it (the
+        unpadded output is already larger).
+    """
+    _check_axis(n, k, stride, dilation)
+    if not _is_int(target) or target < 1:
+        raise ShapeError(f"`target` must be a positive integer, got {target!r}")
+    k_eff = effective_kernel_size(k, dilation)
+    total_max = (target - 1) * stride + stride - 1 + k_eff - n
+    if total_max < 0:
+        smallest = (n - k_eff) // stride + 1
+        raise ShapeError(
+            f"no padding gives {target}: with no padding the output is already {smallest} "
+            f"(floor(({n} − {k_eff}) / {stride}) + 1); a larger stride or kernel is needed"
+        )
+    total_min = max((target - 1) * stride + k_eff - n, 0)
+    even = total_min + total_min % 2
+    symmetric = even // 2 if even <= total_max else None
+    return PaddingSolution(
+        target=target, before=total_min // 2, after=total_min - total_min // 2,
+        total_min=total_min, total_max=total_max, symmetric=symmetric,
+    )
+
+
+def solve_output_padding(
+    n: int, k: int, target: int, *, stride: int = 1, padding: object = 0, dilation: int = 1
+) -> int:
+    """The ``output_padding`` of a transposed convolution that gives ``target`` rows.
+
+    ``op = target − ((n − 1)·s − before − after + k_eff)`` must lie in
+    ``[0, max(s, d))``.
+
+    Raises
+    ------
+    ShapeError
+        When no allowed output_padding reaches ``target``; the message gives
+        the reachable range and, when one exists, a symmetric padding
+        ``p`` with an output_padding that does.
+    """
+    if not _is_int(target) or target < 1:
+        raise ShapeError(f"`target` must be a positive integer, got {target!r}")
+    for op in range(max(stride, dilation)):
+        try:
+            size = output_size(
+                n, k, stride=stride, padding=padding, dilation=dilation,
+                transposed=True, output_padding=op,
+            )
+        except ShapeError:
+            continue
+        if size == target:
+            return op
+    low, high = transposed_output_range(n, k, stride=stride, padding=padding, dilation=dilation)
+    message = (
+        f"no output_padding gives {target}: with this padding output_padding reaches "
+        f"{low}…{high} only"
+    )
+    k_eff = effective_kernel_size(k, dilation)
+    for op in range(max(stride, dilation)):
+        total = (n - 1) * stride + k_eff + op - target
+        if total >= 0 and total % 2 == 0:
+            message += f"; padding {total // 2} with output_padding {op} gives {target}"
+            break
+    raise ShapeError(message)
+
+
+LAYER_KINDS = ("conv", "pool", "tconv")
+_LAYER_KEYS = {"k": "kernel", "s": "stride", "p": "padding", "d": "dilation", "op": "output_padding"}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a chain: kind, kernel ``(kh, kw)``, stride, padding, dilation.
+
+    ``padding`` is a name or ``(top, bottom, left, right)``;
+    ``output_padding`` only applies to ``tconv``.
+    """
+
+    kind: str
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: str | tuple[int, int, int, int] = "valid"
+    dilation: tuple[int, int] = (1, 1)
+    output_padding: tuple[int, int] = (0, 0)
+    text: str = ""
+
+    @property
+    def transposed(self) -> bool:
+        """True for a transposed convolution (``tconv``)."""
+        return self.kind == "tconv"
+
+    def axis_padding(self, axis: int) -> str | tuple[int, int]:
+        """The padding of axis 0 (rows) or 1 (columns): a name or ``(before, after)``."""
+        if isinstance(self.padding, str):
+            return self.padding
+        return (self.padding[2 * axis], self.padding[2 * axis + 1])
+
+
+def parse_layer_spec(text: str) -> LayerSpec:
+    """Parse a chain layer written ``KIND:key=value,…``.
+
+    ``KIND`` is ``conv``, ``pool`` or ``tconv``; keys ``k`` (kernel, required),
+    ``s`` (stride; default 1, for ``pool`` the kernel size as in PyTorch),
+    ``p`` (padding: ``valid``, ``same``, ``full``, ``N``, ``PH,PW`` or
+    ``T,B,L,R``; default 0), ``d`` (dilation, default 1), ``op``
+    (output_padding, ``tconv`` only). A value for two axes is written
+    ``3x5`` or ``3,5``: a comma-separated item without ``=`` continues the
+    previous value. Examples: ``conv:k=7,s=2,p=3``, ``pool:k=3,s=2,p=1``,
+    ``conv:k=3,p=same,d=2``, ``tconv:k=4,s=2,p=1,op=1``, ``conv:k=1,5,p=0,2``.
+
+    Raises
+    ------
+    ShapeError
+        Naming the layer text and the bad part.
+    """
+    kind, sep, rest = text.strip().partition(":")
+    kind = kind.strip().lower()
+    if kind not in LAYER_KINDS:
+        raise ShapeError(
+            f"layer {text!r}: kind must be one of {', '.join(LAYER_KINDS)} "
+            f"(written KIND:k=3,s=2,p=1), got {kind!r}"
+        )
+    values: dict[str, str] = {}
+    last = None
+    for item in (rest.split(",") if sep else []):
+        item = item.strip()
+        if not item:
+            continue
+        if "=" in item:
+            key, _, value = item.partition("=")
+            key = key.strip().lower()
+            if key not in _LAYER_KEYS:
+                raise ShapeError(
+                    f"layer {text!r}: unknown key {key!r} (use k, s, p, d"
+                    f"{', op' if kind == 'tconv' else ''})"
+                )
+            if key in values:
+                raise ShapeError(f"layer {text!r}: {key!r} given twice")
+            values[key] = value.strip()
+            last = key
+        elif last is None:
+            raise ShapeError(f"layer {text!r}: expected key=value, got {item!r}")
+        else:
+            values[last] += "," + item
+    if "k" not in values:
+        raise ShapeError(f"layer {text!r}: the kernel size k= is required, e.g. {kind}:k=3")
+    if "op" in values and kind != "tconv":
+        raise ShapeError(f"layer {text!r}: `op` (output_padding) only applies to tconv")
+
+    def _pair(key: str, minimum: int = 1) -> tuple[int, int]:
+        try:
+            return parse_int_pair(values[key], _LAYER_KEYS[key], minimum=minimum)
+        except ShapeError as exc:
+            raise ShapeError(f"layer {text!r}: {exc}") from None
+
+    kernel = _pair("k")
+    stride = _pair("s") if "s" in values else (kernel if kind == "pool" else (1, 1))
+    dilation = _pair("d") if "d" in values else (1, 1)
+    output_padding = _pair("op", minimum=0) if "op" in values else (0, 0)
+    try:
+        padding = parse_padding_text(values.get("p", "0"))
+    except ShapeError as exc:
+        raise ShapeError(f"layer {text!r}: {exc}") from None
+    if isinstance(padding, tuple) and padding == (0, 0, 0, 0):
+        padding = "valid"
+    return LayerSpec(
+        kind=kind, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+        output_padding=output_padding, text=text.strip(),
+    )
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One layer of a chain applied to an input size.
+
+    ``size_out`` is the raw formula's value; when ``problem`` is set it is
+    below 1 (or otherwise impossible) and the chain stops there.
+    ``field`` is the receptive field after this layer, per axis.
+    """
+
+    layer: LayerSpec
+    size_in: tuple[int, int]
+    size_out: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    field: tuple[LayerField, LayerField]
+    axes: tuple[AxisGeometry, AxisGeometry] | None
+    problem: str | None = None
+
+
+def chain_geometry(size: Sequence[int], layers: Sequence[LayerSpec]) -> list[ChainStep]:
+    """Sizes and receptive fields through a chain of layers.
+
+    Each layer's pads are resolved for the size that reaches it (``same``
+    depends on it). The chain stops after the first layer whose output is
+    below 1; that step carries the raw size and a ``problem`` message.
+
+    Raises
+    ------
+    ShapeError
+        For an impossible layer other than a too-small output (e.g. an
+        output_padding too large for the stride).
+    """
+    rows, cols = pair(tuple(size), "size")
+    steps: list[ChainStep] = []
+    per_axis: tuple[list, list] = ([], [])
+    for index, layer in enumerate(layers, start=1):
+        sizes = (rows, cols)
+        axes = []
+        raw = []
+        pads = []
+        problem = None
+        for axis in (0, 1):
+            options = dict(
+                stride=layer.stride[axis], padding=layer.axis_padding(axis),
+                dilation=layer.dilation[axis], transposed=layer.transposed,
+                output_padding=layer.output_padding[axis],
+            )
+            before, after = resolve_padding(sizes[axis], layer.kernel[axis], **options)
+            pads += [before, after]
+            raw_size = raw_output_size(sizes[axis], layer.kernel[axis], **options)
+            raw.append(raw_size)
+            if raw_size < 1:
+                name = "rows" if axis == 0 else "columns"
+                problem = problem or (
+                    f"layer {index} ({layer.text or layer.kind}) leaves {raw_size} {name} "
+                    f"from {sizes[axis]}: output < 1"
+                )
+                continue
+            axes.append(axis_geometry(sizes[axis], layer.kernel[axis], **options))
+            per_axis[axis].append((
+                axes[-1].kernel_effective, layer.stride[axis], before, layer.transposed,
+            ))
+        if problem:
+            for axis in (0, 1):
+                if len(per_axis[axis]) < index:
+                    k_eff = effective_kernel_size(layer.kernel[axis], layer.dilation[axis])
+                    per_axis[axis].append((k_eff, layer.stride[axis], pads[2 * axis], layer.transposed))
+        fields = (receptive_field(per_axis[0])[-1], receptive_field(per_axis[1])[-1])
+        steps.append(ChainStep(
+            layer=layer, size_in=sizes, size_out=(raw[0], raw[1]), pads=tuple(pads),
+            field=fields, axes=None if problem else (axes[0], axes[1]), problem=problem,
+        ))
+        if problem:
+            break
+        rows, cols = raw
+    return steps
