@@ -17,6 +17,7 @@ All references compute in float64 and return ``(H', W', N)`` arrays, or
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,7 +258,7 @@ def torch_pad_possible(shape: tuple[int, int], pads: tuple[int, int, int, int],
 def _torch_image(array: np.ndarray):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)[None]))
+    return torch.from_numpy(np.array(array.transpose(2, 0, 1)[None], order="C"))
 
 
 def _from_torch(result, depthwise: bool, n_filters: int, n_channels: int) -> np.ndarray:
@@ -300,7 +301,7 @@ def torch_conv2d(image: Any, bank: Any, *, stride: Any = 1, padding: Any = "vali
     else:  # groups=1, weight (F, C, kh, kw)
         torch_weights = weights.transpose(0, 3, 1, 2)
         groups = 1
-    torch_weights = torch.from_numpy(np.ascontiguousarray(torch_weights))
+    torch_weights = torch.from_numpy(np.array(torch_weights, order="C"))
     name, value = border_parts(border)
     native_same = padding == "same" and strides == (1, 1) and name == "zero"
     x = _torch_image(array)
@@ -354,7 +355,7 @@ def torch_conv_transpose2d(image: Any, bank: Any, *, stride: Any = 1, padding: A
     depthwise = channels == "depthwise"
     torch_weights = weights.transpose(3, 0, 1, 2)  # (C, F, kh, kw)
     groups = n_channels if depthwise else 1
-    torch_weights = torch.from_numpy(np.ascontiguousarray(torch_weights))
+    torch_weights = torch.from_numpy(np.array(torch_weights, order="C"))
     x = _torch_image(array)
     symmetric = top == bottom and left == right
     if symmetric:
@@ -503,3 +504,41 @@ def engine_params(table: dict) -> list[str]:
 
 def skip_without_torch() -> None:
     pytest.importorskip("torch")
+
+
+def border_grid() -> list[Case]:
+    """Six borders × every padding form (pads up to 10, wider than the image) × stride/dilation."""
+    geometries = ((1, 1), (2, 1), ((1, 2), 1), (3, 2), (2, (1, 3)), ((3, 2), (2, 1)))
+    return [
+        Case(rows=7, cols=9, n_channels=2, bank_shape=(2, 3, 2),
+             kwargs={"stride": s, "dilation": d, "padding": p, "border": b})
+        for b, p, (s, d) in itertools.product(BORDERS, PADDINGS, geometries)
+    ]
+
+
+def channel_grid() -> list[Case]:
+    """depthwise/sum/gray × C ∈ {1, 3} × every kernel shape × bank rank 2/3/4 × flip."""
+    cases = []
+    combos = itertools.product(("depthwise", "sum", "gray"), (1, 3), KERNELS, (2, 3, 4),
+                               (False, True))
+    for seed, (channels, n_channels, kernel, rank, flip) in enumerate(combos):
+        bank_channels = 1 if channels == "gray" else n_channels
+        bank_shape = {2: kernel, 3: (3, *kernel), 4: (3, *kernel, bank_channels)}[rank]
+        cases.append(Case(rows=8, cols=11, n_channels=n_channels, bank_shape=bank_shape,
+                          kwargs={"channels": channels, "flip": flip, "padding": "same",
+                                  "border": "reflect"}, seed=seed))
+    return cases
+
+
+def transpose_grid() -> list[Case]:
+    """Transposed: kernels × (stride, dilation, output_padding) × paddings × depthwise/sum."""
+    geometries = ((1, 1, 0), (2, 1, 1), (3, 1, 2), (1, 2, 1), (2, 3, 2),
+                  ((2, 3), (1, 2), (1, 0)))
+    paddings = ("valid", "same", 0, 1, (1, 2), (0, 2, 1, 0))
+    return [
+        Case(rows=4, cols=5, n_channels=2, bank_shape=(2, *kernel),
+             kwargs={"stride": s, "dilation": d, "padding": p, "output_padding": op,
+                     "channels": ch})
+        for kernel, (s, d, op), p, ch in itertools.product(
+            ((3, 3), (2, 4)), geometries, paddings, ("depthwise", "sum"))
+    ]

@@ -8,20 +8,18 @@ Every test runs for each registered strategy and for ``method='auto'``.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 from reference import (
-    BORDERS,
-    KERNELS,
-    PADDINGS,
     Case,
     assert_matches,
+    border_grid,
+    channel_grid,
     numpy_conv_transpose2d,
     random_forward_cases,
     random_transpose_cases,
     scipy_conv2d,
+    transpose_grid,
 )
 from scipy import signal
 
@@ -59,12 +57,7 @@ def _ids(cases: list[Case]) -> list[str]:
 
 
 # ------------------------------------------------------------------ forward grids
-GRID_GEOMETRIES = ((1, 1), (2, 1), ((1, 2), 1), (3, 2), (2, (1, 3)), ((3, 2), (2, 1)))
-BORDER_GRID = [
-    Case(rows=7, cols=9, n_channels=2, bank_shape=(2, 3, 2),
-         kwargs={"stride": s, "dilation": d, "padding": p, "border": b})
-    for b, p, (s, d) in itertools.product(BORDERS, PADDINGS, GRID_GEOMETRIES)
-]
+BORDER_GRID = border_grid()
 
 
 @pytest.mark.parametrize("method", FORWARD_METHODS)
@@ -74,17 +67,7 @@ def test_borders_paddings_strides_dilations(case: Case, method: str) -> None:
     check_forward(case, method)
 
 
-def _bank(kernel: tuple[int, int], rank: int, n_channels: int) -> tuple[int, ...]:
-    return {2: kernel, 3: (3, *kernel), 4: (3, *kernel, n_channels)}[rank]
-
-
-CHANNEL_GRID = [
-    Case(rows=8, cols=11, n_channels=n_channels, bank_shape=_bank(k, rank, 1 if ch == "gray" else n_channels),
-         kwargs={"channels": ch, "flip": flip, "padding": "same", "border": "reflect"},
-         seed=seed)
-    for seed, (ch, n_channels, k, rank, flip) in enumerate(itertools.product(
-        ("depthwise", "sum", "gray"), (1, 3), KERNELS, (2, 3, 4), (False, True)))
-]
+CHANNEL_GRID = channel_grid()
 
 
 @pytest.mark.parametrize("method", FORWARD_METHODS)
@@ -158,16 +141,7 @@ def test_random_forward_cases(case: Case, method: str) -> None:
 
 
 # ------------------------------------------------------------------ transposed
-TRANSPOSE_GRID = [
-    Case(rows=4, cols=5, n_channels=2, bank_shape=(2, *kernel),
-         kwargs={"stride": s, "dilation": d, "padding": p, "output_padding": op, "channels": ch})
-    for (kernel, (s, d, op), p, ch) in itertools.product(
-        ((3, 3), (2, 4)),
-        ((1, 1, 0), (2, 1, 1), (3, 1, 2), (1, 2, 1), (2, 3, 2), ((2, 3), (1, 2), (1, 0))),
-        ("valid", "same", 0, 1, (1, 2), (0, 2, 1, 0)),
-        ("depthwise", "sum"),
-    )
-]
+TRANSPOSE_GRID = transpose_grid()
 
 
 @pytest.mark.parametrize("method", TRANSPOSE_METHODS)
