@@ -5,7 +5,6 @@ images ``(H, W, C)``, banks ``(F, kh, kw)`` or ``(F, kh, kw, C)``, results
 ``(H', W', N)``.
 """
 
-from convcli.conv import CHANNEL_MODES, conv2d, conv_transpose2d, luminance, upsample_nearest_conv2d
 from convcli.errors import ConvcliError, ImageError, KernelError, OptionError, OutputError, ShapeError
 from convcli.geometry import (
     effective_kernel_size,
@@ -16,6 +15,24 @@ from convcli.geometry import (
 )
 
 __version__ = "0.1.0"
+
+# numpy-backed names are loaded on first use (PEP 562), so that importing
+# convcli (and so ``convcli --help`` / ``convcli shape``) does not import numpy.
+_FROM_CONV = ("CHANNEL_MODES", "conv2d", "conv_transpose2d", "luminance", "upsample_nearest_conv2d")
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_CONV:
+        from convcli import conv
+
+        value = getattr(conv, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'convcli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FROM_CONV))
 
 __all__ = [
     "CHANNEL_MODES",
