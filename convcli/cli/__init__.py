@@ -94,6 +94,9 @@ def _root(
 from convcli.cli import apply as _apply  # noqa: E402
 
 app.command("apply")(_apply.apply)
+from convcli.cli import shape as _shape  # noqa: E402
+
+app.command("shape")(_shape.shape)
 # ---------------------------------------------------------------------------
 
 
