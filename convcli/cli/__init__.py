@@ -97,6 +97,9 @@ app.command("apply")(_apply.apply)
 from convcli.cli import shape as _shape  # noqa: E402
 
 app.command("shape")(_shape.shape)
+from convcli.cli.kernels_cmd import kernels_app  # noqa: E402
+
+app.add_typer(kernels_app, name="kernels")
 # ---------------------------------------------------------------------------
 
 

@@ -1,0 +1,167 @@
+"""``convcli kernels list|show``: browse the kernel library.
+
+numpy and the kernel modules are imported inside the commands, so that
+importing this module (on every ``convcli`` start) stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+__all__ = ["kernels_app"]
+
+kernels_app = typer.Typer(
+    help=(
+        "List the kernel presets and show their weights.\n\n"
+        "Examples:\n\n"
+        "  convcli kernels list\n\n"
+        "  convcli kernels show sobel\n\n"
+        "  convcli kernels show gaussian:sigma=2,size=5\n\n"
+        "  convcli kernels show '1,2,1;2,4,2;1,2,1'"
+    ),
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _number(value: float) -> str:
+    """An integer as such, else 4 significant digits (``-0`` shown as ``0``)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def _vector(values: Any) -> str:
+    return "[" + " ".join(_number(v) for v in values) + "]"
+
+
+def _kernel_json(kernel: Any) -> dict[str, Any]:
+    from convcli.kernels import separable_factors
+
+    factors = separable_factors(kernel.weights)
+    return {
+        "name": kernel.name,
+        "shape": list(kernel.weights.shape),
+        "weights": kernel.weights.tolist(),
+        "sum": float(kernel.weights.sum()),
+        "separable": factors is not None,
+        "factors": None if factors is None
+        else {"column": factors[0].tolist(), "row": factors[1].tolist()},
+        "description": kernel.description,
+        "display": kernel.display,
+    }
+
+
+@kernels_app.command("list")
+def list_kernels(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+) -> None:
+    """List every preset, bank and parametric kernel.
+
+    Parametric kernels take parameters after a colon, e.g. `-k gaussian:sigma=2`;
+    the PARAMS column shows their defaults ("auto" is computed from the others).
+
+    Examples:
+
+      convcli kernels list
+
+      convcli kernels list --json
+    """
+    from convcli.presets import list_presets
+
+    infos = list_presets()
+    if as_json:
+        typer.echo(json.dumps([info.__dict__ for info in infos], indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="convcli kernels", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("size")
+    table.add_column("count", justify="right")
+    table.add_column("description / params")
+    for info in infos:
+        text = info.description + (f"\n[dim]params: {info.params}[/dim]" if info.params else "")
+        table.add_row(info.name, info.size, str(info.count), text)
+    Console().print(table)
+
+
+@kernels_app.command("show")
+def show(
+    spec: str = typer.Argument(
+        ..., metavar="NAME[:PARAMS]",
+        help="A preset or bank name (with params: gaussian:sigma=2), inline weights, or a file.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (weights, sum, factors)."),
+) -> None:
+    """Show a kernel's weights (rows top to bottom), their sum, and whether it is separable.
+
+    A separable kernel equals column ⊗ row (an outer product); convcli can then
+    filter with two 1-D passes. Weights are correlation weights, as applied.
+
+    Examples:
+
+      convcli kernels show sobel
+
+      convcli kernels show gabor:theta=45,lambda=8
+
+      convcli kernels show "3x3: 0,1,0,1,-4,1,0,1,0"
+
+      convcli kernels show weights.npy --json
+    """
+    from convcli.presets import resolve_kernel
+
+    bank = resolve_kernel(spec)
+    if as_json:
+        payload = {
+            "spec": spec,
+            "name": bank.name,
+            "count": len(bank.kernels),
+            "display": bank.display,
+            "kernels": [_kernel_json(kernel) for kernel in bank.kernels],
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+
+    console = Console()
+    for index, kernel in enumerate(bank.kernels):
+        if index:
+            console.print()
+        _print_kernel(console, kernel)
+
+
+def _print_kernel(console: Any, kernel: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from convcli.kernels import separable_factors
+
+    weights = kernel.weights
+    title = f"[bold]{escape(kernel.name)}[/bold]  {kernel.size_text}"
+    if kernel.description:
+        title += f"  [dim]{escape(kernel.description)}[/dim]"
+    console.print(title)
+    planes = [weights] if weights.ndim == 2 else [weights[:, :, c] for c in range(weights.shape[2])]
+    for channel, plane in enumerate(planes):
+        if weights.ndim == 3:
+            console.print(f"channel {channel}:")
+        grid = Table(show_header=False, show_edge=True, box=None, padding=(0, 1))
+        for _ in range(plane.shape[1]):
+            grid.add_column(justify="right")
+        for row in plane:
+            grid.add_row(*(_number(value) for value in row))
+        console.print(grid)
+    console.print(f"sum: {_number(float(weights.sum()))}")
+    factors = separable_factors(weights)
+    if factors is None:
+        console.print("separable: no")
+    else:
+        column, row = factors
+        console.print(f"separable: yes, column {_vector(column)} ⊗ row {_vector(row)}")
+    if kernel.display:
+        console.print(f"display hint: {kernel.display}")
