@@ -1,0 +1,149 @@
+"""Float feature maps → 8- or 16-bit pixels for viewing (pure numpy).
+
+A convolution result is float and may be negative (edge detectors) or exceed
+the input range (sharpening). ``to_pixels`` maps it to integers in
+``[0, M]`` with ``M = 255`` (8-bit) or ``M = 65535`` (16-bit) by one of these
+scales, always rounding to the nearest integer and clipping at the end:
+
+==============  ==============================================================
+``clip``        ``x``
+``abs``         ``|x|``
+``minmax``      ``(x − min) / (max − min) · M`` (a constant map gives 0)
+``offset:V``    ``x + V`` (V in the output's own units: 128 is mid-gray at
+                8 bits, 32768 at 16 bits)
+``auto``        the rule below
+==============  ==============================================================
+
+``auto``, in order:
+
+1. a display hint from the kernel preset wins (e.g. emboss ``"offset:128"``);
+   a hint is written in 8-bit units and an offset is multiplied by 257 for
+   16-bit output (``255 · 257 = 65535``);
+2. every value already in ``[0, M]`` → ``clip`` (a blur keeps its range,
+   unchanged);
+3. some value negative (edge maps) → ``|x|``, and if the largest ``|x|``
+   exceeds ``M`` the whole map is scaled by ``M / max|x|`` — negative
+   responses are never clipped to black, their strength shows as brightness;
+4. otherwise (values only overshoot above ``M``, e.g. sharpening) → ``clip``.
+
+The statistics (min, max) are taken over the whole array given, so channels
+passed together keep their relative brightness; pass maps one at a time to
+scale them separately. NaN becomes 0; ±inf saturate (and are ignored when
+computing min/max).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.errors import OptionError
+
+__all__ = ["SCALES", "parse_scale", "to_pixels"]
+
+SCALES = ("auto", "clip", "abs", "minmax", "offset:V")
+"""The scale names accepted by :func:`parse_scale` (``V`` a number)."""
+
+_MAX_VALUE = {8: 255, 16: 65535}
+_HINT_UNIT = 257  # an 8-bit hint value times 257 is the same gray at 16 bits
+
+
+def parse_scale(text: str) -> str:
+    """Validate a scale name and return it normalised (lower case, no spaces).
+
+    Accepts ``auto``, ``clip``, ``abs``, ``minmax`` and ``offset:V`` with V a
+    finite number; anything else raises :class:`OptionError`.
+    """
+    normalised = str(text).strip().lower().replace(" ", "")
+    if normalised in ("auto", "clip", "abs", "minmax"):
+        return normalised
+    if normalised.startswith("offset:"):
+        value_text = normalised.partition(":")[2]
+        try:
+            value = float(value_text)
+        except ValueError:
+            value = float("nan")
+        if np.isfinite(value):
+            return f"offset:{value_text}"
+    raise OptionError(
+        f"`scale` must be auto, clip, abs, minmax or offset:V (V a number), got {text!r}"
+    )
+
+
+def _finite_range(maps: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) over the finite values, or None if there are none."""
+    low, high = float(np.min(maps)), float(np.max(maps))
+    if np.isfinite(low) and np.isfinite(high):
+        return low, high
+    finite = maps[np.isfinite(maps)]
+    if finite.size == 0:
+        return None
+    return float(finite.min()), float(finite.max())
+
+
+def _auto_scale(maps: np.ndarray, max_value: int) -> tuple[str, float]:
+    """The concrete rule ``auto`` picks for ``maps``: (scale, multiplier)."""
+    value_range = _finite_range(maps)
+    if value_range is None:
+        return "clip", 1.0
+    low, high = value_range
+    if low >= 0:
+        return "clip", 1.0  # in range (a blur), or overshoot only: clip either way
+    largest = max(-low, high)
+    return "abs", (max_value / largest if largest > max_value else 1.0)
+
+
+def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
+              hint: str | None = None) -> np.ndarray:
+    """Map float maps to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``) pixels.
+
+    Parameters
+    ----------
+    maps : ndarray, (H, W) or (H, W, C), float
+        Feature maps in the input's native units.
+    scale : str
+        ``auto`` (default), ``clip``, ``abs``, ``minmax`` or ``offset:V``; see
+        the module notes for the formulas and the ``auto`` rule.
+    bit_depth : {8, 16}
+        Output depth; M = 255 or 65535.
+    hint : str or None
+        A kernel preset's display hint (a scale in 8-bit units), used by
+        ``auto`` only.
+
+    Returns
+    -------
+    ndarray, uint8 or uint16, same shape as ``maps``
+    """
+    if bit_depth not in _MAX_VALUE:
+        raise OptionError(f"`bit_depth` must be 8 or 16, got {bit_depth!r}")
+    max_value = _MAX_VALUE[bit_depth]
+    scale = parse_scale(scale)
+    work_dtype = np.float64 if np.asarray(maps).dtype == np.float64 else np.float32
+    work = np.array(maps, dtype=work_dtype, copy=True)
+    np.nan_to_num(work, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
+
+    multiplier = 1.0
+    if scale == "auto":
+        if hint is not None:
+            scale = parse_scale(hint)
+            if scale.startswith("offset:") and bit_depth == 16:
+                scale = f"offset:{float(scale.partition(':')[2]) * _HINT_UNIT}"
+        if scale == "auto":
+            scale, multiplier = _auto_scale(work, max_value)
+
+    if scale == "abs":
+        np.abs(work, out=work)
+    elif scale == "minmax":
+        value_range = _finite_range(work)
+        low, high = value_range if value_range is not None else (0.0, 0.0)
+        if high > low:
+            work -= low
+            multiplier = max_value / (high - low)
+        else:
+            work[...] = 0.0
+    elif scale.startswith("offset:"):
+        work += float(scale.partition(":")[2])
+    if multiplier != 1.0:
+        work *= multiplier
+    np.rint(work, out=work)
+    np.clip(work, 0, max_value, out=work)
+    return work.astype(np.uint8 if bit_depth == 8 else np.uint16)
