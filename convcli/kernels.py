@@ -357,16 +357,18 @@ def parse_params(text: str) -> dict[str, float]:
 # --- separability --------------------------------------------------------------
 
 
-def _nice_scale(column: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rescale (column, row) so integer kernels get integer factors when possible."""
+def _nice_scale(column: np.ndarray, row: np.ndarray, weights: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale (column, row) to integers when their outer product stays ``weights``."""
     nonzero = np.abs(column[np.abs(column) > 0])
     if nonzero.size:
         factor = nonzero.min()
-        col_int, row_int = column / factor, row * factor
-        if (np.allclose(col_int, np.round(col_int), rtol=0, atol=1e-9)
-                and np.allclose(row_int, np.round(row_int), rtol=0, atol=1e-9)):
-            return np.round(col_int), np.round(row_int)
-    return column, row
+        with np.errstate(all="ignore"):
+            col_int, row_int = np.round(column / factor) + 0.0, np.round(row * factor) + 0.0
+            error = np.abs(np.outer(col_int, row_int) - weights).max()
+        if error <= _SEPARABLE_RTOL * np.abs(weights).max():  # False for NaN
+            return col_int, row_int
+    return column + 0.0, row + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def separable_factors(weights: object) -> tuple[np.ndarray, np.ndarray] | None:
@@ -399,7 +401,7 @@ def separable_factors(weights: object) -> tuple[np.ndarray, np.ndarray] | None:
     column, row = u[:, 0] * math.sqrt(s[0]), vt[0] * math.sqrt(s[0])
     if column[np.argmax(np.abs(column))] < 0:
         column, row = -column, -row
-    column, row = _nice_scale(column, row)
+    column, row = _nice_scale(column, row, array)
     if np.abs(np.outer(column, row) - array).max() > _SEPARABLE_RTOL * peak:
         return None
     return column, row
