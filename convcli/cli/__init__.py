@@ -18,6 +18,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
+from convcli.cli._plain import PlainCoercionMixin
 from convcli.errors import ConvcliError
 
 __all__ = ["app", "err", "main"]
@@ -42,7 +43,7 @@ def _quiet_broken_pipe() -> None:
         pass
 
 
-class ConvcliGroup(TyperGroup):
+class ConvcliGroup(PlainCoercionMixin, TyperGroup):
     """Click group that turns library errors into one line and an exit code."""
 
     def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
@@ -96,10 +97,13 @@ from convcli.cli import apply as _apply  # noqa: E402
 app.command("apply")(_apply.apply)
 from convcli.cli import shape as _shape  # noqa: E402
 
-app.command("shape")(_shape.shape)
+app.command("shape", cls=_shape.ShapeCommand)(_shape.shape)
 from convcli.cli.kernels_cmd import kernels_app  # noqa: E402
 
 app.add_typer(kernels_app, name="kernels")
+from convcli.cli import explain as _explain  # noqa: E402
+
+app.command("explain")(_explain.explain)
 # ---------------------------------------------------------------------------
 
 

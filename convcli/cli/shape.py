@@ -15,7 +15,9 @@ from fractions import Fraction
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
+from convcli.cli._plain import PlainCoercionMixin
 from convcli.errors import ImageError, OptionError, ShapeError
 from convcli.geometry import (
     AxisGeometry,
@@ -36,44 +38,48 @@ from convcli.geometry import (
     transposed_output_range,
 )
 
-__all__ = ["shape"]
+__all__ = ["ShapeCommand", "shape"]
 
 SHAPE_HELP = """Output size, pads, formula and receptive field of a convolution.
 
 \b
 Examples:
-  convcli shape 224 -k 3 -s 2 -p same        # 112 × 112, pads 0 top, 1 bottom
-  convcli shape 7 5 -k 3 -s 2                # H=7, W=5; notes the dropped rows
-  convcli shape photo.png -k 5 -d 2 -p same  # size read from the file header
+  convcli shape 224 -k 3 -s 2 -p same       # 112 × 112, pads 0 top, 1 bottom
+  convcli shape 6 5 -k 3 -s 2               # H=6, W=5; notes dropped rows
+  convcli shape photo.png -k 5 -d 2 -p same # size from the file header
   convcli shape 3 -k 3 -s 2 -p 1 --transpose --output-padding 1
-  convcli shape 224 -k 3 -s 2 --target 112   # which padding gives 112?
+  convcli shape 224 -k 3 -s 2 --target 112  # which padding gives 112?
   convcli shape 224 -k 3 --channels-in 3 --channels-out 64
   convcli shape 224 --layer conv:k=7,s=2,p=3 --layer pool:k=3,s=2,p=1
 
 \b
-Output size (k_eff = d·(k − 1) + 1):
+Output size, with k_eff = d·(k − 1) + 1:
   forward     H' = floor((H + pad_top + pad_bottom − k_eff) / s) + 1
-  transposed  H' = (H − 1)·s − pad_top − pad_bottom + k_eff + output_padding
-`same` is TensorFlow's SAME (H' = ceil(H / s), the odd pad at the bottom/right).
+  transposed  H' = (H − 1)·s − pad_top − pad_bottom + k_eff + op
+`same` is TensorFlow's SAME: H' = ceil(H / s), the odd pad at the
+bottom/right (transposed: H' = H·s).
 
 \b
 Chains: --layer KIND:key=value,... (repeat it, first layer first)
   KIND  conv, pool or tconv (transposed convolution)
   k=    kernel size: 3, 3x5 or 3,5 (required)
-  s=    stride (default 1; for pool: the kernel size, as in PyTorch)
+  s=    stride (default 1; pool: the kernel size, as in PyTorch)
   p=    padding: valid, same, full, N, PH,PW or T,B,L,R (default 0)
   d=    dilation (default 1)
   op=   output_padding (tconv only)
-e.g. conv:k=7,s=2,p=3  pool:k=3,s=2,p=1  conv:k=3,p=same,d=2  tconv:k=4,s=2,p=1,op=1
-The table gives each layer's output size, receptive field r, jump S and start
-P: output j sees input rows j·S − P … j·S − P + r − 1. After a tconv, S (and r,
-P) can be fractions: a stride-2 tconv has S = 1/2. A layer whose output is
-below 1 is flagged and the command exits with status 1.
+  e.g.  conv:k=7,s=2,p=3  pool:k=3,s=2,p=1  conv:k=3,p=same,d=2
+        tconv:k=4,s=2,p=1,op=1
 
 \b
---json prints {"input", "output", "pads", "layers": [{"output",
-"receptive_field", "jump", "start"}], "notes"} (with --channels-in/-out also
-"tensor" and "parameters"); pads are the first layer's.
+The table gives each layer's output size, receptive field r, jump S and
+start P: output j sees input rows j·S − P … j·S − P + r − 1. After a
+tconv they can be fractions (a stride-2 tconv halves S). A layer whose
+output is below 1 is flagged and the command exits with status 1.
+
+\b
+--json prints one object: input, output, pads (the first layer's),
+layers [{output, receptive_field, jump, start}] and notes; with
+--channels-in/--channels-out also tensor and parameters.
 """
 
 AXIS_WORDS = (
@@ -395,6 +401,10 @@ def _chain_notes(steps: list[ChainStep]) -> list[str]:
             "real interval [j·S − P, j·S − P + r − 1]"
         )
     return notes
+
+
+class ShapeCommand(PlainCoercionMixin, TyperCommand):
+    """The ``shape`` command: plain option values skip typer's pydantic import (see ``_plain``)."""
 
 
 def shape(
