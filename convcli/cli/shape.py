@@ -112,35 +112,15 @@ def _input_size(size: str, width: int | None) -> tuple[int, int]:
 
 
 def _size_from_file(path: str) -> tuple[int, int]:
-    """``(H, W)`` from an image or ``.npy`` header, without decoding pixels."""
-    if not os.path.exists(path):
+    """``(H, W)`` from an image or ``.npy`` header (:func:`convcli.imageio.read_size`)."""
+    if path != "-" and not os.path.exists(path):
         raise ImageError(f"{path!r} is neither a size (H, H W or HxW) nor an existing file")
     try:
         from convcli.imageio import read_size
-    except ImportError:
-        read_size = None
-    if read_size is not None:
-        rows, cols = read_size(path)
-        return int(rows), int(cols)
-    if path.lower().endswith(".npy"):
-        return _npy_size(path)
-    raise ImageError(f"cannot read the size of {path!r}: image reading (convcli.imageio) is not available")
-
-
-def _npy_size(path: str) -> tuple[int, int]:
-    """``(H, W)`` of an ``(H, W)`` or ``(H, W, C)`` ``.npy`` file from its header."""
-    from numpy.lib import format as npy_format
-
-    try:
-        with open(path, "rb") as handle:
-            version = npy_format.read_magic(handle)
-            header = npy_format._read_array_header(handle, version)
-    except (OSError, ValueError) as exc:
-        raise ImageError(f"cannot read the .npy header of {path!r}: {exc}") from None
-    array_shape = header[0]
-    if len(array_shape) not in (2, 3):
-        raise ImageError(f"{path!r} holds shape {array_shape}; an image is (H, W) or (H, W, C)")
-    return int(array_shape[0]), int(array_shape[1])
+    except ImportError as exc:
+        raise ImageError(f"cannot read the size of {path!r}: no image reader ({exc})") from None
+    rows, cols = read_size(path)
+    return int(rows), int(cols)
 
 
 def _number(value: Any) -> Any:
