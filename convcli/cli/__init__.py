@@ -101,6 +101,9 @@ app.command("shape", cls=_shape.ShapeCommand)(_shape.shape)
 from convcli.cli.kernels_cmd import kernels_app  # noqa: E402
 
 app.add_typer(kernels_app, name="kernels")
+from convcli.cli import explain as _explain  # noqa: E402
+
+app.command("explain")(_explain.explain)
 # ---------------------------------------------------------------------------
 
 
