@@ -405,6 +405,13 @@ def _existing_file(text: str) -> Path | None:
         return None
 
 
+def _is_dir(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_dir()
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
 def _looks_like_path(text: str) -> bool:
     if any(sep in text for sep in "/\\") or text.startswith(("~", ".")):
         return True
@@ -475,6 +482,8 @@ def resolve_kernel(spec: str) -> KernelBank:
         except KernelError as exc:
             raise KernelError(f"kernel {text!r}: {exc}") from None
     if _looks_like_path(text):
+        if _is_dir(text):
+            raise KernelError(f"kernel file {text} is a directory; give a .npy, .toml or text file")
         raise KernelError(f"kernel file not found: {text}")
     raise _unknown(name)
 
