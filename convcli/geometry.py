@@ -647,11 +647,12 @@ def solve_output_padding(
             continue
         if size == target:
             return op
-    low, high = transposed_output_range(n, k, stride=stride, padding=padding, dilation=dilation)
-    message = (
-        f"no output_padding gives {target}: with this padding output_padding reaches "
-        f"{low}…{high} only"
-    )
+    try:
+        low, high = transposed_output_range(n, k, stride=stride, padding=padding, dilation=dilation)
+        reach = f"output_padding reaches {low}…{high} only"
+    except ShapeError as exc:
+        reach = f"every output_padding fails ({exc})"
+    message = f"no output_padding gives {target}: with this padding {reach}"
     k_eff = effective_kernel_size(k, dilation)
     for op in range(max(stride, dilation)):
         total = (n - 1) * stride + k_eff + op - target
