@@ -1,9 +1,12 @@
-"""Direct strategy: shift-and-accumulate over the kernel taps.
+"""Reference strategy: the formula, tap by tap, on the fully padded image.
 
-For each tap ``(m, n)`` the strided window
+Simple and exact, kept as the yardstick of the fast strategies (it was the
+first ``direct``). For each tap ``(m, n)`` the strided window
 ``pad[d·m : d·m + s·(H'−1) + 1 : s, d·n : … : s, :]`` is multiplied by the
 tap's weights and added to the output, so only the strided outputs are ever
-computed and no ``kh·kw``-times copy of the image is made.
+computed and no ``kh·kw``-times copy of the image is made. It pads the
+whole image and makes whole-image temporaries: fine for checking, not for
+speed.
 """
 
 from __future__ import annotations
