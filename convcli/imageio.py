@@ -16,9 +16,11 @@ their magic bytes, not by their name), and ``"-"`` for standard input.
 Pillow mode              channels             bit_depth  values
 =======================  ===================  =========  ==================
 1                        L                    8          0 or 255
-L, P (opaque)            L / R G B            8          0–255
-LA, La, PA               L A / R G B A        8          0–255
-P with transparency      R G B A              8          0–255
+L                        L                    8          0–255
+LA, La                   L A                  8          0–255
+P, PA (gray palette)     L or L A             8          0–255
+P (colour palette)       R G B                8          0–255
+P with transparency, PA  R G B A              8          0–255
 RGB, RGBX, YCbCr, CMYK   R G B                8          0–255
 RGBA, RGBa               R G B A              8          0–255
 I;16, I;16B, I;16L       L                    16         0–65535
@@ -272,7 +274,7 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 _RGB_MODES = {"RGB": "RGB", "RGBX": "RGB", "YCbCr": "RGB", "CMYK": "RGB",
-              "RGBA": "RGBA", "RGBa": "RGBA", "PA": "RGBA", "LA": "LA", "La": "LA",
+              "RGBA": "RGBA", "RGBa": "RGBA", "LA": "LA", "La": "LA",
               "L": "L", "1": "L"}
 _CHANNELS = {"L": ("L",), "LA": ("L", "A"), "RGB": ("R", "G", "B"), "RGBA": ("R", "G", "B", "A")}
 _PNG16_RAWMODES = {"RGB;16B": "RGB;16", "RGBA;16B": "RGBA;16", "LA;16B": "LA;16"}
@@ -313,6 +315,15 @@ def _load_png16(handle: BinaryIO, image: Image.Image, rawmode: str) -> np.ndarra
     return (high.astype(np.uint16) << 8) | low
 
 
+def _gray_palette(image: Image.Image) -> bool:
+    """True when every palette entry is a gray (R = G = B), e.g. a gray GIF."""
+    palette = image.getpalette("RGB")
+    if not palette:
+        return False
+    colours = np.asarray(palette, np.uint8).reshape(-1, 3)
+    return bool((colours[:, 0] == colours[:, 1]).all() and (colours[:, 1] == colours[:, 2]).all())
+
+
 def _native_pixels(handle: BinaryIO,
                    image: Image.Image) -> tuple[np.ndarray, str, int, tuple[str, ...]]:
     """Decode ``image`` → (native array, mode name, bit depth, channel names)."""
@@ -331,8 +342,10 @@ def _native_pixels(handle: BinaryIO,
         return pixels, mode, 16 if fits else 32, ("L",)
     if mode == "F":
         return np.asarray(image), mode, 32, ("L",)
-    if mode == "P":
-        target = "RGBA" if image.has_transparency_data else "RGB"
+    if mode in ("P", "PA"):
+        transparent = mode == "PA" or image.has_transparency_data
+        target = ("LA" if transparent else "L") if _gray_palette(image) else \
+            ("RGBA" if transparent else "RGB")
     elif mode in _RGB_MODES:
         target = _RGB_MODES[mode]
     else:
