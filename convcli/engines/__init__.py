@@ -106,9 +106,9 @@ def _forward_engines() -> dict[str, Callable[[ForwardProblem], np.ndarray]]:
 
 
 def _transpose_engines() -> dict[str, Callable[[TransposeProblem], np.ndarray]]:
-    from convcli.engines import scatter
+    from convcli.engines import polyphase, scatter
 
-    return {"scatter": scatter.run}
+    return {"polyphase": polyphase.run, "scatter": scatter.run}
 
 
 FORWARD_ENGINES = _forward_engines()

@@ -123,6 +123,7 @@ def padded_rows(
     left: int,
     border: Border,
     out: np.ndarray,
+    span: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Fill ``out`` with the padded rows ``pad[rows_slice, :, :]`` of an image.
 
@@ -133,20 +134,24 @@ def padded_rows(
         Source row of each output row (a slice of :func:`axis_map`), ``-1``
         for a constant row.
     cols : ndarray of int, shape (Wp,)
-        The full column map; ``cols[left : left + W]`` is ``0 .. W − 1``.
+        The full column map; ``cols[left : left + count]`` is
+        ``first .. first + count − 1``.
     left : int
-        Left pad.
+        Left pad: where the image's columns start in ``out``.
     border : Border
         Only its kind (constant or not) and constant value are used.
     out : ndarray, shape (P, Wp', C) with Wp' >= Wp
         Destination; columns past ``Wp`` are set to zero.
+    span : (first, count), optional
+        The image columns copied (default: all). Only constant borders may
+        leave image columns out (the crop of a transposed convolution).
 
     Returns
     -------
     ndarray
         ``out``.
     """
-    width = image.shape[1]
+    first, width = (0, image.shape[1]) if span is None else span
     constant = border.numpy_mode == "constant"
     fill = border.value
     n_cols = cols.shape[0]
@@ -158,7 +163,10 @@ def padded_rows(
         if source >= 0:
             while stop < count and rows[stop] == source + (stop - start):
                 stop += 1
-            out[start:stop, left : left + width] = image[source : source + stop - start]
+            copy_cells(
+                out[start:stop, left : left + width],
+                image[source : source + stop - start, first : first + width],
+            )
         else:
             while stop < count and rows[stop] < 0:
                 stop += 1
