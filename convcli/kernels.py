@@ -448,13 +448,12 @@ def _size_pair(size: int | tuple[int, int], name: str = "size") -> tuple[int, in
 
 
 def _default_size(sigma: float) -> int:
-    size = 2 * math.ceil(3 * sigma) + 1
-    if size > _MAX_SIZE:
+    if 2 * 3 * sigma + 1 > _MAX_SIZE:
         raise KernelError(
-            f"`sigma` {sigma:g} is too large: the default size 2·ceil(3σ)+1 = {size} "
-            f"exceeds {_MAX_SIZE}"
+            f"`sigma` {sigma:g} is too large: the default size 2·ceil(3σ)+1 exceeds {_MAX_SIZE}; "
+            "give `size`"
         )
-    return size
+    return 2 * math.ceil(3 * sigma) + 1
 
 
 def _offsets(n: int) -> np.ndarray:
@@ -488,8 +487,9 @@ def gaussian(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
     """
     sigma = _positive(sigma, "sigma")
     rows, cols = _size_pair(_default_size(sigma) if size is None else size)
-    column = np.exp(-(_offsets(rows) ** 2) / (2 * sigma**2))
-    row = np.exp(-(_offsets(cols) ** 2) / (2 * sigma**2))
+    with np.errstate(over="ignore"):  # a tiny σ gives a unit impulse, not NaN
+        column = np.exp(-((_offsets(rows) / sigma) ** 2) / 2)
+        row = np.exp(-((_offsets(cols) / sigma) ** 2) / 2)
     weights = np.outer(column, row)
     return weights / weights.sum()
 
@@ -511,8 +511,12 @@ def log(sigma: float = 1.4, size: int | None = None) -> np.ndarray:
     sigma = _positive(sigma, "sigma")
     g = gaussian(sigma, size)
     y, x = np.meshgrid(_offsets(g.shape[0]), _offsets(g.shape[1]), indexing="ij")
-    weights = g * (x**2 + y**2 - 2 * sigma**2) / sigma**4
-    return weights - weights.mean()
+    with np.errstate(all="ignore"):
+        weights = g * ((x / sigma) ** 2 + (y / sigma) ** 2 - 2) / sigma**2
+        weights = weights - weights.mean()
+    if not np.isfinite(weights).all():
+        raise KernelError(f"`sigma` {sigma:g} is too small for a Laplacian of Gaussian")
+    return weights
 
 
 def dog(sigma1: float = 1.0, sigma2: float = 1.6, size: int | None = None) -> np.ndarray:
@@ -569,18 +573,21 @@ def gabor(
     psi_rad = math.radians(_finite(psi, "psi"))
     if size is None:
         along, across = 3 * sigma, 3 * sigma / gamma
-        half_x = math.ceil(max(abs(along * math.cos(theta_rad)), abs(across * math.sin(theta_rad)),
-                               1))
-        half_y = math.ceil(max(abs(along * math.sin(theta_rad)), abs(across * math.cos(theta_rad)),
-                               1))
-        rows, cols = _size_pair((2 * half_y + 1, 2 * half_x + 1))
+        half_x = max(abs(along * math.cos(theta_rad)), abs(across * math.sin(theta_rad)), 1)
+        half_y = max(abs(along * math.sin(theta_rad)), abs(across * math.cos(theta_rad)), 1)
+        if 2 * max(half_x, half_y) + 1 > _MAX_SIZE:
+            raise KernelError(
+                f"the default size for σ={sigma:g}, γ={gamma:g} exceeds {_MAX_SIZE}; give `size`"
+            )
+        rows, cols = 2 * math.ceil(half_y) + 1, 2 * math.ceil(half_x) + 1
     else:
         rows, cols = _size_pair(size)
     y_down, x = np.meshgrid(_offsets(rows), _offsets(cols), indexing="ij")
     y = -y_down
     x_rot = x * math.cos(theta_rad) + y * math.sin(theta_rad)
     y_rot = -x * math.sin(theta_rad) + y * math.cos(theta_rad)
-    envelope = np.exp(-(x_rot**2 + gamma**2 * y_rot**2) / (2 * sigma**2))
+    with np.errstate(over="ignore"):
+        envelope = np.exp(-((x_rot / sigma) ** 2 + (gamma * y_rot / sigma) ** 2) / 2)
     return envelope * np.cos(2 * math.pi * x_rot / lambda_ + psi_rad)
 
 
@@ -715,7 +722,10 @@ def make_parametric(name: str, params: Mapping[str, float]) -> KernelBank:
             value = int(value)
         kwargs[spec.keyword] = value
         label += "-" + spec.abbreviation + _label_value(value)
-    weights = generator.function(**kwargs)
+    with np.errstate(all="ignore"):
+        weights = generator.function(**kwargs)
+    if not np.isfinite(weights).all():
+        raise KernelError(f"{name}: these parameters give non-finite weights (too small or large)")
     shown = ", ".join(f"{key}={value:g}" for key, value in params.items())
     description = generator.description + (f" ({shown})" if shown else "")
     return KernelBank(label, (Kernel(label, weights, description),))

@@ -394,6 +394,10 @@ def test_preset_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch):
         ("1,nan,1", "finite"),
         ("3x3: 1,2", "needs 9 values"),
         ("dog:sigma1=1,sigma2=1", "must differ"),
+        ("gaussian:sigma=1e308", "too large"),
+        ("gabor:lambda=1e308", "exceeds"),
+        ("gabor:lambda=1e-308", "non-finite"),
+        ("log:sigma=1e-300", "too small"),
     ],
 )
 def test_resolve_errors_name_the_spec(spec, fragment):
@@ -434,13 +438,22 @@ def test_load_bank_empty():
         load_bank([])
 
 
+PARAM_NAMES = ["sigma", "size", "sigma1", "sigma2", "theta", "lambda", "gamma", "psi", "length",
+               "angle"]
+PARAMETRIC_SPECS = st.sampled_from(["gaussian", "box", "log", "dog", "gabor", "motion"]).flatmap(
+    lambda name: st.lists(
+        st.tuples(st.sampled_from(PARAM_NAMES),
+                  st.one_of(st.floats(-1e308, 1e308), st.integers(-5, 40))),
+        max_size=4,
+    ).map(lambda pairs: name + ":" + ",".join(f"{key}={value}" for key, value in pairs))
+)
 SPEC_CHARS = "0123456789,;: x.-+=/\\~\n\tabcdefgiklmnoprstuwxyzSN#\x00é"
 
 
 @given(st.one_of(st.text(), st.text(alphabet=SPEC_CHARS, max_size=40),
                  st.sampled_from(REQUIRED).flatmap(
                      lambda name: st.text(alphabet=SPEC_CHARS, max_size=20).map(
-                         lambda tail: f"{name}:{tail}"))))
+                         lambda tail: f"{name}:{tail}")), PARAMETRIC_SPECS))
 def test_resolve_fuzz_raises_only_convcli_errors(text):
     try:
         bank = resolve_kernel(text)
