@@ -187,6 +187,11 @@ def _axis_notes(axis: AxisGeometry, padding: object, words: dict[str, str]) -> l
             f"{'is' if axis.dropped == 1 else 'are'} never read ({_plural(lost_image, words)} of the image, "
             f"{_plural(axis.dropped - lost_image, words)} of padding)"
         )
+    if max(axis.pad_before, axis.pad_after) > k_eff - 1:
+        notes.append(
+            f"a pad above k_eff − 1 = {k_eff - 1} ({axis.pad_before} {words['before']}, {axis.pad_after} "
+            f"{words['after']}): some outputs read padding only"
+        )
     if padding == "same" and axis.pad_before != axis.pad_after:
         torch_pad = k_eff // 2
         torch_out = (axis.size_in + 2 * torch_pad - k_eff) // axis.stride + 1
@@ -219,9 +224,13 @@ def _notes_for(axes: tuple[AxisGeometry, AxisGeometry], paddings: tuple[object, 
 
 
 def _target_note(solution: PaddingSolution, words: dict[str, str]) -> str:
+    totals = (
+        f"only a total padding of {solution.total_min} works"
+        if solution.total_min == solution.total_max
+        else f"any total padding {solution.total_min}…{solution.total_max} works"
+    )
     text = (
-        f"target {solution.target} {words['rows']}: any total padding {solution.total_min}…"
-        f"{solution.total_max} works; used {solution.before} {words['before']}, {solution.after} "
+        f"target {solution.target}: {totals}; used {solution.before} {words['before']}, {solution.after} "
         f"{words['after']} (the smallest, split like `same`)"
     )
     if solution.symmetric is None:
@@ -266,6 +275,7 @@ def _single_layer(
     )
     if target is not None:
         targets = parse_int_pair(target, "target")
+        solutions: list[PaddingSolution] = []
         for axis in (0, 1):
             if transpose:
                 op = solve_output_padding(
@@ -278,9 +288,19 @@ def _single_layer(
                     size[axis], kernels[axis], targets[axis], stride=strides[axis], dilation=dilations[axis],
                 )
                 paddings[axis] = (solution.before, solution.after)
-                notes.append(f"{AXIS_WORDS[axis]['axis']}: " + _target_note(solution, AXIS_WORDS[axis]))
+                solutions.append(solution)
         if transpose:
-            notes.append(f"target {targets[0]} × {targets[1]}: output_padding {out_pads[0]}, {out_pads[1]}")
+            notes.append(
+                f"target {targets[0]} × {targets[1]}: output_padding {out_pads[0]} (rows), "
+                f"{out_pads[1]} (columns)"
+            )
+        elif solutions[0] == solutions[1]:
+            notes.append("rows and columns alike: " + _target_note(solutions[0], AXIS_WORDS[0]))
+        else:
+            notes += [
+                f"{words['axis']}: " + _target_note(solution, words)
+                for solution, words in zip(solutions, AXIS_WORDS)
+            ]
     axes = tuple(
         axis_geometry(
             size[axis], kernels[axis], stride=strides[axis], padding=paddings[axis],
