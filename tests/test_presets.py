@@ -155,6 +155,24 @@ def test_kernels_dir_layouts(tmp_path, monkeypatch):
     assert kernels_dir() == package / "_kernels"
 
 
+def test_presets_load_from_a_wheel_like_layout(tmp_path):
+    """Copy the package as a wheel would install it (kernels/ → convcli/_kernels) and load."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = Path(presets.__file__).resolve().parent
+    site = tmp_path / "site"
+    shutil.copytree(source, site / "convcli", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(kernels_dir(), site / "convcli" / "_kernels")
+    code = ("from convcli.presets import kernels_dir, resolve_kernel; "
+            "print(kernels_dir()); print(resolve_kernel('kirsch').labels[2])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env={"PYTHONPATH": str(site)}, check=True)
+    directory, label = out.stdout.split()
+    assert Path(directory) == site / "convcli" / "_kernels" and label == "kirsch-e"
+
+
 # --- broken preset data -------------------------------------------------------------
 
 
