@@ -10,16 +10,17 @@ right of the window's top-left corner. Rows are written top to bottom.
 Parametric kernels (all ``float64``, odd sizes are centred on a pixel, even
 sizes on a pixel corner; ``r`` is the offset from the centre):
 
-==========  ===============================================================
-``box``     ``ones(kh, kw) / (kh·kw)``
-``gaussian``  ``exp(−r²/2σ²)``, normalised to sum 1, size ``2·ceil(3σ)+1``
-``log``     Laplacian of Gaussian ``∇²G = G·(r² − 2σ²)/σ⁴`` (G of sum 1),
-            minus its mean so that it sums to 0: negative centre, like
-            ``laplacian-4`` and ``scipy.ndimage.gaussian_laplace``
-``dog``     ``gaussian(σ1) − gaussian(σ2)`` on one grid: sums to 0
-``gabor``   ``exp(−(x'² + γ²y'²)/2σ²)·cos(2π x'/λ + ψ)`` (real part)
-``motion``  a line of ``length`` equal taps at ``angle``, sum 1
-==========  ===============================================================
+* ``box``: ``ones(kh, kw) / (kh·kw)``
+* ``gaussian``: ``exp(−r²/2σ²)``, normalised to sum 1, size ``2·ceil(3σ)+1``
+* ``log``: Laplacian of Gaussian ``∇²G = G·(r² − 2σ²)/σ⁴`` (G of sum 1) minus
+  its mean, so it sums to 0: negative centre, like ``laplacian-4`` and
+  ``scipy.ndimage.gaussian_laplace``
+* ``dog``: ``gaussian(σ1) − gaussian(σ2)`` on one grid: sums to 0
+* ``gabor``: ``exp(−(x'² + γ²y'²)/2σ²)·cos(2π x'/λ + ψ)`` (real part)
+* ``motion``: a line of ``length`` equal taps at ``angle``, sum 1
+
+:data:`GENERATORS` maps each name to its function and parameters; a spec
+``gaussian:sigma=2`` becomes :func:`make_parametric` ``("gaussian", {"sigma": 2})``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,9 +41,11 @@ __all__ = [
     "Kernel",
     "KernelBank",
     "box",
+    "check_display_hint",
     "dog",
     "gabor",
     "gaussian",
+    "is_imagemagick",
     "log",
     "make_parametric",
     "motion",
@@ -144,7 +147,7 @@ class KernelBank:
     """
 
     name: str
-    kernels: tuple[Kernel, ...] = field(default_factory=tuple)
+    kernels: tuple[Kernel, ...]
 
     def __post_init__(self) -> None:
         members = tuple(self.kernels)
