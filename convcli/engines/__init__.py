@@ -100,9 +100,9 @@ class TransposeProblem:
 
 
 def _forward_engines() -> dict[str, Callable[[ForwardProblem], np.ndarray]]:
-    from convcli.engines import direct, gemm, reference
+    from convcli.engines import direct, fft, gemm, reference
 
-    return {"direct": direct.run, "gemm": gemm.run, "reference": reference.run}
+    return {"direct": direct.run, "fft": fft.run, "gemm": gemm.run, "reference": reference.run}
 
 
 def _transpose_engines() -> dict[str, Callable[[TransposeProblem], np.ndarray]]:
