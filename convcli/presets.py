@@ -214,14 +214,13 @@ def _parse_document(data: Mapping[str, Any], source: str, default_name: str | No
     name = _check_name(data.get("name", default_name), source)
     description = _text(data.get("description"), "description", source)
     defaults = {key: data[key] for key in ("scale", "display") if key in data}
-    has_weights, has_kernels = "weights" in data, "kernels" in data
-    if has_weights == has_kernels and not (has_kernels is False and "members" in data):
-        raise KernelError(f"{source}: give either `weights` or [[kernels]] (or `members`)")
-    if has_weights:
-        if "members" in data:
-            raise KernelError(f"{source}: `weights` and `members` exclude each other")
+    if "weights" in data:
+        if "kernels" in data or "members" in data:
+            raise KernelError(f"{source}: `weights` (one kernel) excludes [[kernels]] and `members`")
         kernel = _make_kernel(dict(data, description=description), name, source, {})
         return [_Entry(name, source, description, kernels=(kernel,))]
+    if "kernels" not in data and "members" not in data:
+        raise KernelError(f"{source}: give `weights`, [[kernels]] or `members`")
     local: dict[str, Kernel] = {}
     tables = data.get("kernels", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

@@ -192,7 +192,7 @@ def _preset_dir(tmp_path, monkeypatch, files: dict[str, str]) -> None:
         ('name = "r"\nweights = [[1]]\nscale = 0\n', "`scale`"),
         ('name = "r"\nweights = [[1]]\ndisplay = "loud"\n', "display"),
         ('name = "r:x"\nweights = [[1]]\n', "`name`"),
-        ('name = "r"\n', "give either"),
+        ('name = "r"\n', "give `weights`, [[kernels]] or `members`"),
         ('name = "r"\nweights = [[nan]]\n', "finite"),
         ('name = "r"\nweights = [[1]\n', "not valid TOML"),
         ('name = "r"\nmembers = ["nothing"]\n', "member 'nothing' is not a known kernel"),
@@ -349,7 +349,7 @@ def test_toml_user_files(tmp_path):
     [
         ("weights = [[1, 2], [3]]\n", "row 2 has 1 values, row 1 has 2"),
         ("weights = [[[1, 2], 3]]\n", "same number of channels"),
-        ('name = "x"\nweights = [[1]]\nmembers = ["sobel"]\n', "exclude each other"),
+        ('name = "x"\nweights = [[1]]\nmembers = ["sobel"]\n', "excludes [[kernels]] and `members`"),
         ('[[kernels]]\nname = "a"\nweights = [[1]]\n[[kernels]]\nname = "a"\nweights = [[1]]\n',
          "used twice"),
     ],

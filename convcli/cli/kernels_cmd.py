@@ -70,11 +70,13 @@ def list_kernels(
 
       convcli kernels list --json
     """
+    from dataclasses import asdict
+
     from convcli.presets import list_presets
 
     infos = list_presets()
     if as_json:
-        typer.echo(json.dumps([info.__dict__ for info in infos], indent=2, ensure_ascii=False))
+        typer.echo(json.dumps([asdict(info) for info in infos], indent=2, ensure_ascii=False))
         return
     from rich.console import Console
     from rich.table import Table
