@@ -99,7 +99,11 @@ def _as_bank(bank: Any, dtype: np.dtype) -> np.ndarray:
     if min(weights.shape) < 1:
         raise KernelError(f"bank must not be empty, got shape {weights.shape}")
     if not np.isfinite(weights).all():
-        raise KernelError("bank weights must be finite (found NaN or inf)")
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(weights))[0])
+        raise KernelError(
+            f"bank weights must be finite, got {weights[where]} at index {where} "
+            f"of the (F, kh, kw[, C]) bank"
+        )
     return weights.astype(dtype)
 
 
@@ -139,7 +143,7 @@ def _add_bias(out: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
     """Add a scalar, per-kernel (F) or per-output-channel (N) bias in place."""
     values = np.asarray(bias, dtype=np.float64)
     if not np.isfinite(values).all():
-        raise ShapeError("`bias` must be finite")
+        raise ShapeError(f"`bias` must be finite, got {bias!r}")
     n_out = out.shape[2]
     if values.ndim == 0:
         if values != 0:
