@@ -197,6 +197,12 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _factor(value: float) -> str:
+    """A right-hand factor: negative numbers in parentheses, ``3·(-1)``."""
+    text = _fmt(value)
+    return f"({text})" if value < 0 else text
+
+
 def _grid_table(values: Any, styles: Any = None) -> Any:
     """A rich table of a 2-D array with row/column indices and per-cell styles."""
     from rich.table import Table
@@ -307,7 +313,7 @@ def _print_products(console: Any, record: Any) -> None:
     for m in range(record.window.shape[0]):
         table.add_row(*(
             Text.assemble(
-                f"{_fmt(float(record.window[m, n]))}·{_fmt(float(record.window_kernel[m, n]))} = ",
+                f"{_fmt(float(record.window[m, n]))}·{_factor(float(record.window_kernel[m, n]))} = ",
                 (_fmt(float(record.products[m, n])), "bold"),
             )
             for n in range(record.window.shape[1])
