@@ -36,7 +36,7 @@ Examples:
   convcli explain --input "1,2,3;4,5,6;7,8,9" -k "1,2;3,4" -p same
   convcli explain --input "0,1,2,3;4,5,6,7;8,9,10,11;12,13,14,15" -s 2 -p 1 --at 1,0
   convcli explain --input "1 2;3 4" -k box:size=3 --transpose -s 2 -p 1 --at 1,1
-  convcli explain --image photo.png --crop 40,60,8,8 -k gaussian:sigma=1 --gif slide.gif
+  convcli explain --image photo.png --crop 40,60,8,8 -k gaussian:sigma=1 -p same --gif slide.gif
   convcli explain --input "1,2,3;4,5,6;7,8,9" -p 1 --border reflect --json
 
 \b
