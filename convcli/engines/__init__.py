@@ -100,9 +100,15 @@ class TransposeProblem:
 
 
 def _forward_engines() -> dict[str, Callable[[ForwardProblem], np.ndarray]]:
-    from convcli.engines import direct, fft, gemm, reference
+    from convcli.engines import direct, fft, gemm, reference, separable
 
-    return {"direct": direct.run, "fft": fft.run, "gemm": gemm.run, "reference": reference.run}
+    return {
+        "direct": direct.run,
+        "fft": fft.run,
+        "gemm": gemm.run,
+        "reference": reference.run,
+        "separable": separable.run,
+    }
 
 
 def _transpose_engines() -> dict[str, Callable[[TransposeProblem], np.ndarray]]:

@@ -1,0 +1,253 @@
+"""Separable strategy: low-rank kernels as a vertical then a horizontal 1-D pass.
+
+Each kernel is factored by SVD, ``w[f, :, :, c] = Σ_k u_k ⊗ v_k`` (rank 1 for
+Gaussian, box, Sobel, Prewitt; singular values below ``1e-6·σ₀`` (float32)
+or ``1e-12·σ₀`` (float64) are dropped, far inside the reference tolerance).
+For a tile of output rows::
+
+    vert[r, x, c] = Σ_m u_k[m, c] · pad[s_y·(i0 + r) + d_y·m, x, c]     (vertical)
+    acc[r, j, c] += Σ_n v_k[n, c] · vert[r, s_x·j + d_x·n, c]            (horizontal)
+
+``kh + kw`` taps per component instead of ``kh·kw``. The vertical pass of a
+long kernel is a banded Toeplitz matrix product (``A[r, s_y·r + d_y·m] = u[m]``,
+``vert = A @ band``) at BLAS speed instead of ``kh`` multiply-adds; the
+horizontal pass of a long kernel likewise multiplies column tiles of the
+interleaved rows by ``kron(T, I_C)`` (see :func:`_horizontal_gemm`). Short
+passes use multiply-adds as in :mod:`convcli.engines.direct`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from convcli.engines import ForwardProblem
+from convcli.engines._bands import (
+    ColumnPhases,
+    Padder,
+    multiply_add,
+    parallel_map,
+    row_tiles,
+    scratch,
+)
+from convcli.engines._simplify import sum_uniform_channels
+
+__all__ = ["factorize", "run"]
+
+#: Floats of one tile's accumulator, and the fewest rows of a tile (the
+#: Toeplitz products lose speed below 8 rows; measured on W4/W5, 4K RGB:
+#: 8 rows × 16-column tiles was the fastest of 8–32 rows × 8–48 columns).
+TILE_FLOATS = 1 << 16
+TILE_MIN_ROWS = 8
+#: Vertical passes with at least this many taps run as a Toeplitz GEMM.
+VERTICAL_GEMM_TAPS = 5
+#: Horizontal passes with at least this many taps run as a Toeplitz GEMM.
+HORIZONTAL_GEMM_TAPS = 9
+#: Output columns per horizontal Toeplitz tile (see TILE_FLOATS). Larger
+#: tiles waste more FLOPs (``2·C·(t + kw − 1)`` per output), smaller ones
+#: make the products too thin: 16 was best for kw = 15 and 31.
+HORIZONTAL_TILE = 16
+
+
+def factorize(weights: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per filter, the components ``(u (kh, C), v (kw, C))`` with ``Σ_k u_k ⊗ v_k = w``."""
+    n_filters, kh, kw, channels = weights.shape
+    tolerance = 1e-6 if weights.dtype == np.float32 else 1e-12
+    uniform = bool((weights == weights[..., :1]).all())
+    factors = []
+    for f in range(n_filters):
+        per_channel = []
+        for c in range(1 if uniform else channels):
+            left, values, right = np.linalg.svd(weights[f, :, :, c].astype(np.float64))
+            rank = int(np.count_nonzero(values > tolerance * values[0])) if values[0] > 0 else 0
+            per_channel.append((left[:, :rank] * values[:rank], right[:rank].T))
+        rank = max(u.shape[1] for u, _ in per_channel)
+        components = []
+        for k in range(rank):
+            u = np.zeros((kh, channels))
+            v = np.zeros((kw, channels))
+            for c in range(channels):
+                cu, cv = per_channel[0 if uniform else c]
+                if k < cu.shape[1]:
+                    u[:, c], v[:, c] = cu[:, k], cv[:, k]
+            components.append((u.astype(weights.dtype), v.astype(weights.dtype)))
+        factors.append(components)
+    return factors
+
+
+def rank(weights: np.ndarray) -> int:
+    """The largest number of components of any filter (0 for an all-zero bank)."""
+    return max((len(c) for c in factorize(weights)), default=0)
+
+
+def _taps(vector: np.ndarray, width: int) -> list[tuple[int, object]]:
+    """Non-zero taps of a ``(k, C)`` factor: a float, or a ``(width·C,)`` row."""
+    taps: list[tuple[int, object]] = []
+    for index, per_channel in enumerate(vector):
+        if not per_channel.any():
+            continue
+        if (per_channel == per_channel[0]).all():
+            taps.append((index, float(per_channel[0])))
+        else:
+            taps.append((index, np.tile(per_channel, width)))
+    return taps
+
+
+def _uniform(vector: np.ndarray) -> bool:
+    return bool((vector == vector[:, :1]).all())
+
+
+def _vertical_matrix(u: np.ndarray, n_rows: int, stride: int, dilation: int, dtype) -> np.ndarray:
+    """``A (n_rows, P)`` with ``A[r, s·r + d·m] = u[m]``."""
+    kh = u.shape[0]
+    height = stride * (n_rows - 1) + dilation * (kh - 1) + 1
+    matrix = np.zeros((n_rows, height), dtype=dtype)
+    rows = np.arange(n_rows)
+    for m in range(kh):
+        matrix[rows, stride * rows + dilation * m] = u[m]
+    return matrix
+
+
+def _horizontal_blocks(
+    v: np.ndarray, stride: int, dilation: int, channels: int, dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """``kron(T, I_C)`` split into the block of a tile's own columns and the overlap.
+
+    ``T[s·j + d·n, j] = v[n]`` maps ``L = s·(t − 1) + d·(kw − 1) + 1`` input
+    columns to ``t`` output columns; the first ``s·t`` rows read the tile's
+    own input columns, the rest the next tile's first columns.
+    """
+    tile = HORIZONTAL_TILE
+    kw = v.shape[0]
+    length = stride * (tile - 1) + dilation * (kw - 1) + 1
+    toeplitz = np.zeros((max(length, stride * tile), tile))
+    cols = np.arange(tile)
+    for n in range(kw):
+        toeplitz[stride * cols + dilation * n, cols] = v[n]
+    full = np.kron(toeplitz, np.eye(channels)).astype(dtype)
+    own = stride * tile * channels
+    return np.ascontiguousarray(full[:own]), np.ascontiguousarray(full[own:])
+
+
+def _horizontal_gemm(
+    vert: np.ndarray, blocks: tuple[np.ndarray, np.ndarray], n_tiles: int, acc: np.ndarray,
+    tmp: np.ndarray, first: bool, channels: int, stride: int,
+) -> None:
+    """``acc (R, n_tiles·t·C) (+)= horizontal pass of vert (R, ≥ n_tiles·s·t·C + overlap)``.
+
+    Each tile's output is ``own_columns @ blocks[0] + next_columns @ blocks[1]``:
+    two strided views of ``vert`` (no copies), batched over rows.
+    """
+    own_block, overlap_block = blocks
+    n_rows = vert.shape[0]
+    step = stride * HORIZONTAL_TILE * channels
+    item = vert.itemsize
+    own = as_strided(
+        vert, (n_rows, n_tiles, step), (vert.strides[0], step * item, item), writeable=False
+    )
+    target = acc.reshape(n_rows, n_tiles, -1)
+    if first:
+        np.matmul(own, own_block, out=target)
+    else:
+        part = tmp.reshape(n_rows, n_tiles, -1)
+        np.matmul(own, own_block, out=part)
+        np.add(target, part, out=target)
+    if overlap_block.shape[0]:
+        part = tmp.reshape(n_rows, n_tiles, -1)
+        overlap = as_strided(
+            vert[:, step:],
+            (n_rows, n_tiles, overlap_block.shape[0]),
+            (vert.strides[0], step * item, item),
+            writeable=False,
+        )
+        np.matmul(overlap, overlap_block, out=part)
+        np.add(target, part, out=target)
+
+
+def run(problem: ForwardProblem) -> np.ndarray:
+    """Compute a :class:`ForwardProblem`; returns ``(H', W', N)``."""
+    n_out = problem.n_out
+    problem = sum_uniform_channels(problem)
+    image, weights = problem.image, problem.weights
+    n_filters, kh, kw, channels = weights.shape
+    out_rows, out_cols = problem.out_shape
+    (sr, sc), (dr, dc) = problem.stride, problem.dilation
+    depthwise = problem.mode == "depthwise"
+    dtype = image.dtype
+    padder = Padder(image, problem.pads, problem.border)
+    factors = factorize(weights)
+    n_tiles = -(-out_cols // HORIZONTAL_TILE)
+    # Band width: the padded width, widened so that every horizontal GEMM tile
+    # (and its overlap) reads inside the band; the extra columns are zeros.
+    gemm_width = sc * HORIZONTAL_TILE * n_tiles + dc * (kw - 1) + 1
+    band_width = max(padder.width, gemm_width)
+    plans = []
+    for components in factors:
+        plan = []
+        for u, v in components:
+            vertical_gemm = _uniform(u) and np.count_nonzero(u[:, 0]) >= VERTICAL_GEMM_TAPS
+            horizontal_gemm = np.count_nonzero(v.any(axis=1)) >= HORIZONTAL_GEMM_TAPS and _uniform(v)
+            blocks = _horizontal_blocks(v[:, 0], sc, dc, channels, dtype) if horizontal_gemm else None
+            plan.append((u, _taps(u, band_width), vertical_gemm, _taps(v, out_cols), blocks))
+        plans.append(plan)
+    shape = (out_rows, out_cols, n_filters, channels) if depthwise else (out_rows, out_cols, n_filters)
+    out = np.empty(shape, dtype=dtype)
+    row_width = out_cols * channels
+    acc_width = max(row_width, n_tiles * HORIZONTAL_TILE * channels)
+
+    into_out = depthwise and n_filters == 1 and acc_width == row_width
+    matrices: dict[tuple[int, int], np.ndarray] = {}
+
+    def vertical_matrix(f: int, k: int, u: np.ndarray, n_rows: int) -> np.ndarray:
+        key = (f, k, n_rows)
+        if key not in matrices:
+            matrices[key] = _vertical_matrix(u[:, 0], n_rows, sr, dr, dtype)
+        return matrices[key]
+
+    def work(tile: tuple[int, int]) -> None:
+        i0, i1 = tile
+        n_rows = i1 - i0
+        band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "sep-band", band_width)
+        flat = band.reshape(band.shape[0], -1)
+        vert = scratch("sep-vert", (n_rows, band_width * channels), dtype)
+        vtmp = scratch("sep-vtmp", (n_rows, band_width * channels), dtype)
+        if into_out:
+            acc = out[i0:i1].reshape(n_rows, row_width)
+        else:
+            acc = scratch("sep-acc", (n_rows, acc_width), dtype)
+        tmp = scratch("sep-tmp", (n_rows, acc_width), dtype)
+        for f, plan in enumerate(plans):
+            first = True
+            for k, (u, column_taps, vertical_gemm, row_taps, blocks) in enumerate(plan):
+                if vertical_gemm:
+                    matrix = vertical_matrix(f, k, u, n_rows)
+                    np.matmul(matrix, flat[: matrix.shape[1]], out=vert)
+                else:
+                    for index, (m, weight) in enumerate(column_taps):
+                        window = flat[dr * m : dr * m + sr * (n_rows - 1) + 1 : sr]
+                        multiply_add(vert, window, weight, vtmp, first=index == 0)
+                if blocks is not None:
+                    _horizontal_gemm(vert, blocks, n_tiles, acc, tmp, first, channels, sc)
+                    first = False
+                    continue
+                phases = ColumnPhases(
+                    vert.reshape(n_rows, band_width, channels), sc,
+                    [dc * n for n, _ in row_taps], "sep",
+                )
+                for n, weight in row_taps:
+                    window = phases.window(0, 1, n_rows, dc * n, out_cols)
+                    multiply_add(acc[:, :row_width], window, weight, tmp[:, :row_width], first)
+                    first = False
+            if first:
+                acc[:, :row_width] = 0
+            result = acc[:, :row_width].reshape(n_rows, out_cols, channels)
+            if into_out:
+                continue
+            if depthwise:
+                out[i0:i1, :, f, :] = result
+            else:
+                np.sum(result, axis=2, out=out[i0:i1, :, f])
+
+    tile = max(TILE_MIN_ROWS, TILE_FLOATS // max(1, acc_width))
+    parallel_map(work, row_tiles(out_rows, tile))
+    return out.reshape(out_rows, out_cols, n_out)
