@@ -230,9 +230,8 @@ def conv2d(
     Examples
     --------
     >>> import numpy as np
-    >>> x = np.arange(16.0).reshape(4, 4)
-    >>> sobel_x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
-    >>> conv2d(x, sobel_x, stride=2, padding=1)[..., 0]
+    >>> x = np.arange(16, dtype=np.float32).reshape(4, 4)
+    >>> conv2d(x, [[1, 0, -1], [2, 0, -2], [1, 0, -1]], stride=2, padding=1)[..., 0]
     array([[ -7.,  -6.],
            [-36.,  -8.]], dtype=float32)
     """
