@@ -208,3 +208,50 @@ def test_upsample_nearest_is_correlate2d_then_repeat(scale, padding: str, method
     expected = np.repeat(np.repeat(stride1, sr, axis=0), sc, axis=1)[:, :, None]
     out = upsample_nearest_conv2d(image, weights, scale=scale, padding=padding, method=method)
     assert_matches(out, expected, np.float64)
+
+
+# ------------------------------------------------------------------ larger problems
+LARGER = [  # (image shape, bank shape, kwargs): sizes where ``auto`` may pick another strategy
+    ((48, 64, 3), (2, 11, 11), {"padding": "same", "border": "reflect"}),
+    ((40, 50, 3), (15, 15), {"padding": "full", "border": "wrap", "stride": 2}),
+    ((64, 64), (1, 9), {"padding": "same", "border": "replicate"}),
+    ((33, 47, 2), (4, 7, 7, 2), {"channels": "sum", "padding": 3, "dilation": 2}),
+    ((50, 60, 3), (3, 5, 5), {"channels": "gray", "stride": (2, 3), "border": "symmetric",
+                              "padding": "same"}),
+    ((37, 41, 3), (8, 3, 3), {"padding": "valid", "bias": 10.0}),
+]
+
+
+@pytest.mark.parametrize("method", FORWARD_METHODS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("image_shape", "bank_shape", "kwargs"), LARGER,
+                         ids=[f"{i}x{b}" for i, b, _ in LARGER])
+def test_larger_problems_in_pixel_range(image_shape, bank_shape, kwargs, dtype: str,
+                                        method: str) -> None:
+    """Pixel values 0–255 and kernels up to 15×15: float32 stays within 1e-4·max|ref|."""
+    rng = np.random.default_rng(sum(image_shape) + sum(bank_shape))
+    image = rng.integers(0, 256, size=image_shape).astype(dtype)
+    bank = rng.normal(size=bank_shape)
+    expected = scipy_conv2d(image, bank, **kwargs)
+    assert_matches(conv2d(image, bank, method=method, **kwargs), expected, dtype)
+
+
+LARGER_TRANSPOSED = [
+    ((20, 24, 3), (2, 4, 4), {"stride": 2, "padding": 1}),
+    ((16, 18, 2), (3, 5, 5, 2), {"stride": 3, "padding": "same", "channels": "sum",
+                                 "output_padding": 1}),
+    ((12, 15), (7, 7), {"stride": (2, 1), "dilation": 2, "padding": (3, 1)}),
+]
+
+
+@pytest.mark.parametrize("method", TRANSPOSE_METHODS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("image_shape", "bank_shape", "kwargs"), LARGER_TRANSPOSED,
+                         ids=[f"{i}x{b}" for i, b, _ in LARGER_TRANSPOSED])
+def test_larger_transposed_problems(image_shape, bank_shape, kwargs, dtype: str,
+                                    method: str) -> None:
+    rng = np.random.default_rng(sum(image_shape))
+    image = rng.integers(0, 256, size=image_shape).astype(dtype)
+    bank = rng.normal(size=bank_shape)
+    expected = numpy_conv_transpose2d(image, bank, **kwargs)
+    assert_matches(conv_transpose2d(image, bank, method=method, **kwargs), expected, dtype)
