@@ -10,6 +10,8 @@ and ``W[c, f, m, n] = K[f, m, n, c]`` for the transposed weight.
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -66,11 +68,14 @@ def _ids(cases: list[Case]) -> list[str]:
     return [str(case) for case in cases]
 
 
-BORDER_GRID = border_grid()
-CHANNEL_GRID = channel_grid()
-RANDOM_FORWARD = random_forward_cases(150, seed=4242)
+# The scipy file runs the full grids; here a deterministic part of each keeps the file fast:
+# every border × padding with three of the six stride/dilation pairs, and a fixed sample
+# of the channel grid.
+BORDER_GRID = border_grid()[::2]
+CHANNEL_GRID = random.Random(7).sample(channel_grid(), 150)
+RANDOM_FORWARD = random_forward_cases(100, seed=4242)
 TRANSPOSE_GRID = transpose_grid()
-RANDOM_TRANSPOSE = random_transpose_cases(100, seed=99)
+RANDOM_TRANSPOSE = random_transpose_cases(60, seed=99)
 
 
 @pytest.mark.parametrize("method", FORWARD_METHODS)
