@@ -86,6 +86,8 @@ def luminance(image: np.ndarray) -> np.ndarray:
 
 def _as_bank(bank: Any, dtype: np.dtype) -> np.ndarray:
     """``(kh, kw)`` / ``(F, kh, kw)`` / ``(F, kh, kw, C)`` → float ``(F, kh, kw, C?)``."""
+    if np.iscomplexobj(bank):
+        raise KernelError(f"bank must hold real numbers, got dtype {np.asarray(bank).dtype}")
     try:
         weights = np.asarray(bank, dtype=np.float64)
     except (TypeError, ValueError) as exc:

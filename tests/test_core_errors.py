@@ -94,6 +94,8 @@ INVALID = [
     pytest.param(transposed(bank=[[-np.inf]]), KernelError, ["bank", "finite", "-inf"],
                  id="transposed-bank-inf"),
     pytest.param(forward(bank=[["a", "b"]]), KernelError, ["bank", "'a'"], id="bank-text"),
+    pytest.param(forward(bank=np.array([[1 + 1j]])), KernelError, ["bank", "complex128"],
+                 id="bank-complex"),
     pytest.param(forward(bank=np.ones((2, 3, 3, 2)), channels="sum"), ShapeError,
                  ["C=2", "C=3", "sum"], id="bank-channels-mismatch-sum"),
     pytest.param(forward(bank=np.ones((2, 3, 3, 2)), channels="depthwise"), ShapeError,
