@@ -21,9 +21,12 @@ scales, always rounding to the nearest integer and clipping at the end:
    16-bit output (``255 · 257 = 65535``);
 2. every value already in ``[0, M]`` → ``clip`` (a blur keeps its range,
    unchanged);
-3. some value negative (edge maps) → ``|x|``, and if the largest ``|x|``
-   exceeds ``M`` the whole map is scaled by ``M / max|x|`` — negative
-   responses are never clipped to black, their strength shows as brightness;
+3. some value negative (edge maps) → ``|x|``, and if ``q``, the 99th
+   percentile of ``|x|`` (linear interpolation, finite values only),
+   exceeds ``M`` the whole map is scaled by ``M / q`` — negative responses
+   are never clipped to black, their strength shows as brightness, and the
+   strongest 1 % saturate at white instead of a few outliers dimming the rest
+   (a sobel map of a photo has most of its energy far below its maximum);
 4. otherwise (values only overshoot above ``M``, e.g. sharpening) → ``clip``.
 
 The statistics (min, max) are taken over the whole array given, so channels
@@ -88,8 +91,23 @@ def _auto_scale(maps: np.ndarray, max_value: int) -> tuple[str, float]:
     low, high = value_range
     if low >= 0:
         return "clip", 1.0  # in range (a blur), or overshoot only: clip either way
-    largest = max(-low, high)
-    return "abs", (max_value / largest if largest > max_value else 1.0)
+    if max(-low, high) <= max_value:
+        return "abs", 1.0
+    strong = _robust_peak(np.abs(maps))
+    return "abs", (max_value / strong if strong > max_value else 1.0)
+
+
+_PEAK_PERCENTILE = 99.0
+_PEAK_SAMPLE = 1 << 22  # larger maps: the percentile of an evenly strided sample
+
+
+def _robust_peak(magnitudes: np.ndarray) -> float:
+    """The 99th percentile of the finite values of ``magnitudes`` (all >= 0)."""
+    flat = magnitudes.ravel()
+    if flat.size > _PEAK_SAMPLE:
+        flat = flat[:: -(-flat.size // _PEAK_SAMPLE)]
+    flat = flat[np.isfinite(flat)]
+    return float(np.percentile(flat, _PEAK_PERCENTILE)) if flat.size else 0.0
 
 
 def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,

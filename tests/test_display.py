@@ -138,7 +138,19 @@ def test_auto_property(maps, bit_depth):
     if maps.min() >= 0:
         expected = np.clip(np.rint(maps), 0, top)
     else:
-        largest = float(np.abs(maps).max())
-        factor = top / largest if largest > top else 1.0
+        strong = float(np.percentile(np.abs(maps.astype(np.float64)), 99))
+        factor = top / strong if strong > top else 1.0
         expected = np.clip(np.rint(np.abs(maps) * np.float32(factor)), 0, top)
     np.testing.assert_allclose(pixels, expected, atol=1)  # float32 rounding at .5 only
+
+
+def test_auto_edges_are_not_dimmed_by_a_few_outliers():
+    """Rule 3 scales by the 99th percentile of |x|: one strong pixel saturates, the rest stay bright."""
+    edges = np.full((20, 20), -300.0)
+    edges[::2] = 300.0
+    edges[0, 0] = 5000.0  # 1 pixel of 400: above the 99th percentile
+    pixels = to_pixels(edges)
+    assert pixels[0, 0] == 255
+    np.testing.assert_array_equal(pixels.ravel()[1:], 255)  # 300 → 255 (q = 300), not 300·255/5000 = 15
+    ramp = np.linspace(-1000, 1000, 201)  # |x| sorted: 0, 10, 10, 20, 20, …; index 198 → q = 990
+    np.testing.assert_array_equal(to_pixels(ramp), np.clip(np.rint(np.abs(ramp) * 255 / 990), 0, 255))
