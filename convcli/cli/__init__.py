@@ -7,7 +7,9 @@ command, so ``convcli --help`` and ``convcli shape`` stay fast.
 Errors are translated once, here (:class:`ConvcliGroup`): any
 :class:`convcli.errors.ConvcliError` becomes one line
 ``convcli: error: …`` on stderr and exit code 1; usage errors exit 2 (Click);
-Ctrl-C exits 130; a closed stdout (``| head``) exits quietly.
+Ctrl-C exits 130; a closed stdout (``| head``) exits quietly; anything else
+(a bug) is one ``convcli: internal error: …`` line and exit 1, with the
+traceback only when ``CONVCLI_DEBUG`` is set.
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ class ConvcliGroup(PlainCoercionMixin, TyperGroup):
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
             _quiet_broken_pipe()
+            raise typer.Exit(EXIT_ERROR) from None
+        except MemoryError:
+            err("convcli: error: not enough memory (try a smaller image, fewer kernels or a stride)")
+            raise typer.Exit(EXIT_ERROR) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # Click's own exits and usage errors (exit code 2)
+        except Exception as exc:  # a bug: one line for the user, the traceback on request
+            if os.environ.get("CONVCLI_DEBUG"):
+                raise
+            err(f"convcli: internal error: {type(exc).__name__}: {exc} "
+                "(a bug; please report it; CONVCLI_DEBUG=1 shows the traceback)")
             raise typer.Exit(EXIT_ERROR) from None
 
 

@@ -11,21 +11,22 @@ scipy are imported inside the command only.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from convcli.cli import err
-from convcli.errors import ConvcliError, OptionError
+from convcli.errors import ConvcliError, ImageError, OptionError
 
 __all__ = ["apply"]
 
 
-class Channels(str, Enum):
+class Channels(StrEnum):
     """How kernels meet colour channels."""
 
     depthwise = "depthwise"
@@ -33,7 +34,7 @@ class Channels(str, Enum):
     gray = "gray"
 
 
-class Reduce(str, Enum):
+class Reduce(StrEnum):
     """How the bank's maps are combined."""
 
     none = "none"
@@ -43,7 +44,7 @@ class Reduce(str, Enum):
     sum = "sum"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output file formats."""
 
     png = "png"
@@ -52,7 +53,7 @@ class Format(str, Enum):
     npz = "npz"
 
 
-class Alpha(str, Enum):
+class Alpha(StrEnum):
     """What happens to an input's alpha channel."""
 
     drop = "drop"
@@ -98,7 +99,9 @@ class _Settings:
     alpha: str
     max_pixels: int | None
     montage: str | None = None
-    written: list[dict[str, Any]] = field(default_factory=list)
+    specs: tuple[str, ...] = ()
+    batch: bool = False
+    written: set[str] = field(default_factory=set)
 
 
 def _parse_bias(text: str) -> Any:
@@ -112,6 +115,18 @@ def _parse_bias(text: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def _parse_padding(text: str, parse: Any) -> Any:
+    """``--padding`` text → name or pads; a word that is not a padding name lists the names."""
+    try:
+        return parse(text)
+    except ConvcliError:
+        if any(ch.isdigit() for ch in text):
+            raise
+        raise OptionError(
+            f"`padding` must be valid, same, full, N, PH,PW or T,B,L,R, got {text!r}"
+        ) from None
+
+
 def _geometry(stride: str, padding: str, border: str, dilation: str, channels: str, flip: bool,
               bias: str, output_padding: str, transpose: bool, method: str, dtype: str) -> dict:
     from convcli.borders import parse_border
@@ -119,7 +134,7 @@ def _geometry(stride: str, padding: str, border: str, dilation: str, channels: s
 
     options: dict[str, Any] = {
         "stride": parse_int_pair(stride, "stride"),
-        "padding": parse_padding_text(padding),
+        "padding": _parse_padding(padding, parse_padding_text),
         "dilation": parse_int_pair(dilation, "dilation"),
         "channels": channels,
         "flip": flip,
@@ -143,23 +158,56 @@ def _geometry(stride: str, padding: str, border: str, dilation: str, channels: s
     return options
 
 
+def _is_directory_target(output: str) -> bool:
+    return Path(output).is_dir() or output.endswith(("/", "\\"))
+
+
+def _check_output(settings: _Settings, batch: bool) -> None:
+    """Validate ``-o``/``-f`` before any image is read (validate first, compute second)."""
+    from convcli.imageio import format_from_suffix
+
+    output = settings.output
+    if output is None:
+        return
+    if output == "-":
+        if settings.as_json:
+            raise OptionError("--json and -o - both want stdout; choose one")
+        if batch:
+            raise OptionError("a batch of several inputs cannot be written to stdout (-o -); use -o DIR")
+        return
+    if _is_directory_target(output):
+        if not Path(output).is_dir():
+            raise OptionError(f"output directory does not exist: {output}")
+        return
+    if batch:
+        raise OptionError(f"several inputs need -o DIR (an existing directory), not a file: {output}")
+    suffix = Path(output).suffix
+    if not settings.out_format and suffix and format_from_suffix(output) is None:
+        raise OptionError(
+            f"-o {output}: unknown output suffix {suffix!r}; use .png, .tif/.tiff, .npy or .npz, "
+            "or name the format with -f"
+        )
+    parent = Path(output).parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise OptionError(f"-o {output}: output directory {parent} {what}")
+
+
 def _default_format(settings: _Settings, loaded_mode: str) -> str:
     from convcli.imageio import format_from_suffix
 
     if settings.out_format:
         return settings.out_format
-    if settings.output and settings.output != "-":
-        target = Path(settings.output)
-        if not (target.is_dir() or settings.output.endswith(("/", "\\"))):
-            suffix_format = format_from_suffix(target)
-            if suffix_format:
-                return suffix_format
+    output = settings.output
+    if output and output != "-" and not _is_directory_target(output):
+        suffix_format = format_from_suffix(output)
+        if suffix_format:
+            return suffix_format
     return "npy" if loaded_mode == "npy" else "png"
 
 
-def _targets(settings: _Settings, stem: str, labels: list[str], fmt: str,
-             batch: bool) -> list[str]:
-    """Output paths, one per label (or one for npy/npz)."""
+def _targets(settings: _Settings, stem: str, labels: list[str], fmt: str) -> list[str]:
+    """Output paths, one per label (or one for npy/npz); :func:`_check_output` ran before."""
     ext = {"png": ".png", "tiff": ".tiff", "npy": ".npy", "npz": ".npz"}[fmt]
     output = settings.output
     if output == "-":
@@ -168,16 +216,10 @@ def _targets(settings: _Settings, stem: str, labels: list[str], fmt: str,
                 f"{len(labels)} maps cannot go to stdout as {fmt}; use -f npy/npz, --reduce, "
                 "or -o DIR"
             )
-        if batch:
-            raise OptionError("a batch of several inputs cannot be written to stdout (-o -)")
         return ["-"]
-    if output is None or Path(output).is_dir() or output.endswith(("/", "\\")):
+    if output is None or _is_directory_target(output):
         folder = Path(output) if output else Path()
-        if output and not folder.is_dir():
-            raise OptionError(f"output directory does not exist: {output}")
         return [str(folder / f"{stem}.{label}{ext}") for label in labels]
-    if batch:
-        raise OptionError(f"several inputs need -o DIR (an existing directory), not a file: {output}")
     target = Path(output)
     if len(labels) == 1:
         return [str(target)]
@@ -185,12 +227,86 @@ def _targets(settings: _Settings, stem: str, labels: list[str], fmt: str,
     return [str(target.with_name(f"{target.stem}.{label}{suffix}")) for label in labels]
 
 
-def _run_one(source: str, bank: Any, settings: _Settings, batch: bool,
-             inputs_seen: list[str]) -> dict[str, Any]:
+def _write(settings: _Settings, target: str, payload: bytes, protect: list[str]) -> None:
+    """Write one output atomically; refuse a path this run already wrote for another map/input."""
+    from convcli import imageio
+    from convcli.errors import OutputError
+
+    if target != "-":
+        key = os.path.abspath(target)
+        if key in settings.written:
+            raise OutputError(
+                f"{target}: already written by this run for another input or map; "
+                "use -o DIR with distinct input names"
+            )
+        imageio.write_output(target, payload, force=settings.force, protect=protect)
+        settings.written.add(key)
+    else:
+        imageio.write_output(target, payload)
+
+
+def _spec_text(settings: _Settings) -> str:
+    return " ".join(f"-k {spec}" for spec in settings.specs) or "bank"
+
+
+def _convolve(loaded: Any, array: Any, weights: Any, settings: _Settings) -> Any:
+    """The core call; its geometry/kernel errors name the input and the kernel spec."""
+    from convcli import conv2d, conv_transpose2d
+    from convcli.errors import KernelError, ShapeError
+
+    name = "stdin" if loaded.source == "-" else loaded.source
+    try:
+        if settings.transpose:
+            return conv_transpose2d(array, weights, **settings.geometry)
+        return conv2d(array, weights, **settings.geometry)
+    except (KernelError, ShapeError) as exc:
+        raise type(exc)(f"{name}: {_spec_text(settings)}: {exc}") from None
+
+
+_VERIFY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to max |reference|
+
+
+def _verify(source: str, array: Any, weights: Any, maps: Any, n_filters: int,
+            settings: _Settings) -> dict[str, Any]:
+    """Recompute with scipy.signal; print the difference; a mismatch is an error."""
+    import numpy as np
+
+    from convcli.errors import ShapeError
+    from convcli.verify import max_abs_difference, reference_conv2d, reference_conv_transpose2d
+
+    geometry = settings.geometry
+    reference_options = {k: v for k, v in geometry.items() if k not in ("bias", "method", "dtype")}
+    reference = (reference_conv_transpose2d if settings.transpose else reference_conv2d)(
+        array, weights, **reference_options
+    )
+    difference = max_abs_difference(_without_bias(maps, geometry["bias"], n_filters), reference)
+    peak = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
+    relative = difference / peak
+    name = "stdin" if source == "-" else source
+    ok = relative <= _VERIFY_TOLERANCE[geometry["dtype"]]
+    if not settings.quiet:
+        err(f"verify {name}: max |convcli − scipy.signal| = {difference:.3g} "
+            f"(relative {relative:.3g}) {'ok' if ok else 'MISMATCH'}")
+    if not ok:
+        raise ShapeError(
+            f"{name}: --verify: result differs from scipy.signal by {difference:.3g} "
+            f"(relative {relative:.3g}); please report this"
+        )
+    return {"max_abs_difference": difference, "relative": relative}
+
+
+def _json_number(value: float) -> float | str:
+    """JSON has no NaN/inf: give them as strings."""
+    import math
+
+    return value if math.isfinite(value) else str(value)
+
+
+def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
     """Read, convolve, write one input; returns its JSON record."""
     import numpy as np
 
-    from convcli import conv2d, conv_transpose2d, display, imageio
+    from convcli import display, imageio
     from convcli.maps import group_maps, reduce_maps
 
     loaded = imageio.read_image(source, max_pixels=settings.max_pixels)
@@ -201,57 +317,43 @@ def _run_one(source: str, bank: Any, settings: _Settings, batch: bool,
         array = array[:, :, :-1]
         channel_names = channel_names[:-1]
     weights = bank.stack()
-    geometry = dict(settings.geometry)
-    if settings.transpose:
-        maps = conv_transpose2d(array, weights, **geometry)
-    else:
-        maps = conv2d(array, weights, **geometry)
+    maps = _convolve(loaded, array, weights, settings)
     labels = list(bank.labels)
     n_filters = len(labels)
-    record: dict[str, Any] = {"input": source, "shape_in": list(array.shape), "outputs": []}
+    record: dict[str, Any] = {"input": source, "mode": loaded.mode, "shape_in": list(array.shape),
+                              "outputs": []}
     if settings.verify:
-        from convcli.verify import max_abs_difference, reference_conv2d, reference_conv_transpose2d
-
-        reference_options = {k: v for k, v in geometry.items() if k not in ("bias", "method", "dtype")}
-        reference = (reference_conv_transpose2d if settings.transpose else reference_conv2d)(
-            array, weights, **reference_options
-        )
-        unbiased = _without_bias(maps, geometry["bias"], n_filters)
-        difference = max_abs_difference(unbiased, reference)
-        scale_ref = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
-        record["verify_max_abs_difference"] = difference
-        if not settings.quiet:
-            err(f"verify {source}: max |convcli − scipy.signal| = {difference:.3g} "
-                f"(relative {difference / scale_ref:.3g})")
+        record["verify"] = _verify(source, array, weights, maps, n_filters, settings)
     if settings.reduce != "none":
         maps = reduce_maps(maps, n_filters, settings.reduce)
         labels = [f"{bank.name}-{settings.reduce}"]
     fmt = _default_format(settings, loaded.mode)
     if maps.shape[2] // len(labels) != len(channel_names):
         channel_names = ()  # sum / gray modes: one channel per kernel
+    names = _map_names(labels, maps.shape[2], channel_names)
     record["shape_out"] = list(maps.shape)
     record["maps"] = [
-        {"name": name, "min": float(maps[..., i].min()), "max": float(maps[..., i].max())}
-        for i, name in enumerate(_map_names(labels, maps.shape[2], channel_names))
+        {"name": name, "min": _json_number(float(maps[..., i].min())),
+         "max": _json_number(float(maps[..., i].max()))}
+        for i, name in enumerate(names)
     ]
-    if settings.montage:
-        _write_montage(settings, maps, labels, array, channel_names, inputs_seen)
     protect = list(inputs_seen)
+    if settings.montage:
+        _write_montage(settings, maps, names, array, loaded.stem, protect)
     if fmt in ("npy", "npz"):
-        target = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name], fmt,
-                          batch)[0]
+        target = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name],
+                          fmt)[0]
         if fmt == "npy":
-            payload = imageio.encode_npy(np.ascontiguousarray(maps, dtype=np.float32)
-                                         if maps.dtype != np.float64 else maps)
+            payload = imageio.encode_npy(maps if maps.dtype == np.float64
+                                         else np.ascontiguousarray(maps, dtype=np.float32))
         else:
-            names = _map_names(labels, maps.shape[2], channel_names)
             payload = imageio.encode_npz({name: maps[..., i] for i, name in enumerate(names)})
-        imageio.write_output(target, payload, force=settings.force, protect=protect)
+        _write(settings, target, payload, protect)
         record["outputs"].append({"path": target, "format": fmt, "shape": list(maps.shape)})
         _say_written(settings, target, maps.shape)
         return record
     groups = group_maps(labels, maps.shape[2], channel_names)
-    targets = _targets(settings, loaded.stem, [g.label for g in groups], fmt, batch)
+    targets = _targets(settings, loaded.stem, [g.label for g in groups], fmt)
     bit_depth = settings.bit_depth or (16 if loaded.bit_depth == 16 else 8)
     hint = bank.display if settings.reduce in ("none", "max", "min", "sum") else None
     for group, target in zip(groups, targets):
@@ -266,7 +368,7 @@ def _run_one(source: str, bank: Any, settings: _Settings, batch: bool,
                 payload = imageio.encode_png(pixels, compress_level=settings.compress_level)
             else:
                 payload = imageio.encode_tiff(pixels)
-        imageio.write_output(target, payload, force=settings.force, protect=protect)
+        _write(settings, target, payload, protect)
         record["outputs"].append({"path": target, "format": fmt, "shape": list(plane.shape),
                                   "map": group.label})
         _say_written(settings, target, plane.shape)
@@ -293,16 +395,18 @@ def _map_names(labels: list[str], n_out: int, channel_names: tuple[str, ...]) ->
     return [f"{label}.{name}" for label in labels for name in names]
 
 
-def _write_montage(settings: _Settings, maps: Any, labels: list[str], image: Any,
-                   channel_names: tuple[str, ...], inputs_seen: list[str]) -> None:
+def _write_montage(settings: _Settings, maps: Any, names: list[str], image: Any, stem: str,
+                   protect: list[str]) -> None:
+    """The contact sheet; in a batch ``sheet.png`` becomes ``sheet.<stem>.png`` per input."""
     from convcli import imageio
     from convcli.montage import make_montage
 
-    names = _map_names(labels, maps.shape[2], channel_names)
+    target = Path(settings.montage)
+    if settings.batch:
+        target = target.with_name(f"{target.stem}.{stem}{target.suffix or '.png'}")
     sheet = make_montage(maps, names, input_image=image)
-    imageio.write_output(settings.montage, imageio.encode_png(sheet), force=settings.force,
-                         protect=inputs_seen)
-    _say_written(settings, settings.montage, sheet.shape)
+    _write(settings, str(target), imageio.encode_png(sheet), protect)
+    _say_written(settings, str(target), sheet.shape)
 
 
 def _say_written(settings: _Settings, target: str, shape: Any) -> None:
@@ -313,35 +417,87 @@ def _say_written(settings: _Settings, target: str, shape: Any) -> None:
     err(f"wrote {target} ({rows}×{cols}, {channels} channel{'s' if channels != 1 else ''})")
 
 
-def _expand_inputs(inputs: list[str]) -> list[str]:
-    """Directories become their image files (sorted); other paths stay as given."""
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy"}
+
+
+def _expand_inputs(inputs: list[str]) -> list[tuple[str, ConvcliError | None]]:
+    """Directories become their image files (sorted); other paths stay as given.
+
+    A directory without image files becomes one failed entry ``(dir, ImageError)``
+    so that a batch reports it and goes on.
+    """
     from convcli.errors import ImageError
 
-    suffixes = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy"}
-    expanded: list[str] = []
+    expanded: list[tuple[str, ConvcliError | None]] = []
     for source in inputs:
         path = Path(source)
         if source != "-" and path.is_dir():
-            files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+            files = sorted(str(p) for p in path.iterdir()
+                           if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
             if not files:
-                raise ImageError(f"{source}: directory has no image files")
-            expanded.extend(files)
+                expanded.append((source, ImageError(
+                    f"{source}: directory has no image files "
+                    f"({', '.join(sorted(_IMAGE_SUFFIXES))})")))
+            expanded.extend((file, None) for file in files)
         else:
-            expanded.append(source)
+            expanded.append((source, None))
     return expanded
+
+
+_LARGE_IMAGE = 1 << 22  # pixels: a single image this big gets a progress display on a terminal
+
+
+def _wants_progress(sources: list[str], quiet: bool) -> bool:
+    if quiet or not sys.stderr.isatty():
+        return False
+    if len(sources) > 1:
+        return True
+    if sources == ["-"]:
+        return False
+    from convcli.imageio import read_size
+
+    try:
+        rows, cols = read_size(sources[0])
+    except ConvcliError:
+        return False  # read_image reports it
+    return rows * cols >= _LARGE_IMAGE
 
 
 def _progress(total: int, enabled: bool) -> Any:
     if not enabled:
         return None
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True)
     progress.start()
     progress.add_task("convcli apply", total=total)
     return progress
+
+
+def _summary(bank: Any, sources: list[str], records: list[dict[str, Any]],
+             failures: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``--json`` document."""
+    return {
+        "inputs": sources,
+        "outputs": [dict(output, input=record["input"]) for record in records
+                    for output in record["outputs"]],
+        "kernels": [{"name": label, "shape": list(k.weights.shape)}
+                    for label, k in zip(bank.labels, bank.kernels)],
+        "bank": bank.name,
+        "results": records,
+        "succeeded": len(records),
+        "failed": failures,
+    }
 
 
 def apply(
@@ -448,27 +604,32 @@ def apply(
         bit_depth=bit_depth, alpha=alpha.value,
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
-        montage=montage,
+        montage=montage, specs=tuple(kernel),
     )
-    if output == "-" and as_json:
-        raise OptionError("--json and -o - both want stdout; choose one")
     bank = load_bank(kernel)
-    sources = _expand_inputs(inputs)
+    entries = _expand_inputs(inputs)
+    sources = [source for source, _ in entries]
     if sources.count("-") > 1:
         raise OptionError("stdin (-) can be read only once")
-    batch = len(sources) > 1
-    inputs_seen = [s for s in sources if s != "-"]
-    records, failures = [], []
-    progress = _progress(len(sources), sys.stderr.isatty() and batch and not quiet)
+    settings.batch = len(entries) > 1
+    _check_output(settings, settings.batch)
+    inputs_seen = [source for source in sources if source != "-"]
+    records: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    progress = _progress(len(entries), _wants_progress(sources, quiet))
     try:
-        for source in sources:
+        for source, problem in entries:
             try:
-                records.append(_run_one(source, bank, settings, batch, inputs_seen))
+                if problem is not None:
+                    raise problem
+                records.append(_run_one(source, bank, settings, inputs_seen))
             except OptionError:
-                raise
-            except ConvcliError as exc:
-                if not batch:
-                    raise
+                raise  # the same for every input: stop the batch
+            except (ConvcliError, MemoryError) as exc:
+                if isinstance(exc, MemoryError):
+                    exc = ImageError(f"{source}: not enough memory to filter it")
+                if not settings.batch:
+                    raise exc from None
                 failures.append({"input": source, "error": str(exc)})
                 err(f"convcli: error: {exc}")
             if progress is not None:
@@ -476,17 +637,11 @@ def apply(
     finally:
         if progress is not None:
             progress.stop()
-    if batch and not quiet:
-        err(f"{len(records)} of {len(sources)} inputs done, {len(failures)} failed")
+    if settings.batch and not quiet:
+        err(f"{len(records)} of {len(entries)} inputs done, {len(failures)} failed")
     if as_json:
-        summary = {
-            "kernels": [{"name": label, "shape": list(k.weights.shape)}
-                        for label, k in zip(bank.labels, bank.kernels)],
-            "bank": bank.name,
-            "results": records,
-            "failed": failures,
-        }
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        sys.stdout.write(json.dumps(_summary(bank, sources, records, failures), indent=2) + "\n")
+        sys.stdout.flush()  # a closed pipe fails here, inside the error translation
     if failures:
         raise typer.Exit(1)
 
