@@ -279,7 +279,8 @@ def _print_record(record: Any, kernel_name: str, source: str, flipped: bool) -> 
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(highlight=False)
+    # piped output: long lines stay whole instead of wrapping at 80 columns
+    console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     i, j = record.at
     transposed = record.operation == "conv_transpose2d"
     for line in _header(record, kernel_name, source):

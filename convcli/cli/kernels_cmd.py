@@ -7,6 +7,7 @@ importing this module (on every ``convcli`` start) stays cheap.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import typer
@@ -130,7 +131,8 @@ def show(
         return
     from rich.console import Console
 
-    console = Console()
+    # piped output: long lines stay whole instead of wrapping at 80 columns
+    console = Console(soft_wrap=not sys.stdout.isatty())
     for index, kernel in enumerate(bank.kernels):
         if index:
             console.print()
