@@ -16,6 +16,7 @@ Conventions (``../shared/SPEC.md``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -115,13 +116,7 @@ def normalize_padding(padding: Padding) -> str | tuple[int, int, int, int]:
         name = padding.strip().lower()
         if name in PADDING_NAMES:
             return name
-        try:
-            return normalize_padding(parse_padding_text(name))
-        except ShapeError:
-            raise ShapeError(
-                f"`padding` must be one of {', '.join(PADDING_NAMES)}, N, 'PH,PW' or "
-                f"'T,B,L,R', got {padding!r}"
-            ) from None
+        return parse_padding_text(name)
     if _is_int(padding):
         values: tuple[int, ...] = (int(padding),) * 4  # type: ignore[call-overload]
     elif isinstance(padding, (tuple, list)) and all(map(_is_int, padding)):
@@ -142,16 +137,19 @@ def normalize_padding(padding: Padding) -> str | tuple[int, int, int, int]:
 
 
 def parse_int_list(text: str, name: str) -> tuple[int, ...]:
-    """Parse ``"3"``, ``"3,5"`` or ``"3x5"`` (also spaces) into a tuple of ints."""
-    cleaned = text.strip().lower().replace("x", ",").replace(" ", ",")
-    parts = [p for p in cleaned.split(",") if p != ""]
+    """Parse ``"3"``, ``"3,5"``, ``"3x5"`` or ``"3 5"`` into a tuple of ints.
+
+    Every separator must stand between two integers: ``"x,1"`` or ``"1,,2"``
+    is an error, not ``(1,)`` or ``(1, 2)``.
+    """
+    cleaned = text.strip().lower()
+    if not cleaned:
+        raise ShapeError(f"`{name}` is empty")
+    parts = re.split(r"\s*[,x]\s*|\s+", cleaned)
     try:
-        values = tuple(int(p) for p in parts)
+        return tuple(int(p) for p in parts)
     except ValueError:
         raise ShapeError(f"`{name}` must be integers written N or A,B, got {text!r}") from None
-    if not values:
-        raise ShapeError(f"`{name}` is empty")
-    return values
 
 
 def parse_int_pair(text: str, name: str, *, minimum: int = 1) -> tuple[int, int]:
@@ -170,7 +168,12 @@ def parse_padding_text(text: str) -> str | tuple[int, int, int, int]:
     name = text.strip().lower()
     if name in PADDING_NAMES:
         return name
-    values = parse_int_list(name, "padding")
+    try:
+        values = parse_int_list(name, "padding")
+    except ShapeError:
+        raise ShapeError(
+            f"`padding` must be one of {', '.join(PADDING_NAMES)}, N, 'PH,PW' or 'T,B,L,R', got {text!r}"
+        ) from None
     if len(values) == 3:
         raise ShapeError(f"`padding` takes N, PH,PW or T,B,L,R (not 3 values), got {text!r}")
     return normalize_padding(values[0] if len(values) == 1 else values)  # type: ignore[return-value]
