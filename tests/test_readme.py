@@ -136,3 +136,9 @@ def test_readme_python_examples() -> None:
         test = parser.get_doctest(block, {}, f"README pycon block {number}", str(README), 0)
         runner.run(test)
     assert runner.failures == 0
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme_test = _commands(_blocks("sh")[0])[1].split("&&")[-1].strip()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert readme_test in ci_lines
