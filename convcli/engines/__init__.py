@@ -121,11 +121,33 @@ FORWARD_ENGINES = _forward_engines()
 TRANSPOSE_ENGINES = _transpose_engines()
 
 
+#: Below this many multiply-adds every strategy takes microseconds: ``direct``
+#: is picked without consulting the cost model (which factors kernels).
+SMALL_PROBLEM_MACS = 100_000
+
+
 def choose_forward(problem: ForwardProblem) -> str:
-    """The strategy ``method='auto'`` uses for a forward problem."""
-    return "direct"
+    """The strategy ``method='auto'`` uses for a forward problem.
+
+    The cheapest by :func:`convcli.engines._cost.estimate_forward`, a cost
+    model whose coefficients and crossovers were measured with
+    ``python benchmarks/crossovers.py`` (see that module's notes).
+    """
+    from convcli.engines._cost import estimate_forward
+
+    n_filters, kh, kw, channels = problem.weights.shape
+    out_rows, out_cols = problem.out_shape
+    if out_rows * out_cols * n_filters * kh * kw * channels < SMALL_PROBLEM_MACS:
+        return "direct"
+    estimates = estimate_forward(problem)
+    return min(estimates, key=estimates.__getitem__)
 
 
 def choose_transpose(problem: TransposeProblem) -> str:
-    """The strategy ``method='auto'`` uses for a transposed problem."""
-    return "scatter"
+    """The strategy ``method='auto'`` uses for a transposed problem.
+
+    Always ``polyphase``: one GEMM over the ``s_y·s_x`` phase kernels beats
+    the per-tap scatter at every size measured (W7, 1080×1920 → 2160×3840,
+    4×4 stride 2, 3→3: 100 ms vs 960 ms, ``benchmarks/run.py``).
+    """
+    return "polyphase"

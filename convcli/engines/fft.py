@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcli.engines import ForwardProblem
-from convcli.engines._bands import Padder, parallel_map, row_tiles
+from convcli.engines._bands import Padder, parallel_map, row_tiles, scratch
 from convcli.engines._simplify import channels_uniform, sum_uniform_channels
 
 __all__ = ["run"]
@@ -71,7 +71,9 @@ def run(problem: ForwardProblem) -> np.ndarray:
     height = fft.next_fast_len(min(stride1_rows, max(TILE_ROWS, 4 * keff_r)) + keff_r - 1, real=True)
     tile = max(1, (height - keff_r) // sr + 1)
     width = fft.next_fast_len(padder.width * unit, real=True)
-    spectra = np.conj(fft.rfft2(kernel, s=(height, width), axes=(1, 2)))  # (F, h, w', C or 1)
+    # planar kernel spectra (F, planes, h, w'), conjugated: a product is a correlation
+    planar_kernel = np.ascontiguousarray(kernel.transpose(0, 3, 1, 2))
+    spectra = np.conj(fft.rfft2(planar_kernel, s=(height, width), axes=(2, 3)))
     shape = (out_rows, out_cols, n_filters, channels) if depthwise else (out_rows, out_cols, n_filters)
     out = np.empty(shape, dtype=image.dtype)
     last_col = sc * (out_cols - 1) + 1
@@ -81,19 +83,26 @@ def run(problem: ForwardProblem) -> np.ndarray:
         band_rows = sr * (i1 - 1) + keff_r - sr * i0
         band = padder.band(sr * i0, sr * i0 + band_rows, "fft-band")
         if flat:
-            band = band.reshape(band_rows, -1, 1)
-        spectrum = fft.rfft2(band, s=(height, width), axes=(0, 1), workers=1)
+            planar = band.reshape(1, band_rows, -1)
+        else:
+            # planes transform about 2× faster than the channel-strided HWC band
+            planar = scratch("fft-planar", (channels, band_rows, band.shape[1]), band.dtype)
+            np.copyto(planar, band.transpose(2, 0, 1))
+        spectrum = fft.rfft2(planar, s=(height, width), axes=(1, 2), workers=1)
         kept_rows = slice(0, sr * (i1 - i0 - 1) + 1, sr)
         for f in range(n_filters):
-            product = spectrum * spectra[f]
-            if not depthwise:
-                product = product.sum(axis=2)
-            result = fft.irfft2(product, s=(height, width), axes=(0, 1), workers=1)
+            if depthwise:
+                product = spectrum * spectra[f]
+            else:
+                product = spectrum[0] * spectra[f, 0]
+                for c in range(1, channels):
+                    product += spectrum[c] * spectra[f, c]
+            result = fft.irfft2(product, s=(height, width), axes=(-2, -1), workers=1)
             if flat:
-                pixels = result[kept_rows, : last_col * channels].reshape(-1, last_col, channels)
-                out[i0:i1, :, f, :] = pixels[:, ::sc]
+                pixels = result[0, kept_rows, : last_col * channels]
+                out[i0:i1, :, f, :] = pixels.reshape(-1, last_col, channels)[:, ::sc]
             elif depthwise:
-                out[i0:i1, :, f, :] = result[kept_rows, :last_col:sc]
+                out[i0:i1, :, f, :] = result[:, kept_rows, :last_col:sc].transpose(1, 2, 0)
             else:
                 out[i0:i1, :, f] = result[kept_rows, :last_col:sc]
 

@@ -1,0 +1,128 @@
+"""Measure where convcli's strategies cross over, to calibrate ``method='auto'``.
+
+Times every applicable strategy (medians of interleaved runs after a
+warm-up, in one process) on a 1920×1080 RGB float32 image for families of
+problems that differ in one parameter, and prints, per family, which
+strategy won at each value together with each strategy's time relative to
+the winner. The cost model in :func:`convcli.engines.choose_forward` and
+its comments quote these tables.
+
+Usage::
+
+    python benchmarks/crossovers.py [--repeat 5] [--size 1080x1920]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from convcli import conv2d
+from convcli.engines import ForwardProblem
+
+
+def gaussian(size: int) -> np.ndarray:
+    """A normalised ``size×size`` Gaussian with σ = size / 6 (rank 1)."""
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * (size / 6) ** 2))
+    return np.outer(g, g) / g.sum() ** 2
+
+
+def families(rng: np.random.Generator) -> dict[str, list[tuple[str, dict]]]:
+    """Family name → list of (label, conv2d kwargs without the image)."""
+    out: dict[str, list[tuple[str, dict]]] = {}
+    out["depthwise random k×k"] = [
+        (f"k={k}", {"bank": rng.standard_normal((k, k)), "padding": "same"})
+        for k in (3, 5, 7, 9, 11, 13, 15, 21, 31)
+    ]
+    out["depthwise gaussian k×k (rank 1)"] = [
+        (f"k={k}", {"bank": gaussian(k), "padding": "same"}) for k in (3, 5, 7, 9, 15, 31, 51)
+    ]
+    out["sum bank 3×3, 3→F"] = [
+        (f"F={f}", {"bank": rng.standard_normal((f, 3, 3, 3)), "padding": "same",
+                    "channels": "sum"})
+        for f in (1, 2, 3, 4, 8, 32)
+    ]
+    out["sum bank k×k, 3→8"] = [
+        (f"k={k}", {"bank": rng.standard_normal((8, k, k, 3)), "padding": "same",
+                    "channels": "sum"})
+        for k in (3, 5, 7, 9, 11, 15)
+    ]
+    out["depthwise bank 3×3, F kernels"] = [
+        (f"F={f}", {"bank": rng.standard_normal((f, 3, 3)), "padding": "same"})
+        for f in (1, 2, 4, 8)
+    ]
+    return out
+
+
+def median_times(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each call, runs interleaved, after one warm-up each."""
+    for call in calls.values():
+        call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+class _Chosen(Exception):
+    """Carries the name ``choose_forward`` returned, and stops the computation."""
+
+
+def auto_choice(image: np.ndarray, kwargs: dict) -> str:
+    """The strategy ``auto`` picks for this problem (the dispatcher is probed, not run)."""
+    import convcli.engines as engines
+
+    original = engines.choose_forward
+
+    def spy(problem: ForwardProblem) -> str:
+        raise _Chosen(original(problem))
+
+    engines.choose_forward = spy
+    try:
+        conv2d(image, **kwargs)
+    except _Chosen as chosen:
+        return str(chosen)
+    finally:
+        engines.choose_forward = original
+    return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--size", default="1080x1920", help="HxW of the RGB test image")
+    args = parser.parse_args()
+    rows, cols = (int(v) for v in args.size.split("x"))
+    rng = np.random.default_rng(0)
+    image = (rng.random((rows, cols, 3)) * 255).astype(np.float32)
+    strategies = ("direct", "separable", "gemm", "fft")
+    for family, cases in families(rng).items():
+        print(f"\n## {family}  ({rows}×{cols} RGB float32, ms)")
+        print("| case | " + " | ".join(strategies) + " | winner | auto |")
+        print("| --- " * (len(strategies) + 3) + "|")
+        for label, kwargs in cases:
+            bank = np.asarray(kwargs["bank"])
+            taps = bank.shape[-2] * bank.shape[-1] if bank.ndim == 2 else bank.shape[1] * bank.shape[2]
+            calls = {}
+            for name in strategies:
+                if name == "direct" and taps * (bank.shape[0] if bank.ndim > 2 else 1) > 400:
+                    continue  # minutes; clearly lost
+                if name == "separable" and "random" in family and taps > 121:
+                    continue  # full rank: k components, clearly lost
+                calls[name] = (lambda n=name: conv2d(image, method=n, **kwargs))
+            times = median_times(calls, args.repeat)
+            best = min(times, key=times.get)
+            cells = [f"{times[n] * 1e3:.0f}" if n in times else "–" for n in strategies]
+            print(f"| {label} | " + " | ".join(cells) + f" | {best} | {auto_choice(image, kwargs)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The cost model behind ``method='auto'``: estimated milliseconds per strategy.
+
+Each estimate is a count of the work a strategy does times a coefficient
+measured on the project machine (2 cores, float32, 1920×1080 RGB) with::
+
+    python benchmarks/crossovers.py --repeat 5
+
+(medians of interleaved runs; the machine was shared, so the coefficients
+are rounded and the crossovers below are the robust part). Observed
+crossovers, which the model reproduces:
+
+* depthwise, one non-separable k×k kernel: ``direct`` up to k = 7
+  (k=7: 166 ms vs fft 211), ``fft`` from k = 9 (k=9: fft 161, direct 262;
+  k=15: fft 229, direct 920, gemm 2794).
+* depthwise rank-1 (Gaussian, box, Sobel): ``separable`` at every size
+  from k = 3 to 31 (k=15: 28 ms vs fft 73 vs direct 284; k=31: 50 vs 118).
+* ``sum`` banks of 3×3 kernels over 3 channels with per-channel weights:
+  ``gemm`` already at F = 1 (22 ms vs direct 41) and far ahead at F = 8
+  (36 vs 273) and F = 32 (61 vs 863).
+* ``sum`` banks 3→8 of k×k: ``gemm`` up to k = 7 (167 vs fft 188 ms),
+  ``fft`` from k = 9–11 (k = 11: 135 vs 321 ms), once the FFT path
+  transformed planar copies of the band.
+* depthwise banks of F 3×3 kernels: ``direct`` for F = 1 (12 ms vs gemm 19),
+  ``gemm`` from F = 2 (21 vs 25; F = 8: 100 vs 240).
+
+The units are nanoseconds per pixel (both cores busy); the coefficients
+come from a second, quieter run of the key cases (minimum of 7 runs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.engines import ForwardProblem
+
+__all__ = ["estimate_forward"]
+
+#: direct: one fused multiply-add of one channel of one output pixel
+#: (1080p depthwise 3×3 / 5×5 / 7×7: 12.7 / 32.2 / 60.3 ms → 0.20–0.23 ns)
+DIRECT_TAP_NS = 0.22
+#: direct with per-channel weights: weight rows instead of scalars, and for
+#: ``sum`` the reduction over channels (1080p sum 3→1 3×3: 43 ms, not 12)
+DIRECT_CHANNELS_NS = 3.0
+#: gemm: copying one im2col entry, one multiply-add inside BLAS, writing one
+#: output value (1080p depthwise 3×3 F=1/2/4: 17.6/21.3/24.7 ms; 5×5, 7×7
+#: F=1: 78.5, 150 ms; sum 3→1 / 3→8: 13.4 / 19.7 ms)
+GEMM_COPY_NS = 0.35
+GEMM_MAC_NS = 0.015
+GEMM_WRITE_NS = 0.3
+#: separable: a short pass costs a multiply-add per tap plus a pass over the
+#: intermediate; a long one (Toeplitz GEMM) a fixed part plus a little per
+#: tap (1080p Gaussian k = 15: 28 ms, k = 31: 50 ms, i.e. 4.5 and 8 ns per
+#: pixel and channel for both passes)
+SEPARABLE_PASS_NS = 0.5
+SEPARABLE_GEMM_NS = (1.0, 0.1)
+#: fft: one real 2-D FFT (forward or inverse) per input pixel and plane, and
+#: one complex product per pixel and plane (1080p depthwise 3×3: 40 ms;
+#: 4K 31×31: 160–220 ms; sum 3→8 3×3 / 7×7 / 11×11: 128 / 188 / 135 ms
+#: against gemm's 23 / 167 / 321 ms)
+FFT_PLANE_NS = 3.5
+FFT_PRODUCT_NS = 1.5
+#: fft: kernel spectra beyond this many bytes are not worth the memory
+FFT_SPECTRA_BYTES = 1 << 29
+
+
+def _separable_pass_ns(taps: int, long_from: int) -> float:
+    if taps >= long_from:
+        fixed, per_tap = SEPARABLE_GEMM_NS
+        return fixed + per_tap * taps
+    return SEPARABLE_PASS_NS + DIRECT_TAP_NS * taps
+
+
+def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
+    """Estimated milliseconds of each forward strategy that fits this problem."""
+    from convcli.engines import separable
+    from convcli.engines._simplify import channels_uniform
+
+    weights = problem.weights
+    n_filters, kh, kw, channels = weights.shape
+    out_rows, out_cols = problem.out_shape
+    pixels = out_rows * out_cols
+    depthwise = problem.mode == "depthwise"
+    uniform = channels_uniform(weights)
+    # sum mode with one kernel for all channels runs on the channel sum
+    work_channels = 1 if (not depthwise and uniform) else channels
+    planes = n_filters * work_channels  # accumulators of direct / separable
+    taps = int(np.count_nonzero(weights.any(axis=(0, 3))))
+    n_out = n_filters * channels if depthwise else n_filters
+
+    estimates = {"direct": pixels * planes * taps * DIRECT_TAP_NS}
+    if not uniform:
+        estimates["direct"] += pixels * planes * DIRECT_CHANNELS_NS
+
+    depth = taps * work_channels
+    estimates["gemm"] = pixels * (
+        depth * GEMM_COPY_NS + depth * n_out * GEMM_MAC_NS + n_out * GEMM_WRITE_NS
+    )
+
+    if taps > 3 and min(kh, kw) > 1:
+        rank = separable.rank(weights)
+        if rank < min(kh, kw):
+            # the Toeplitz GEMM passes need one kernel for every channel
+            never = kh + kw + 1
+            per_plane = _separable_pass_ns(kh, separable.VERTICAL_GEMM_TAPS if uniform else never)
+            per_plane += _separable_pass_ns(
+                kw, separable.HORIZONTAL_GEMM_TAPS if uniform else never
+            )
+            estimates["separable"] = pixels * planes * rank * per_plane
+
+    (sr, sc), (dr, dc) = problem.stride, problem.dilation
+    keff_r = dr * (kh - 1) + 1
+    in_rows = sr * (out_rows - 1) + keff_r
+    in_cols = sc * (out_cols - 1) + dc * (kw - 1) + 1
+    flat = depthwise and uniform and channels > 1
+    forward = work_channels
+    if depthwise:
+        inverse = products = n_filters * channels
+    else:
+        inverse, products = n_filters, n_filters * work_channels
+    tile_rows = max(256, 4 * keff_r)
+    overlap = (tile_rows + keff_r - 1) / tile_rows
+    spectra_bytes = n_filters * (1 if flat else channels) * in_cols * tile_rows * 8
+    if spectra_bytes <= FFT_SPECTRA_BYTES:
+        estimates["fft"] = (
+            in_rows * in_cols * overlap
+            * ((forward + inverse) * FFT_PLANE_NS + products * FFT_PRODUCT_NS)
+        )
+    return {name: ns / 1e6 for name, ns in estimates.items()}
