@@ -31,8 +31,16 @@ EXIT_INTERRUPTED = 130
 
 
 def err(message: str) -> None:
-    """Write one line to stderr (no rich markup, safe for pipes)."""
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    """Write one line to stderr (no rich markup, safe for pipes).
+
+    Control characters inside the message (a newline in a file name or a
+    kernel spec) are written as escapes (``\\n``), so it stays one line.
+    """
+    text = message.rstrip("\n")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                       for ch in text)
+    sys.stderr.write(text + "\n")
     sys.stderr.flush()
 
 

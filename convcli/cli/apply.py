@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -250,17 +251,76 @@ def _spec_text(settings: _Settings) -> str:
 
 
 def _convolve(loaded: Any, array: Any, weights: Any, settings: _Settings) -> Any:
-    """The core call; its geometry/kernel errors name the input and the kernel spec."""
+    """The core call; its geometry/kernel errors name the input and the kernel spec.
+
+    An overflow (weights or results beyond the compute type's range) is an
+    error naming the spec, not a numpy warning on stderr and an ``inf`` map.
+    """
+    import numpy as np
+
     from convcli import conv2d, conv_transpose2d
     from convcli.errors import KernelError, ShapeError
 
     name = "stdin" if loaded.source == "-" else loaded.source
+    dtype = settings.geometry["dtype"]
+    limit = float(np.finfo(dtype).max)
+    if weights.size and float(np.max(np.abs(weights))) > limit:
+        raise KernelError(f"{_spec_text(settings)}: weights exceed the {dtype} range (±{limit:.3g})"
+                          + ("; use --dtype float64" if dtype == "float32" else ""))
     try:
-        if settings.transpose:
-            return conv_transpose2d(array, weights, **settings.geometry)
-        return conv2d(array, weights, **settings.geometry)
+        _check_working_size(array.shape, weights.shape, settings)
+    except ShapeError as exc:
+        raise ShapeError(f"{name}: {_spec_text(settings)}: {exc}") from None
+    try:  # warnings filters, unlike np.errstate, also cover the engines' worker threads
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if settings.transpose:
+                maps = conv_transpose2d(array, weights, **settings.geometry)
+            else:
+                maps = conv2d(array, weights, **settings.geometry)
     except (KernelError, ShapeError) as exc:
         raise type(exc)(f"{name}: {_spec_text(settings)}: {exc}") from None
+    if maps.size and not (np.isfinite(maps.min()) and np.isfinite(maps.max())) \
+            and np.isfinite(array).all():
+        raise ShapeError(f"{name}: {_spec_text(settings)}: the result overflows {dtype} "
+                         f"(|value| > {limit:.3g})"
+                         + ("; use --dtype float64 or smaller weights" if dtype == "float32" else ""))
+    return maps
+
+
+def _check_working_size(image_shape: Any, weights_shape: Any, settings: _Settings) -> None:
+    """Refuse a geometry whose padded (or, transposed, upsampled) image is absurdly large.
+
+    The working image is ``H + pad_top + pad_bottom`` rows (forward) or
+    ``(H − 1)·s + k_eff + output_padding`` rows (transposed), likewise for
+    columns. It may have up to ``max(--max-pixels, 4·H·W)`` pixels, so that a
+    typo such as ``-p 30000`` or ``-d 5000`` is an error, not gigabytes of
+    memory. ``--max-pixels 0`` lifts the limit.
+    """
+    from convcli.errors import ShapeError
+    from convcli.geometry import effective_kernel_size, pair, resolve_padding2d
+
+    if settings.max_pixels is None:
+        return
+    geometry = settings.geometry
+    rows, cols = image_shape[:2]
+    kernel = weights_shape[1:3]
+    strides, dilations = pair(geometry["stride"], "stride"), pair(geometry["dilation"], "dilation")
+    if settings.transpose:
+        out_pads = pair(geometry["output_padding"], "output_padding", minimum=0)
+        extents = [(n - 1) * s + effective_kernel_size(k, d) + op
+                   for n, k, s, d, op in zip((rows, cols), kernel, strides, dilations, out_pads)]
+    else:
+        pads = resolve_padding2d((rows, cols), kernel, stride=strides, padding=geometry["padding"],
+                                 dilation=dilations)
+        extents = [rows + pads[0] + pads[1], cols + pads[2] + pads[3]]
+    limit = max(settings.max_pixels, 4 * rows * cols)
+    if extents[0] * extents[1] > limit:
+        raise ShapeError(
+            f"this geometry needs a {extents[0]}×{extents[1]} working image for a {rows}×{cols} "
+            f"input ({extents[0] * extents[1]} pixels > limit {limit}); check --padding, "
+            "--dilation, --stride (or raise --max-pixels; 0: no limit)"
+        )
 
 
 _VERIFY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to max |reference|
