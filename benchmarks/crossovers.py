@@ -117,7 +117,7 @@ def main() -> None:
                     continue  # minutes; clearly lost
                 if name == "separable" and "random" in family and taps > 121:
                     continue  # full rank: k components, clearly lost
-                calls[name] = (lambda n=name: conv2d(image, method=n, **kwargs))
+                calls[name] = (lambda n=name, kw=kwargs: conv2d(image, method=n, **kw))
             times = median_times(calls, args.repeat)
             best = min(times, key=times.get)
             cells = [f"{times[n] * 1e3:.0f}" if n in times else "–" for n in strategies]

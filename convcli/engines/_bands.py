@@ -48,6 +48,7 @@ R = TypeVar("R")
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _LOCAL = threading.local()
+_ALL_BUFFERS: list[dict] = []  # every thread's scratch dict, for release_scratch
 
 
 def n_workers() -> int:
@@ -84,6 +85,8 @@ def scratch(name: str, shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
     buffers = getattr(_LOCAL, "buffers", None)
     if buffers is None:
         buffers = _LOCAL.buffers = {}
+        with _POOL_LOCK:
+            _ALL_BUFFERS.append(buffers)
     size = int(np.prod(shape, dtype=np.int64))
     key = (name, np.dtype(dtype).str)
     buffer = buffers.get(key)
@@ -94,8 +97,10 @@ def scratch(name: str, shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
 
 
 def release_scratch() -> None:
-    """Drop the calling thread's scratch buffers (used by the memory tests)."""
-    _LOCAL.buffers = {}
+    """Drop every thread's scratch buffers (they are rebuilt on demand)."""
+    with _POOL_LOCK:
+        for buffers in _ALL_BUFFERS:
+            buffers.clear()
 
 
 def row_tiles(n_rows: int, tile: int) -> list[tuple[int, int]]:

@@ -25,13 +25,18 @@ from __future__ import annotations
 import numpy as np
 
 from convcli.engines import ForwardProblem
-from convcli.engines._bands import Padder, parallel_map, row_tiles, scratch
+from convcli.engines._bands import Padder, n_workers, parallel_map, row_tiles, scratch
 from convcli.engines._simplify import channels_uniform, sum_uniform_channels
 
 __all__ = ["run"]
 
-#: Target FFT rows of a tile (a multiple of the kernel keeps the overlap cheap).
+#: Largest number of stride-1 rows of a tile (a multiple of the kernel
+#: keeps the overlap cheap) ...
 TILE_ROWS = 256
+#: ... and the share of ``input + output`` bytes that all tiles in flight may
+#: use (a tile holds about 3 band-sized planes when flat, 5·C otherwise);
+#: at least ``2·k_eff`` rows are used whatever the budget.
+MEMORY_SHARE = 0.25
 
 
 def dilated(weights: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
@@ -66,9 +71,13 @@ def run(problem: ForwardProblem) -> np.ndarray:
         kernel = np.zeros((n_filters, keff_r, channels * (keff_c - 1) + 1, 1), kernel.dtype)
         kernel[:, :, ::channels, 0] = dilated(problem.weights, problem.dilation)[..., 0]
     unit = channels if flat else 1
-    # stride-1 rows per output tile: the FFT height is a fast size near TILE_ROWS
+    # stride-1 rows per output tile, then the FFT height: a fast size above them
     stride1_rows = sr * (out_rows - 1) + 1
-    height = fft.next_fast_len(min(stride1_rows, max(TILE_ROWS, 4 * keff_r)) + keff_r - 1, real=True)
+    n_out_bytes = out_rows * out_cols * n_out * image.itemsize
+    budget = MEMORY_SHARE * (image.nbytes + n_out_bytes) / n_workers()
+    row_bytes = padder.width * channels * image.itemsize * (3 if flat else 5)
+    rows = int(min(TILE_ROWS, max(2 * keff_r, budget // max(1, row_bytes))))
+    height = fft.next_fast_len(min(stride1_rows, rows) + keff_r - 1, real=True)
     tile = max(1, (height - keff_r) // sr + 1)
     width = fft.next_fast_len(padder.width * unit, real=True)
     # planar kernel spectra (F, planes, h, w'), conjugated: a product is a correlation
@@ -92,12 +101,16 @@ def run(problem: ForwardProblem) -> np.ndarray:
         kept_rows = slice(0, sr * (i1 - i0 - 1) + 1, sr)
         for f in range(n_filters):
             if depthwise:
-                product = spectrum * spectra[f]
+                product = spectrum if n_filters == 1 else spectrum * spectra[f]
+                if n_filters == 1:
+                    product *= spectra[f]
             else:
                 product = spectrum[0] * spectra[f, 0]
                 for c in range(1, channels):
                     product += spectrum[c] * spectra[f, c]
-            result = fft.irfft2(product, s=(height, width), axes=(-2, -1), workers=1)
+            result = fft.irfft2(
+                product, s=(height, width), axes=(-2, -1), workers=1, overwrite_x=True
+            )
             if flat:
                 pixels = result[0, kept_rows, : last_col * channels]
                 out[i0:i1, :, f, :] = pixels.reshape(-1, last_col, channels)[:, ::sc]
