@@ -6,7 +6,9 @@ command, so ``convcli --help`` and ``convcli shape`` stay fast.
 
 Errors are translated once, here (:class:`ConvcliGroup`): any
 :class:`convcli.errors.ConvcliError` becomes one line
-``convcli: error: …`` on stderr and exit code 1; usage errors exit 2 (Click);
+``convcli: error: …`` on stderr and exit code 1; usage errors (an unknown
+option, a missing argument, a choice not in the list) are one such line too,
+naming the command's ``--help``, and exit 2 as Click's do;
 Ctrl-C exits 130; a closed stdout (``| head``) exits quietly; anything else
 (a bug) is one ``convcli: internal error: …`` line and exit 1, with the
 traceback only when ``CONVCLI_DEBUG`` is set.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -53,8 +57,49 @@ def _quiet_broken_pipe() -> None:
         pass
 
 
+def _is_click_error(exc: BaseException) -> bool:
+    """A Click usage/parameter error (typer vendors Click, so match by its interface)."""
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _usage_line(exc: Exception) -> str:
+    """One line for a Click usage error: the message and where help is."""
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    message = message.replace("Value error, ", "")  # pydantic's prefix on enum choices
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return f"convcli: error: {message}"
+
+
 class ConvcliGroup(PlainCoercionMixin, TyperGroup):
     """Click group that turns library errors into one line and an exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; usage errors become one plain line (not a rich box) and exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            err("convcli: aborted")
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:
+            if not _is_click_error(exc):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `convcli`/`convcli kernels`: help
+                exc.show()  # type: ignore[attr-defined]
+            else:
+                err(_usage_line(exc))
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
