@@ -350,3 +350,37 @@ def test_blas_guard_restores_the_thread_count() -> None:
             assert control.getter() == 1
         assert control.getter() == 1
     assert control.getter() == control.saved
+
+
+@pytest.mark.parametrize(("kernel", "column", "row"), [
+    ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], [1, 2, 1], [-1, 0, 1]),
+    ([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], [1, 0, -1], [-1, -2, -1]),
+    ([[3, 0, -3], [10, 0, -10], [3, 0, -3]], [3, 10, 3], [1, 0, -1]),
+])
+def test_separable_factors_of_integer_kernels_are_integers(kernel, column, row):
+    weights = np.asarray(kernel, dtype=np.float32)[None, :, :, None]
+    ((u, v),) = separable.factorize(weights)[0]
+    np.testing.assert_array_equal(u[:, 0], column)
+    np.testing.assert_array_equal(v[:, 0], row)
+
+
+def test_separable_factors_of_a_gaussian_reproduce_it():
+    g = np.exp(-((np.arange(7) - 3.0) ** 2) / 4)
+    weights = (np.outer(g, g) / np.outer(g, g).sum()).astype(np.float64)[None, :, :, None]
+    ((u, v),) = separable.factorize(weights)[0]
+    np.testing.assert_allclose(np.outer(u[:, 0], v[:, 0]), weights[0, :, :, 0], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("weights", [(1, 1, 2), (1, -1), (-1, 1), (-1, -1, 3), (2, -3), (1,), (-1,),
+                                     (1, 1, -1, -1, 2, -2)])
+@pytest.mark.parametrize("first", [True, False])
+def test_accumulate_equals_the_weighted_sum(weights, first):
+    from convcli.engines._bands import accumulate
+
+    rng = np.random.default_rng(len(weights))
+    windows = [rng.standard_normal((3, 7)) for _ in weights]
+    start = rng.standard_normal((3, 7))
+    acc = start.copy()
+    assert accumulate(acc, list(zip(windows, weights)), np.empty((3, 7)), first)
+    expected = sum(w * x for w, x in zip(weights, windows)) + (0 if first else start)
+    np.testing.assert_allclose(acc, expected, rtol=1e-12, atol=1e-12)

@@ -31,6 +31,7 @@ from convcli.engines._blas import single_threaded_blas
 __all__ = [
     "ColumnPhases",
     "Padder",
+    "accumulate",
     "axis_map",
     "copy_cells",
     "multiply_add",
@@ -269,6 +270,38 @@ def multiply_add(
     else:
         np.multiply(window, weight, out=tmp)
         np.add(acc, tmp, out=acc)
+
+
+def _unit_rank(term: tuple[np.ndarray, np.ndarray | float]) -> int:
+    weight = term[1]
+    if np.ndim(weight):
+        return 3
+    return 0 if weight == 1 else 1 if weight == -1 else 2
+
+
+def accumulate(
+    acc: np.ndarray, terms: Sequence[tuple[np.ndarray, np.ndarray | float]], tmp: np.ndarray,
+    first: bool,
+) -> bool:
+    """``acc = Σ weight·window`` (``first``) or ``acc += Σ weight·window`` over ``terms``.
+
+    Terms of weight ``+1`` run first, then ``−1``, then the rest: unit
+    weights cost one pass over the band instead of two, and when ``first``
+    the first two unit terms are combined in one pass (``a + b`` or
+    ``a − b``), so a ``[1, 2, 1]`` column costs 3 passes and ``[−1, 0, 1]``
+    one. Returns False (``acc`` untouched) when there are no terms.
+    """
+    ordered = sorted(terms, key=_unit_rank)
+    if not ordered:
+        return False
+    if first and len(ordered) >= 2 and _unit_rank(ordered[0]) == 0 and _unit_rank(ordered[1]) <= 1:
+        (plus, _), (other, weight) = ordered[:2]
+        (np.add if weight == 1 else np.subtract)(plus, other, out=acc)
+        ordered, first = ordered[2:], False
+    for window, weight in ordered:
+        multiply_add(acc, window, weight, tmp, first)
+        first = False
+    return True
 
 
 class Padder:

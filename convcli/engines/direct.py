@@ -24,7 +24,7 @@ from convcli.engines import ForwardProblem
 from convcli.engines._bands import (
     ColumnPhases,
     Padder,
-    multiply_add,
+    accumulate,
     parallel_map,
     row_tiles,
     scratch,
@@ -89,10 +89,9 @@ def run(problem: ForwardProblem) -> np.ndarray:
                 acc = out[i0:i1].reshape(n_rows, row_width)
             else:
                 acc = scratch("direct-acc", (n_rows, row_width), image.dtype)
-            for index, (m, n, weight) in enumerate(kernel_taps):
-                window = phases.window(dr * m, sr, n_rows, dc * n, out_cols)
-                multiply_add(acc, window, weight, tmp, first=index == 0)
-            if not kernel_taps:
+            terms = [(phases.window(dr * m, sr, n_rows, dc * n, out_cols), weight)
+                     for m, n, weight in kernel_taps]
+            if not accumulate(acc, terms, tmp, first=True):
                 acc[...] = 0
             if depthwise:
                 if not into_out:

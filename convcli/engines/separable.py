@@ -25,7 +25,7 @@ from convcli.engines import ForwardProblem
 from convcli.engines._bands import (
     ColumnPhases,
     Padder,
-    multiply_add,
+    accumulate,
     parallel_map,
     row_tiles,
     scratch,
@@ -60,7 +60,7 @@ def factorize(weights: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
         for c in range(1 if uniform else channels):
             left, values, right = np.linalg.svd(weights[f, :, :, c].astype(np.float64))
             rank = int(np.count_nonzero(values > tolerance * values[0])) if values[0] > 0 else 0
-            per_channel.append((left[:, :rank] * values[:rank], right[:rank].T))
+            per_channel.append(_balanced(left[:, :rank] * values[:rank], right[:rank].T))
         rank = max(u.shape[1] for u, _ in per_channel)
         components = []
         for k in range(rank):
@@ -73,6 +73,48 @@ def factorize(weights: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
             components.append((u.astype(weights.dtype), v.astype(weights.dtype)))
         factors.append(components)
     return factors
+
+
+def _smallest_nonzero(vector: np.ndarray) -> float:
+    """The non-zero entry of smallest magnitude (signed), or 0 for a zero vector."""
+    magnitude = np.abs(vector)
+    nonzero = magnitude > 1e-12 * magnitude.max() if magnitude.max() > 0 else magnitude > 0
+    return float(vector[nonzero][np.argmin(magnitude[nonzero])]) if nonzero.any() else 0.0
+
+
+def _integral(vector: np.ndarray) -> bool:
+    return bool(np.abs(vector - np.rint(vector)).max() < 1e-9 * max(1.0, np.abs(vector).max()))
+
+
+def _balanced(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale each component ``u_k ⊗ v_k`` so that its factors are small integers when they can be.
+
+    Two scalings are tried: ``u_k`` divided by its smallest non-zero entry,
+    and ``v_k`` divided by its own; the first whose two factors are within
+    ``1e-9`` of integers (and whose snapped outer product is the same kernel)
+    is snapped to them (signs chosen so that ``u_k`` starts positive), else
+    the first scaling is kept. Sobel becomes
+    ``[1, 2, 1] ⊗ [−1, 0, 1]`` and Scharr ``[3, 10, 3] ⊗ [−1, 0, 1]``
+    instead of SVD's irrational factors, so the passes use the cheap ``±1``
+    taps of :func:`convcli.engines._bands.accumulate`.
+    """
+    u, v = u.copy(), v.copy()
+    for k in range(u.shape[1]):
+        column, row = u[:, k].copy(), v[:, k].copy()
+        scales = [s for s in (_smallest_nonzero(column), 1 / _smallest_nonzero(row) if
+                              _smallest_nonzero(row) else 0.0) if s]
+        for index, scale in enumerate(scales):
+            candidate_u, candidate_v = column / scale, row * scale
+            if index == 0:
+                u[:, k], v[:, k] = candidate_u, candidate_v
+            if _integral(candidate_u) and _integral(candidate_v):
+                snapped_u, snapped_v = np.rint(candidate_u), np.rint(candidate_v)
+                if np.allclose(np.outer(snapped_u, snapped_v), np.outer(column, row), rtol=0,
+                               atol=1e-9 * max(1.0, np.abs(np.outer(column, row)).max())):
+                    sign = np.sign(snapped_u[np.flatnonzero(snapped_u)[0]])  # u starts positive
+                    u[:, k], v[:, k] = sign * snapped_u, sign * snapped_v
+                    break
+    return u, v
 
 
 def rank(weights: np.ndarray) -> int:
@@ -223,9 +265,9 @@ def run(problem: ForwardProblem) -> np.ndarray:
                     matrix = vertical_matrix(f, k, u, n_rows)
                     np.matmul(matrix, flat[: matrix.shape[1]], out=vert)
                 else:
-                    for index, (m, weight) in enumerate(column_taps):
-                        window = flat[dr * m : dr * m + sr * (n_rows - 1) + 1 : sr]
-                        multiply_add(vert, window, weight, vtmp, first=index == 0)
+                    terms = [(flat[dr * m : dr * m + sr * (n_rows - 1) + 1 : sr], weight)
+                             for m, weight in column_taps]
+                    accumulate(vert, terms, vtmp, first=True)
                 if blocks is not None:
                     _horizontal_gemm(vert, blocks, n_tiles, acc, tmp, first, channels, sc)
                     first = False
@@ -234,9 +276,8 @@ def run(problem: ForwardProblem) -> np.ndarray:
                     vert.reshape(n_rows, band_width, channels), sc,
                     [dc * n for n, _ in row_taps], "sep",
                 )
-                for n, weight in row_taps:
-                    window = phases.window(0, 1, n_rows, dc * n, out_cols)
-                    multiply_add(acc[:, :row_width], window, weight, tmp[:, :row_width], first)
+                terms = [(phases.window(0, 1, n_rows, dc * n, out_cols), weight) for n, weight in row_taps]
+                if accumulate(acc[:, :row_width], terms, tmp[:, :row_width], first):
                     first = False
             if first:
                 acc[:, :row_width] = 0
