@@ -214,19 +214,27 @@ class KernelBank:
 
 _IM_HEADER = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*:(.*)$", re.DOTALL)
 _VALUE_SPLIT = re.compile(r"[,\s]+")
+_EMPTY_VALUE = re.compile(r"^,|,\s*,|,$")
 
 
 def parse_numbers(text: str, where: str) -> list[float]:
     """``"1, 0 -1"`` → ``[1.0, 0.0, -1.0]`` (commas and/or spaces; ``1/16`` allowed).
 
-    ``where`` starts the error message ("row 2", "k.txt line 3"). Words, NaN
-    and inf raise :class:`KernelError`.
+    ``where`` starts the error message ("row 2", "k.txt line 3"). Words, NaN,
+    inf, an empty value between commas (``"1,,2"``: a weight left out would
+    silently shrink the kernel) and Python's ``1_000`` digit grouping raise
+    :class:`KernelError`.
     """
     values = []
-    for token in _VALUE_SPLIT.split(text.strip()):
+    stripped = text.strip()
+    if _EMPTY_VALUE.search(stripped):
+        raise KernelError(f"{where}: empty value between commas in {stripped!r}")
+    for token in _VALUE_SPLIT.split(stripped):
         if not token:
             continue
         try:
+            if "_" in token:
+                raise ValueError(token)
             value = float(_fraction(token))
         except (ValueError, ZeroDivisionError):
             raise KernelError(f"{where}: {token!r} is not a number") from None

@@ -176,6 +176,11 @@ def test_parse_inline_imagemagick_list_is_a_bank():
         (";", "row 1 is empty"),
         ("3x3: 1,2,3", "needs 9 values, got 3"),
         ("0x3: ", "at least 1"),
+        ("1,,2", "empty value between commas"),
+        ("1, ,2;3,4,5", "row 1: empty value"),
+        ("1,2,;3,4,5", "row 1: empty value"),
+        ("3x3: 1,0,-1,,2,0,-2,1,0,-1", "empty value"),
+        ("1_0,2", "'1_0' is not a number"),
     ],
 )
 def test_parse_inline_errors(text, fragment):
