@@ -52,8 +52,16 @@ def _result_dtype(image: np.ndarray, dtype: Any) -> np.dtype:
 
 
 def _as_image(image: Any, dtype: Any) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, C)`` → contiguous ``(H, W, C)`` float array."""
-    array = np.asarray(image)
+    """``(H, W)`` or ``(H, W, C)`` → contiguous ``(H, W, C)`` float array of finite values.
+
+    NaN and ±inf are refused: each strategy would spread them differently
+    (a direct sum skips zero weights, an FFT smears one NaN over the whole
+    map), so there is no one right answer to give.
+    """
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"image must be an array of numbers: {exc}") from None
     if array.dtype.kind not in "biuf":
         raise ShapeError(f"image must hold real numbers, got dtype {array.dtype}")
     if array.ndim == 2:
@@ -62,7 +70,18 @@ def _as_image(image: Any, dtype: Any) -> np.ndarray:
         raise ShapeError(f"image must be (H, W) or (H, W, C), got shape {array.shape}")
     if min(array.shape) < 1:
         raise ShapeError(f"image must not be empty, got shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
+    array = np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
+    # one summing pass; only a non-finite sum (NaN/inf, or an overflow) needs the exact check
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    if not np.isfinite(total) and not np.isfinite(array).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        count = int(np.count_nonzero(~np.isfinite(array)))
+        raise ShapeError(
+            f"image values must be finite, got {array[bad]} at (row, column, channel) {bad} "
+            f"({count} non-finite value{'s' if count != 1 else ''})"
+        )
+    return array
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
@@ -143,7 +162,10 @@ def _prepare(
 
 def _add_bias(out: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
     """Add a scalar, per-kernel (F) or per-output-channel (N) bias in place."""
-    values = np.asarray(bias, dtype=np.float64)
+    try:
+        values = np.asarray(bias, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ShapeError(f"`bias` must be a number or a list of numbers, got {bias!r}") from None
     if not np.isfinite(values).all():
         raise ShapeError(f"`bias` must be finite, got {bias!r}")
     n_out = out.shape[2]

@@ -475,6 +475,32 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def check_output_target(target: str | os.PathLike, *, force: bool = False,
+                        protect: Iterable[str | os.PathLike] = ()) -> None:
+    """Raise :class:`OutputError` if :func:`write_output` would refuse ``target``.
+
+    The checks of :func:`write_output` without writing, so that a command can
+    check every output of a run before it writes the first one: not an
+    input, not a directory, not existing (without ``force``), in an existing
+    directory. ``"-"`` (stdout) always passes.
+    """
+    path = os.fspath(target)
+    if path == _STDIN:
+        return
+    for protected in protect:
+        protected_path = os.fspath(protected)
+        if protected_path != _STDIN and _same_file(path, protected_path):
+            raise OutputError(f"{path}: is the input {protected_path}; refusing to overwrite an input")
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a directory; give a file name")
+    if os.path.lexists(path) and not force:
+        raise OutputError(f"{path} exists; use --force to overwrite")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise OutputError(f"{path}: output directory {directory} {what}")
+
+
 def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], None], *,
                  force: bool = False, protect: Iterable[str | os.PathLike] = ()) -> None:
     """Write ``data`` to ``target`` atomically, or to standard output for ``"-"``.
@@ -511,18 +537,8 @@ def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], N
         stream.flush()
         return
     path = os.fspath(target)
-    for protected in protect:
-        protected_path = os.fspath(protected)
-        if protected_path != _STDIN and _same_file(path, protected_path):
-            raise OutputError(f"{path}: is the input {protected_path}; refusing to overwrite an input")
-    if os.path.isdir(path):
-        raise OutputError(f"{path}: is a directory; give a file name")
-    if os.path.lexists(path) and not force:
-        raise OutputError(f"{path} exists; use --force to overwrite")
+    check_output_target(path, force=force, protect=protect)
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        what = "is not a directory" if os.path.exists(directory) else "does not exist"
-        raise OutputError(f"{path}: output directory {directory} {what}")
     try:
         temporary = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below on every path
             dir=directory, delete=False, prefix=".convcli-", suffix=".tmp"

@@ -143,7 +143,20 @@ INVALID = [
                  id="transposed-image-empty"),
     pytest.param(lambda: upsample_nearest_conv2d(IMAGE, KERNEL, scale=0), ShapeError,
                  ["`scale`", "0"], id="upsample-scale-0"),
+    pytest.param(forward(image=[[1, 2], [3]]), ShapeError, ["image", "array of numbers"],
+                 id="image-ragged-list"),
+    pytest.param(forward(image=np.where(np.eye(5, 6) > 0, np.nan, 1.0)), ShapeError,
+                 ["image", "finite", "nan", "(0, 0, 0)", "5 non-finite values"], id="image-nan"),
+    pytest.param(transposed(image=np.full((4, 4, 2), -np.inf)), ShapeError, ["image", "finite", "-inf"],
+                 id="transposed-image-inf"),
+    pytest.param(forward(bias="a"), ShapeError, ["`bias`", "'a'"], id="bias-not-a-number"),
+    pytest.param(forward(bias=[1, "x"]), ShapeError, ["`bias`"], id="bias-list-with-a-word"),
 ]
+
+
+def test_huge_finite_image_values_are_not_mistaken_for_inf() -> None:
+    image = np.full((3, 3), 3e38, dtype=np.float32)  # their float32 sum overflows; each is finite
+    assert conv2d(image, [[1.0]], dtype=np.float64)[0, 0, 0] == pytest.approx(3e38, rel=1e-6)
 
 
 @pytest.mark.parametrize(("call", "error", "fragments"), INVALID)

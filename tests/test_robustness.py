@@ -574,3 +574,18 @@ PNG = png_bytes(RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8))
 ))
 def test_fuzz_stdin_bytes_through_the_cli(data):
     _cli_contract(apply("-", "-k", "sobel-x", "-f", "npy", "-o", "-", stdin=data))
+
+
+def test_one_existing_output_stops_the_whole_set_before_any_write(small_png, out_dir):
+    (out_dir / "g.sobel-y.png").write_bytes(b"keep me")
+    result = apply(small_png, "-k", "sobel", "-o", out_dir / "g.png", "--montage", out_dir / "m.png")
+    one_line_error(result, "g.sobel-y.png", "--force")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["g.sobel-y.png"]  # no sobel-x map, no montage
+    assert (out_dir / "g.sobel-y.png").read_bytes() == b"keep me"
+
+
+def test_montage_target_that_exists_stops_the_maps_too(small_png, out_dir):
+    (out_dir / "m.png").write_bytes(b"keep me")
+    result = apply(small_png, "-k", "sobel", "-o", out_dir / "g.png", "--montage", out_dir / "m.png")
+    one_line_error(result, "m.png", "--force")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["m.png"]

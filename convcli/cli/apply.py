@@ -246,6 +246,25 @@ def _write(settings: _Settings, target: str, payload: bytes, protect: list[str])
         imageio.write_output(target, payload)
 
 
+def _check_targets(settings: _Settings, targets: list[str], protect: list[str]) -> None:
+    """Refuse the run's outputs for one input before writing any of them (no partial set)."""
+    from convcli import imageio
+    from convcli.errors import OutputError
+
+    seen: set[str] = set()
+    for target in targets:
+        if target == "-":
+            continue
+        key = os.path.abspath(target)
+        if key in settings.written or key in seen:
+            raise OutputError(
+                f"{target}: already written by this run for another input or map; "
+                "use -o DIR with distinct input names"
+            )
+        seen.add(key)
+        imageio.check_output_target(target, force=settings.force, protect=protect)
+
+
 def _spec_text(settings: _Settings) -> str:
     return " ".join(f"-k {spec}" for spec in settings.specs) or "bank"
 
@@ -398,11 +417,17 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
         for i, name in enumerate(names)
     ]
     protect = list(inputs_seen)
-    if settings.montage:
-        _write_montage(settings, maps, names, array, loaded.stem, protect)
     if fmt in ("npy", "npz"):
-        target = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name],
-                          fmt)[0]
+        targets = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name], fmt)
+    else:
+        groups = group_maps(labels, maps.shape[2], channel_names)
+        targets = _targets(settings, loaded.stem, [g.label for g in groups], fmt)
+    montage_target = _montage_target(settings, loaded.stem) if settings.montage else None
+    _check_targets(settings, targets + ([montage_target] if montage_target else []), protect)
+    if montage_target:
+        _write_montage(settings, maps, names, array, montage_target, protect)
+    if fmt in ("npy", "npz"):
+        target = targets[0]
         if fmt == "npy":
             payload = imageio.encode_npy(maps if maps.dtype == np.float64
                                          else np.ascontiguousarray(maps, dtype=np.float32))
@@ -412,8 +437,6 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
         record["outputs"].append({"path": target, "format": fmt, "shape": list(maps.shape)})
         _say_written(settings, target, maps.shape)
         return record
-    groups = group_maps(labels, maps.shape[2], channel_names)
-    targets = _targets(settings, loaded.stem, [g.label for g in groups], fmt)
     bit_depth = settings.bit_depth or (16 if loaded.bit_depth == 16 else 8)
     hint = bank.display if settings.reduce in ("none", "max", "min", "sum") else None
     for group, target in zip(groups, targets):
@@ -455,18 +478,23 @@ def _map_names(labels: list[str], n_out: int, channel_names: tuple[str, ...]) ->
     return [f"{label}.{name}" for label in labels for name in names]
 
 
-def _write_montage(settings: _Settings, maps: Any, names: list[str], image: Any, stem: str,
-                   protect: list[str]) -> None:
-    """The contact sheet; in a batch ``sheet.png`` becomes ``sheet.<stem>.png`` per input."""
-    from convcli import imageio
-    from convcli.montage import make_montage
-
+def _montage_target(settings: _Settings, stem: str) -> str:
+    """``--montage FILE``; in a batch ``sheet.png`` becomes ``sheet.<stem>.png`` per input."""
     target = Path(settings.montage)
     if settings.batch:
         target = target.with_name(f"{target.stem}.{stem}{target.suffix or '.png'}")
+    return str(target)
+
+
+def _write_montage(settings: _Settings, maps: Any, names: list[str], image: Any, target: str,
+                   protect: list[str]) -> None:
+    """Write the contact sheet of all maps (next to the input) to ``target``."""
+    from convcli import imageio
+    from convcli.montage import make_montage
+
     sheet = make_montage(maps, names, input_image=image)
-    _write(settings, str(target), imageio.encode_png(sheet), protect)
-    _say_written(settings, str(target), sheet.shape)
+    _write(settings, target, imageio.encode_png(sheet), protect)
+    _say_written(settings, target, sheet.shape)
 
 
 def _say_written(settings: _Settings, target: str, shape: Any) -> None:
