@@ -70,11 +70,19 @@ def _as_image(image: Any, dtype: Any) -> np.ndarray:
         raise ShapeError(f"image must be (H, W) or (H, W, C), got shape {array.shape}")
     if min(array.shape) < 1:
         raise ShapeError(f"image must not be empty, got shape {array.shape}")
-    array = np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
+    source = array
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
     # one summing pass; only a non-finite sum (NaN/inf, or an overflow) needs the exact check
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.add.reduce(array, axis=None)
     if not np.isfinite(total) and not np.isfinite(array).all():
+        if source.dtype.kind != "f" or np.isfinite(source).all():
+            raise ShapeError(
+                f"image values exceed the {array.dtype} range (largest magnitude "
+                f"{float(np.abs(source).max()):.6g}); compute in float64 (dtype=np.float64, "
+                "--dtype float64)"
+            )
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         count = int(np.count_nonzero(~np.isfinite(array)))
         raise ShapeError(

@@ -475,6 +475,23 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    """Write every byte of ``data``; a reader that went away raises ``BrokenPipeError``.
+
+    A buffered write to a pipe whose reader closed after part of a large
+    write returns the short count instead of raising; so keep writing until
+    done, and treat a write that makes no progress as a broken pipe.
+    """
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if written is None:  # a non-blocking stream with nothing written
+            continue
+        if written <= 0:
+            raise BrokenPipeError(32, "stdout closed by the reader")
+        view = view[written:]
+
+
 def check_output_target(target: str | os.PathLike, *, force: bool = False,
                         protect: Iterable[str | os.PathLike] = ()) -> None:
     """Raise :class:`OutputError` if :func:`write_output` would refuse ``target``.
@@ -533,7 +550,7 @@ def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], N
         if callable(data):
             data(stream)
         else:
-            stream.write(data)
+            _write_all(stream, data)
         stream.flush()
         return
     path = os.fspath(target)

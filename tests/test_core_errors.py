@@ -149,6 +149,8 @@ INVALID = [
                  ["image", "finite", "nan", "(0, 0, 0)", "5 non-finite values"], id="image-nan"),
     pytest.param(transposed(image=np.full((4, 4, 2), -np.inf)), ShapeError, ["image", "finite", "-inf"],
                  id="transposed-image-inf"),
+    pytest.param(forward(image=np.full((4, 4), 1e300), dtype=np.float32), ShapeError,
+                 ["float32 range", "1e+300", "float64"], id="image-beyond-float32"),
     pytest.param(forward(bias="a"), ShapeError, ["`bias`", "'a'"], id="bias-not-a-number"),
     pytest.param(forward(bias=[1, "x"]), ShapeError, ["`bias`"], id="bias-list-with-a-word"),
 ]

@@ -589,3 +589,24 @@ def test_montage_target_that_exists_stops_the_maps_too(small_png, out_dir):
     result = apply(small_png, "-k", "sobel", "-o", out_dir / "g.png", "--montage", out_dir / "m.png")
     one_line_error(result, "m.png", "--force")
     assert sorted(p.name for p in out_dir.iterdir()) == ["m.png"]
+
+
+@pytest.mark.parametrize(("options", "needles"), [
+    (["-f", "png", "-o", "{out}/x.npy"], ["x.npy", "npy", "png"]),
+    (["-f", "npy", "-o", "{out}/x.tiff"], ["x.tiff", "tiff", "npy"]),
+    (["-o", "{out}/x.png", "--montage", "{out}/m.jpg"], ["--montage", "m.jpg", ".png"]),
+])
+def test_format_and_suffix_must_agree(small_png, out_dir, options, needles):
+    args = [a.replace("{out}", str(out_dir)) for a in options]
+    one_line_error(apply(small_png, "-k", "sobel-x", *args), *needles)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_json_summary_also_when_the_only_input_fails(tmp_path):
+    import json
+
+    result = apply(tmp_path / "missing.png", "-k", "box", "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["succeeded"] == 0 and summary["failed"][0]["input"].endswith("missing.png")
+    assert result.stderr.startswith("convcli: error: ") and "missing.png" in result.stderr

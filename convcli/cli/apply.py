@@ -164,9 +164,11 @@ def _is_directory_target(output: str) -> bool:
 
 
 def _check_output(settings: _Settings, batch: bool) -> None:
-    """Validate ``-o``/``-f`` before any image is read (validate first, compute second)."""
+    """Validate ``-o``/``-f``/``--montage`` before any image is read (validate first, compute second)."""
     from convcli.imageio import format_from_suffix
 
+    if settings.montage and Path(settings.montage).suffix.lower() not in ("", ".png"):
+        raise OptionError(f"--montage {settings.montage}: the contact sheet is a PNG; name it .png")
     output = settings.output
     if output is None:
         return
@@ -183,7 +185,13 @@ def _check_output(settings: _Settings, batch: bool) -> None:
     if batch:
         raise OptionError(f"several inputs need -o DIR (an existing directory), not a file: {output}")
     suffix = Path(output).suffix
-    if not settings.out_format and suffix and format_from_suffix(output) is None:
+    suffix_format = format_from_suffix(output) if suffix else None
+    if settings.out_format and suffix_format and suffix_format != settings.out_format:
+        raise OptionError(
+            f"-o {output} names a {suffix_format} file but -f asks for {settings.out_format}; "
+            "make them agree (or drop one)"
+        )
+    if not settings.out_format and suffix and suffix_format is None:
         raise OptionError(
             f"-o {output}: unknown output suffix {suffix!r}; use .png, .tif/.tiff, .npy or .npz, "
             "or name the format with -f"
@@ -446,6 +454,9 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
                 raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
             payload = imageio.encode_tiff(np.ascontiguousarray(plane, dtype=np.float32))
         else:
+            if loaded.bit_depth in (8, 16) and bit_depth != loaded.bit_depth:
+                # --bit-depth changes the range of an 8/16-bit picture: 255 ↔ 65535 (× or ÷ 257)
+                plane = plane * (257.0 if bit_depth == 16 else 1 / 257.0)
             pixels = display.to_pixels(plane, scale=settings.scale, bit_depth=bit_depth, hint=hint)
             if fmt == "png":
                 payload = imageio.encode_png(pixels, compress_level=settings.compress_level)
@@ -645,7 +656,9 @@ def apply(
         "visible; preset hints) | clip | abs | minmax | offset:V | raw (float32 TIFF).",
     ),
     bit_depth: int | None = typer.Option(
-        None, "--bit-depth", help="8 or 16 for image outputs. Default: 16 for 16-bit input, else 8."
+        None, "--bit-depth",
+        help="8 or 16 for image outputs. Default: 16 for 16-bit input, else 8. A depth other than "
+             "an 8/16-bit input's rescales 0-255 ↔ 0-65535 (×/÷ 257), so the picture looks the same."
     ),
     compress_level: int | None = typer.Option(
         None, "--compress-level", min=0, max=9,
@@ -716,7 +729,7 @@ def apply(
             except (ConvcliError, MemoryError) as exc:
                 if isinstance(exc, MemoryError):
                     exc = ImageError(f"{source}: not enough memory to filter it")
-                if not settings.batch:
+                if not settings.batch and not as_json:
                     raise exc from None
                 failures.append({"input": source, "error": str(exc)})
                 err(f"convcli: error: {exc}")
