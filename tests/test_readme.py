@@ -9,7 +9,7 @@ Rules for README code blocks:
   ``. .venv/bin/activate``, ``pip install …``) are skipped — the test runs
   inside the installed package — and so are the commands that *are* the test
   run or CI (``python -m pytest``, ``bash .ci/run``) and the benchmark, whose
-  quick mode ``tests/test_benchmarks_smoke.py`` runs.
+  quick mode ``tests/test_benchmarks.py`` runs.
 * ```` ```console ```` blocks: ``$ command`` lines run the same way; the lines
   shown after a command must appear in its stdout, in order (``…`` stands
   for lines left out).
