@@ -13,6 +13,7 @@ The last tests check the shared machinery: local padding against
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tracemalloc
@@ -343,13 +344,30 @@ def test_blas_guard_restores_the_thread_count() -> None:
 
     with _blas.single_threaded_blas():
         control = _blas._CONTROL
-        if control.getter is None:
+        if not control.libraries:
             pytest.skip("numpy's BLAS is not OpenBLAS")
-        assert control.getter() == 1
+        assert [getter() for _, getter in control.libraries] == [1] * len(control.libraries)
         with _blas.single_threaded_blas():
-            assert control.getter() == 1
-        assert control.getter() == 1
-    assert control.getter() == control.saved
+            assert control.libraries[0][1]() == 1
+        assert control.libraries[0][1]() == 1
+    assert [getter() for _, getter in control.libraries] == control.saved
+
+
+def test_blas_guard_holds_numpys_openblas_even_when_scipy_was_loaded_first() -> None:
+    """scipy's wheel carries its own OpenBLAS; loaded first it used to be the one held."""
+    code = (
+        "import numpy as np, scipy.linalg, ctypes, glob, os\n"
+        "root = os.path.dirname(os.path.dirname(np.__file__))\n"
+        "libs = glob.glob(os.path.join(root, 'numpy.libs', '*openblas*'))\n"
+        "if not libs: raise SystemExit(0)\n"
+        "lib = ctypes.CDLL(libs[0])\n"
+        "get = next(getattr(lib, n) for n in ('scipy_openblas_get_num_threads64_',"
+        " 'openblas_get_num_threads64_', 'openblas_get_num_threads') if hasattr(lib, n))\n"
+        "from convcli.engines._blas import single_threaded_blas\n"
+        "with single_threaded_blas():\n"
+        "    assert get() == 1, get()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
 
 
 @pytest.mark.parametrize(("kernel", "column", "row"), [
