@@ -83,9 +83,9 @@ def _finite_range(maps: np.ndarray) -> tuple[float, float] | None:
     return float(finite.min()), float(finite.max())
 
 
-def _auto_scale(maps: np.ndarray, max_value: int) -> tuple[str, float]:
-    """The concrete rule ``auto`` picks for ``maps``: (scale, multiplier)."""
-    value_range = _finite_range(maps)
+def _auto_scale(maps: np.ndarray, max_value: int,
+                value_range: tuple[float, float] | None) -> tuple[str, float]:
+    """The concrete rule ``auto`` picks for ``maps`` with finite (min, max) ``value_range``."""
     if value_range is None:
         return "clip", 1.0
     low, high = value_range
@@ -111,7 +111,7 @@ def _robust_peak(magnitudes: np.ndarray) -> float:
 
 
 def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
-              hint: str | None = None) -> np.ndarray:
+              hint: str | None = None, overwrite: bool = False) -> np.ndarray:
     """Map float maps to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``) pixels.
 
     Parameters
@@ -126,6 +126,10 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
     hint : str or None
         A kernel preset's display hint (a scale in 8-bit units), used by
         ``auto`` only.
+    overwrite : bool
+        Work in ``maps`` itself (a writable float32/float64 array the caller
+        no longer needs) instead of a copy: saves one pass and, for a large
+        map, the page faults of a fresh buffer.
 
     Returns
     -------
@@ -136,8 +140,13 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
     max_value = _MAX_VALUE[bit_depth]
     scale = parse_scale(scale)
     work_dtype = np.float64 if np.asarray(maps).dtype == np.float64 else np.float32
-    work = np.array(maps, dtype=work_dtype, copy=True)
-    np.nan_to_num(work, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    in_place = (overwrite and isinstance(maps, np.ndarray) and maps.dtype == work_dtype
+                and maps.flags.writeable)
+    work = maps if in_place else np.array(maps, dtype=work_dtype, copy=True)
+    low, high = (float(work.min()), float(work.max())) if work.size else (0.0, 0.0)
+    if np.isnan(low) or np.isnan(high):  # NaN → 0 (the common all-finite case costs no extra pass)
+        work[np.isnan(work)] = 0.0
+    value_range = (low, high) if np.isfinite(low) and np.isfinite(high) else _finite_range(work)
 
     multiplier = 1.0
     if scale == "auto":
@@ -146,12 +155,11 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
             if scale.startswith("offset:") and bit_depth == 16:
                 scale = f"offset:{float(scale.partition(':')[2]) * _HINT_UNIT}"
         if scale == "auto":
-            scale, multiplier = _auto_scale(work, max_value)
+            scale, multiplier = _auto_scale(work, max_value, value_range)
 
     if scale == "abs":
         np.abs(work, out=work)
     elif scale == "minmax":
-        value_range = _finite_range(work)
         low, high = value_range if value_range is not None else (0.0, 0.0)
         if high > low:
             work -= low

@@ -24,7 +24,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from convcli.cli._plain import PlainCoercionMixin
+from convcli.cli._plain import PlainCoercionMixin, PlainCommand
 from convcli.errors import ConvcliError
 
 __all__ = ["app", "err", "main"]
@@ -160,7 +160,7 @@ def _root(
 # --- command registration: one line per command module -----------------------
 from convcli.cli import apply as _apply  # noqa: E402
 
-app.command("apply")(_apply.apply)
+app.command("apply", cls=PlainCommand)(_apply.apply)
 from convcli.cli import shape as _shape  # noqa: E402
 
 app.command("shape", cls=_shape.ShapeCommand)(_shape.shape)
@@ -169,7 +169,7 @@ from convcli.cli.kernels_cmd import kernels_app  # noqa: E402
 app.add_typer(kernels_app, name="kernels")
 from convcli.cli import explain as _explain  # noqa: E402
 
-app.command("explain")(_explain.explain)
+app.command("explain", cls=PlainCommand)(_explain.explain)
 # ---------------------------------------------------------------------------
 
 

@@ -419,11 +419,12 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
         channel_names = ()  # sum / gray modes: one channel per kernel
     names = _map_names(labels, maps.shape[2], channel_names)
     record["shape_out"] = list(maps.shape)
-    record["maps"] = [
-        {"name": name, "min": _json_number(float(maps[..., i].min())),
-         "max": _json_number(float(maps[..., i].max()))}
-        for i, name in enumerate(names)
-    ]
+    if settings.as_json:  # two passes over every map: only when they are printed
+        record["maps"] = [
+            {"name": name, "min": _json_number(float(maps[..., i].min())),
+             "max": _json_number(float(maps[..., i].max()))}
+            for i, name in enumerate(names)
+        ]
     protect = list(inputs_seen)
     if fmt in ("npy", "npz"):
         targets = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name], fmt)
@@ -448,7 +449,11 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
     bit_depth = settings.bit_depth or (16 if loaded.bit_depth == 16 else 8)
     hint = bank.display if settings.reduce in ("none", "max", "min", "sum") else None
     for group, target in zip(groups, targets):
-        plane = maps[:, :, list(group.channels)]
+        channels = list(group.channels)
+        contiguous = channels == list(range(channels[0], channels[-1] + 1))
+        # a view when the group's channels are adjacent: each group is written once, and
+        # to_pixels may then work in place (maps is not used after this loop)
+        plane = maps[:, :, channels[0]:channels[-1] + 1] if contiguous else maps[:, :, channels]
         if settings.scale == "raw":
             if fmt != "tiff":
                 raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
@@ -457,7 +462,8 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
             if loaded.bit_depth in (8, 16) and bit_depth != loaded.bit_depth:
                 # --bit-depth changes the range of an 8/16-bit picture: 255 ↔ 65535 (× or ÷ 257)
                 plane = plane * (257.0 if bit_depth == 16 else 1 / 257.0)
-            pixels = display.to_pixels(plane, scale=settings.scale, bit_depth=bit_depth, hint=hint)
+            pixels = display.to_pixels(plane, scale=settings.scale, bit_depth=bit_depth, hint=hint,
+                                       overwrite=True)
             if fmt == "png":
                 payload = imageio.encode_png(pixels, compress_level=settings.compress_level)
             else:

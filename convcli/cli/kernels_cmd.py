@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from convcli.cli._plain import PlainCommand
+
 __all__ = ["kernels_app"]
 
 kernels_app = typer.Typer(
@@ -56,7 +58,7 @@ def _kernel_json(kernel: Any) -> dict[str, Any]:
     }
 
 
-@kernels_app.command("list")
+@kernels_app.command("list", cls=PlainCommand)
 def list_kernels(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
@@ -93,7 +95,7 @@ def list_kernels(
     Console().print(table)
 
 
-@kernels_app.command("show")
+@kernels_app.command("show", cls=PlainCommand)
 def show(
     spec: str = typer.Argument(
         ..., metavar="NAME[:PARAMS]",

@@ -117,8 +117,10 @@ def _balanced(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 u[:, k], v[:, k] = candidate_u, candidate_v
             if _integral(candidate_u) and _integral(candidate_v):
                 snapped_u, snapped_v = np.rint(candidate_u), np.rint(candidate_v)
-                if np.allclose(np.outer(snapped_u, snapped_v), np.outer(column, row), rtol=0,
-                               atol=1e-9 * max(1.0, np.abs(np.outer(column, row)).max())):
+                product = np.outer(column, row)
+                peak = np.abs(product).max()
+                if peak > 0 and snapped_u.any() and \
+                        np.abs(np.outer(snapped_u, snapped_v) - product).max() <= 1e-9 * peak:
                     sign = np.sign(snapped_u[np.flatnonzero(snapped_u)[0]])  # u starts positive
                     u[:, k], v[:, k] = sign * snapped_u, sign * snapped_v
                     break
