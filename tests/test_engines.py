@@ -55,6 +55,7 @@ def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(direct, "TILE_FLOATS", 64)
     monkeypatch.setattr(gemm, "TILE_FLOATS", 256)
     monkeypatch.setattr(separable, "TILE_FLOATS", 64)
+    monkeypatch.setattr(separable, "TILE_FLOATS_SHORT", 64)
     monkeypatch.setattr(separable, "TILE_MIN_ROWS", 2)
     monkeypatch.setattr(separable, "HORIZONTAL_TILE", 4)
     monkeypatch.setattr(fft, "TILE_ROWS", 1)

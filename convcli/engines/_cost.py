@@ -38,6 +38,15 @@ __all__ = ["estimate_forward"]
 #: direct: one fused multiply-add of one channel of one output pixel
 #: (1080p depthwise 3×3 / 5×5 / 7×7: 12.7 / 32.2 / 60.3 ms → 0.20–0.23 ns)
 DIRECT_TAP_NS = 0.22
+#: one pass over a band: a tap of weight ±1 is one pass (add/subtract), any
+#: other two (multiply, add), and the first two unit taps share one
+#: (:func:`convcli.engines._bands.accumulate`); a pass is half a general tap.
+#: Fixed parts per output value: the band copy and output write of direct,
+#: the intermediate of each separable pass. (4K RGB Sobel-x, 2 threads:
+#: direct, 7 passes, 25 ms; separable [1 2 1]⊗[−1 0 1], 4 passes, 20 ms.)
+PASS_NS = DIRECT_TAP_NS / 2
+DIRECT_FIXED_NS = 0.23
+SEPARABLE_FIXED_NS = 0.18
 #: direct with per-channel weights: weight rows instead of scalars, and for
 #: ``sum`` the reduction over channels (1080p sum 3→1 3×3: 43 ms, not 12)
 DIRECT_CHANNELS_NS = 3.0
@@ -47,11 +56,10 @@ DIRECT_CHANNELS_NS = 3.0
 GEMM_COPY_NS = 0.35
 GEMM_MAC_NS = 0.015
 GEMM_WRITE_NS = 0.3
-#: separable: a short pass costs a multiply-add per tap plus a pass over the
-#: intermediate; a long one (Toeplitz GEMM) a fixed part plus a little per
-#: tap (1080p Gaussian k = 15: 28 ms, k = 31: 50 ms, i.e. 4.5 and 8 ns per
+#: separable: a short pass costs its band passes (PASS_NS) plus
+#: SEPARABLE_FIXED_NS; a long one (Toeplitz GEMM) a fixed part plus a little
+#: per tap (1080p Gaussian k = 15: 28 ms, k = 31: 50 ms, i.e. 4.5 and 8 ns per
 #: pixel and channel for both passes)
-SEPARABLE_PASS_NS = 0.5
 SEPARABLE_GEMM_NS = (1.0, 0.1)
 #: fft: one real 2-D FFT (forward or inverse) per input pixel and plane, and
 #: one complex product per pixel and plane (1080p depthwise 3×3: 40 ms;
@@ -63,11 +71,20 @@ FFT_PRODUCT_NS = 1.5
 FFT_SPECTRA_BYTES = 1 << 29
 
 
-def _separable_pass_ns(taps: int, long_from: int) -> float:
+def passes(weights: np.ndarray) -> int:
+    """Passes over the band for multiply-adds of these tap weights (one channel, any shape)."""
+    taps = weights[weights != 0]
+    units = int(np.count_nonzero(np.abs(taps) == 1))
+    paired = 1 if np.any(taps == 1) and units >= 2 else 0
+    return units + 2 * (taps.size - units) - paired
+
+
+def _separable_pass_ns(vector: np.ndarray, long_from: int) -> float:
+    taps = int(np.count_nonzero(vector))
     if taps >= long_from:
         fixed, per_tap = SEPARABLE_GEMM_NS
         return fixed + per_tap * taps
-    return SEPARABLE_PASS_NS + DIRECT_TAP_NS * taps
+    return SEPARABLE_FIXED_NS + PASS_NS * passes(vector)
 
 
 def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
@@ -87,9 +104,11 @@ def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
     taps = int(np.count_nonzero(weights.any(axis=(0, 3))))
     n_out = n_filters * channels if depthwise else n_filters
 
-    estimates = {"direct": pixels * planes * taps * DIRECT_TAP_NS}
-    if not uniform:
-        estimates["direct"] += pixels * planes * DIRECT_CHANNELS_NS
+    if uniform:
+        direct_ns = sum(DIRECT_FIXED_NS + PASS_NS * passes(weights[f, :, :, 0]) for f in range(n_filters))
+        estimates = {"direct": pixels * work_channels * direct_ns}
+    else:
+        estimates = {"direct": pixels * planes * (taps * DIRECT_TAP_NS + DIRECT_CHANNELS_NS)}
 
     depth = taps * work_channels
     estimates["gemm"] = pixels * (
@@ -97,15 +116,18 @@ def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
     )
 
     if taps > 3 and min(kh, kw) > 1:
-        rank = separable.rank(weights)
+        factors = separable.factorize(weights)
+        rank = max((len(components) for components in factors), default=0)
         if rank < min(kh, kw):
             # the Toeplitz GEMM passes need one kernel for every channel
             never = kh + kw + 1
-            per_plane = _separable_pass_ns(kh, separable.VERTICAL_GEMM_TAPS if uniform else never)
-            per_plane += _separable_pass_ns(
-                kw, separable.HORIZONTAL_GEMM_TAPS if uniform else never
+            vertical_from = separable.VERTICAL_GEMM_TAPS if uniform else never
+            horizontal_from = separable.HORIZONTAL_GEMM_TAPS if uniform else never
+            per_plane = sum(
+                _separable_pass_ns(u[:, 0], vertical_from) + _separable_pass_ns(v[:, 0], horizontal_from)
+                for components in factors for u, v in components
             )
-            estimates["separable"] = pixels * planes * rank * per_plane
+            estimates["separable"] = pixels * work_channels * per_plane
 
     (sr, sc), (dr, dc) = problem.stride, problem.dilation
     keff_r = dr * (kh - 1) + 1

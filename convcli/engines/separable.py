@@ -42,10 +42,14 @@ from convcli.engines._simplify import sum_uniform_channels
 
 __all__ = ["factorize", "run"]
 
-#: Floats of one tile's accumulator, and the fewest rows of a tile (the
-#: Toeplitz products lose speed below 8 rows; measured on W4/W5, 4K RGB:
-#: 8 rows × 16-column tiles was the fastest of 8–32 rows × 8–48 columns).
-TILE_FLOATS = 1 << 16
+#: Floats of one tile's accumulator when a vertical pass is a Toeplitz GEMM
+#: (its redundant work grows with the rows of a tile; W4 4K RGB, 2 threads:
+#: 55 ms at 64 Ki floats (8 rows), 52 at 128 Ki, 50 at 256–512 Ki), when every
+#: pass is made of multiply-adds (fewer, larger tiles: less per-tile Python
+#: and GIL hand-over; Sobel 4K RGB: 42 ms at 64 Ki, 25 at 256 Ki, 20 at 512 Ki),
+#: and the fewest rows of a tile (the Toeplitz products lose speed below 8).
+TILE_FLOATS = 1 << 17
+TILE_FLOATS_SHORT = 1 << 19
 TILE_MIN_ROWS = 8
 #: Vertical passes with at least this many taps run as a Toeplitz GEMM.
 VERTICAL_GEMM_TAPS = 5
@@ -296,6 +300,9 @@ def run(problem: ForwardProblem) -> np.ndarray:
             else:
                 np.sum(result, axis=2, out=out[i0:i1, :, f])
 
-    tile = max(TILE_MIN_ROWS, TILE_FLOATS // max(1, row_width))
+    any_gemm = any(vertical or matrix_t is not None
+                   for plan in plans for _, _, vertical, _, matrix_t in plan)
+    tile_floats = TILE_FLOATS if any_gemm else max(TILE_FLOATS, TILE_FLOATS_SHORT)
+    tile = max(TILE_MIN_ROWS, tile_floats // max(1, row_width))
     parallel_map(work, row_tiles(out_rows, tile))
     return out.reshape(out_rows, out_cols, n_out)
