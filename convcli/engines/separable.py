@@ -42,13 +42,15 @@ from convcli.engines._simplify import sum_uniform_channels
 
 __all__ = ["factorize", "run"]
 
-#: Floats of one tile's accumulator when a vertical pass is a Toeplitz GEMM
-#: (its redundant work grows with the rows of a tile; W4 4K RGB, 2 threads:
-#: 55 ms at 64 Ki floats (8 rows), 52 at 128 Ki, 50 at 256–512 Ki), when every
+#: Floats of one tile's accumulator when a pass is a Toeplitz GEMM (its
+#: redundant work grows with the rows of a tile, its per-call overhead
+#: shrinks; 4K RGB, 2 threads, medians of 3 runs × 3: W4 15×15 52–63 ms at
+#: 128 Ki floats, 49–53 at 256 Ki, 49–55 at 512 Ki; W5 31×31 79–83, 57–65,
+#: 60–62; 16-column horizontal blocks beat 8 and 32), when every
 #: pass is made of multiply-adds (fewer, larger tiles: less per-tile Python
 #: and GIL hand-over; Sobel 4K RGB: 42 ms at 64 Ki, 25 at 256 Ki, 20 at 512 Ki),
 #: and the fewest rows of a tile (the Toeplitz products lose speed below 8).
-TILE_FLOATS = 1 << 17
+TILE_FLOATS = 1 << 18
 TILE_FLOATS_SHORT = 1 << 19
 TILE_MIN_ROWS = 8
 #: Vertical passes with at least this many taps run as a Toeplitz GEMM.
