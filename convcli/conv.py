@@ -73,10 +73,9 @@ def _as_image(image: Any, dtype: Any) -> np.ndarray:
     source = array
     with np.errstate(over="ignore"):
         array = np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
-    # one summing pass; only a non-finite sum (NaN/inf, or an overflow) needs the exact check
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(array, axis=None)
-    if not np.isfinite(total) and not np.isfinite(array).all():
+    # integers are finite in float32/64; floats: one summing pass (on both cores), and only
+    # a non-finite sum (NaN/inf, or an overflow) needs the exact check
+    if source.dtype.kind == "f" and not _finite_sum(array) and not np.isfinite(array).all():
         if source.dtype.kind != "f" or np.isfinite(source).all():
             raise ShapeError(
                 f"image values exceed the {array.dtype} range (largest magnitude "
@@ -90,6 +89,22 @@ def _as_image(image: Any, dtype: Any) -> np.ndarray:
             f"({count} non-finite value{'s' if count != 1 else ''})"
         )
     return array
+
+
+def _finite_sum(array: np.ndarray) -> bool:
+    """True when the sum of ``array`` is finite (so every value is), summed in row blocks in parallel."""
+    from convcli.engines._bands import parallel_map, row_tiles
+
+    rows = array.shape[0]
+    blocks = row_tiles(rows, max(1, -(-rows // 8))) if array.size >= 1 << 20 else [(0, rows)]
+
+    def block_sum(block: tuple[int, int]) -> float:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.add.reduce(array[block[0]:block[1]], axis=None))
+
+    sums = parallel_map(block_sum, blocks) if len(blocks) > 1 else [block_sum(blocks[0])]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(sum(sums)))
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
