@@ -38,10 +38,12 @@ Choices, measured on the project machine (2 cores) while writing this:
   961 taps), and torch's depthwise (``groups=3``) 15×15 / 31×31
   convolutions (30 s / 89 s per call: torch 2.13 has no fast CPU path for
   them).
-* convcli runs once before scipy.signal, scipy.ndimage, OpenCV and torch
-  are imported (see :func:`prime_convcli`): otherwise it holds the wrong
-  OpenBLAS to one thread and its ``gemm`` / ``separable`` strategies run
-  15–25× slower in this process than in the CLI.
+* This script found a convcli bug: with scipy's or OpenCV's OpenBLAS
+  loaded first, convcli held that copy to one thread instead of numpy's,
+  and ``gemm`` / ``separable`` ran 15–25× slower. Fixed in
+  ``convcli/engines/_blas.py`` (every OpenBLAS is held, numpy's first); the
+  peers are now imported before convcli's first call on purpose, so a
+  regression shows here.
 * W8's input is ``sample_images/astronaut.png`` upscaled with Lanczos to
   cover 3840×2160 (centre crop) plus Gaussian noise (σ = 3 grey levels,
   seeded), so that PNG coding works on photo-like content. convcli runs
@@ -885,10 +887,8 @@ def footnotes(image_size: tuple[int, int], crop: tuple[int, int], repeat: int,
         "for the rank-1 kernels only. OpenCV: filter2D / sepFilter2D on the (H, W, C) image with "
         "BORDER_CONSTANT; for W2/W3 a loop of filter2D over kernels and channels (W3 subsampled); "
         "no OpenCV equivalent of W7.",
-        "convcli ran once (a tiny `gemm`) before scipy.signal/ndimage, OpenCV and torch were imported: "
-        "convcli holds the first `*openblas*` library mapped in the process to one thread while its "
-        "pool runs, and with scipy's or OpenCV's OpenBLAS mapped first it holds the wrong one (numpy's "
-        "keeps 2 threads inside a 2-thread pool); gemm/separable then ran 15–25× slower (a convcli bug).",
+        "scipy.signal/ndimage, OpenCV and torch are imported before convcli's first call (their "
+        "OpenBLAS copies mapped first once made convcli hold the wrong one to a thread; fixed).",
         "torch: channels-last NCHW; padding=k//2, which at stride 2 (W3) is not TF-SAME (0 top, "
         "1 bottom): W3 was timed with padding=1 and checked with explicit F.pad(0, 1, 0, 1).",
         "`skip` (not timed; one call measured on the 4K image while writing the script): "
@@ -960,21 +960,6 @@ def report(rows: list[Row], end_to_end: EndToEnd, startup: dict[str, float], arg
 # --------------------------------------------------------------------------- main
 
 
-def prime_convcli() -> None:
-    """Run convcli's thread pool once, before scipy, OpenCV or torch are imported.
-
-    ``convcli.engines._blas`` holds "the" OpenBLAS to one thread while its
-    pool runs, and finds it as the first library named ``*openblas*`` mapped
-    in the process. scipy.signal / scipy.ndimage / scipy.fft map scipy's own
-    OpenBLAS and cv2 maps another; if one of those is found first, numpy's
-    BLAS keeps its threads inside convcli's pool and ``gemm`` / ``separable``
-    ran 15–25× slower here (a convcli bug, reported). A first call while only
-    numpy's OpenBLAS is loaded makes convcli pick the right one, as it does
-    in the CLI.
-    """
-    conv2d(np.zeros((4, 4, 1), np.float32), np.ones((1, 2, 2, 1)), method="gemm")
-
-
 def peer_modules() -> dict[str, ModuleType | None]:
     """scipy.signal, scipy.ndimage, and cv2 / torch when importable (held to :data:`THREADS`)."""
     modules: dict[str, ModuleType | None] = {
@@ -1016,7 +1001,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when an output check or a convcli command failed."""
     args = parse_args(argv)
     start = time.perf_counter()
-    prime_convcli()
     modules = peer_modules()
     size = QUICK_SIZE if args.quick else FULL_SIZE
     rng = np.random.default_rng(0)

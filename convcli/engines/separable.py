@@ -74,7 +74,9 @@ def factorize(weights: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
         for c in range(1 if uniform else channels):
             left, values, right = np.linalg.svd(weights[f, :, :, c].astype(np.float64))
             rank = int(np.count_nonzero(values > tolerance * values[0])) if values[0] > 0 else 0
-            per_channel.append(_balanced(left[:, :rank] * values[:rank], right[:rank].T))
+            u, v = left[:, :rank] * values[:rank], right[:rank].T
+            # only a low-rank kernel runs as 1-D passes; balancing a full-rank one is wasted time
+            per_channel.append(_balanced(u, v) if rank < min(kh, kw) else (u, v))
         rank = max(u.shape[1] for u, _ in per_channel)
         components = []
         for k in range(rank):
@@ -115,8 +117,8 @@ def _balanced(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u, v = u.copy(), v.copy()
     for k in range(u.shape[1]):
         column, row = u[:, k].copy(), v[:, k].copy()
-        scales = [s for s in (_smallest_nonzero(column), 1 / _smallest_nonzero(row) if
-                              _smallest_nonzero(row) else 0.0) if s]
+        smallest_u, smallest_v = _smallest_nonzero(column), _smallest_nonzero(row)
+        scales = [s for s in (smallest_u, 1 / smallest_v if smallest_v else 0.0) if s]
         for index, scale in enumerate(scales):
             candidate_u, candidate_v = column / scale, row * scale
             if index == 0:
