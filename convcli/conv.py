@@ -21,6 +21,7 @@ Channel modes (``channels``):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,19 @@ def _result_dtype(image: np.ndarray, dtype: Any) -> np.dtype:
     return resolved
 
 
-def _as_image(image: Any, dtype: Any) -> np.ndarray:
+#: Strategies that read the image only through padded row bands
+#: (:class:`convcli.engines._bands.Padder`), which convert each band to the
+#: compute dtype: they take 8/16-bit pixels as they are, and no float copy of
+#: the whole image is made (for a 4K RGB photo that copy is 100 MB, and on
+#: the project machine the first touch of that much new memory costs ~0.2 s).
+BAND_STRATEGIES = frozenset({"direct", "gemm", "separable"})
+
+
+def _as_image(image: Any, dtype: Any, keep_integers: bool = False) -> np.ndarray:
     """``(H, W)`` or ``(H, W, C)`` → contiguous ``(H, W, C)`` float array of finite values.
+
+    With ``keep_integers``, uint8/uint16 pixels stay as they are (the caller
+    converts them later or lets a band strategy do it).
 
     NaN and ±inf are refused: each strategy would spread them differently
     (a direct sum skips zero weights, an FFT smears one NaN over the whole
@@ -70,6 +82,8 @@ def _as_image(image: Any, dtype: Any) -> np.ndarray:
         raise ShapeError(f"image must be (H, W) or (H, W, C), got shape {array.shape}")
     if min(array.shape) < 1:
         raise ShapeError(f"image must not be empty, got shape {array.shape}")
+    if keep_integers and array.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(array)
     source = array
     with np.errstate(over="ignore"):
         array = np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
@@ -152,17 +166,20 @@ def _as_bank(bank: Any, dtype: np.dtype) -> np.ndarray:
 
 
 def _prepare(
-    image: Any, bank: Any, channels: str, flip: bool, dtype: Any
+    image: Any, bank: Any, channels: str, flip: bool, dtype: Any, keep_integers: bool = False
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Shared validation of conv2d / conv_transpose2d.
 
     Returns the ``(H, W, C)`` image, ``(F, kh, kw, C)`` weights (flipped when
-    asked) and the engine mode (``sum`` or ``depthwise``).
+    asked) in the compute dtype and the engine mode (``sum`` or ``depthwise``).
+    With ``keep_integers`` an 8/16-bit image may stay integer (not for
+    ``gray``); the weights' dtype is then the compute dtype.
     """
     if channels not in CHANNEL_MODES:
         raise OptionError(f"`channels` must be one of {', '.join(CHANNEL_MODES)}, got {channels!r}")
-    array = _as_image(image, dtype)
-    weights = _as_bank(bank, array.dtype)
+    array = _as_image(image, dtype, keep_integers and channels != "gray")
+    compute = array.dtype if array.dtype.kind == "f" else _result_dtype(array, dtype)
+    weights = _as_bank(bank, compute)
     if flip:
         weights = weights[:, ::-1, ::-1]
     if channels == "gray":
@@ -209,10 +226,10 @@ def _add_bias(out: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
     return out
 
 
-def _pick(method: str, table: dict, choose: Any, problem: Any) -> Any:
+def _pick(method: str, table: dict, choose: Any, problem: Any) -> tuple[str, Any]:
     name = choose(problem) if method == "auto" else method
     try:
-        return table[name]
+        return name, table[name]
     except KeyError:
         names = ", ".join(["auto", *sorted(table)])
         raise OptionError(f"`method` must be one of {names}, got {method!r}") from None
@@ -282,7 +299,7 @@ def conv2d(
     array([[ -7.,  -6.],
            [-36.,  -8.]], dtype=float32)
     """
-    array, weights, mode = _prepare(image, bank, channels, flip, dtype)
+    array, weights, mode = _prepare(image, bank, channels, flip, dtype, keep_integers=True)
     strides = pair(stride, "stride")
     dilations = pair(dilation, "dilation")
     parsed_border = parse_border(border)
@@ -299,7 +316,9 @@ def conv2d(
         image=array, weights=weights, mode=mode, pads=pads, border=parsed_border,
         stride=strides, dilation=dilations, out_shape=out_shape,
     )
-    run = _pick(method, engines.FORWARD_ENGINES, engines.choose_forward, problem)
+    name, run = _pick(method, engines.FORWARD_ENGINES, engines.choose_forward, problem)
+    if array.dtype != weights.dtype and name not in BAND_STRATEGIES:
+        problem = dataclasses.replace(problem, image=np.ascontiguousarray(array, dtype=weights.dtype))
     out = run(problem)
     return _add_bias(out, bias, weights.shape[0])
 
@@ -370,7 +389,7 @@ def conv_transpose2d(
         image=array, weights=weights, mode=mode, crop=(max(pads[0], 0), max(pads[2], 0)),
         stride=strides, dilation=dilations, out_shape=out_shape,
     )
-    run = _pick(method, engines.TRANSPOSE_ENGINES, engines.choose_transpose, problem)
+    _, run = _pick(method, engines.TRANSPOSE_ENGINES, engines.choose_transpose, problem)
     out = run(problem)
     return _add_bias(out, bias, weights.shape[0])
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import struct
@@ -96,9 +97,15 @@ class LoadedImage:
 
     Attributes
     ----------
+    pixels : ndarray, (H, W, C)
+        The decoded values as stored: uint8 or uint16 for 8/16-bit images,
+        int32/float32 for modes I/F, float32 or float64 for ``.npy``.
     array : ndarray, (H, W, C)
-        float32 in the native range (0–255 for 8-bit, 0–65535 for 16-bit,
-        mode I/F values as stored); ``.npy`` input keeps float64 if it was.
+        :attr:`pixels` as float32 in the native range (0–255 for 8-bit,
+        0–65535 for 16-bit, mode I/F values as stored); ``.npy`` input keeps
+        float64 if it was. Made on first use: a caller that can take the
+        integer pixels (``conv2d`` converts them band by band) never pays
+        for a float copy of the whole image.
     source : str
         The path as given, or ``"-"`` for standard input.
     stem : str
@@ -114,17 +121,23 @@ class LoadedImage:
         or ``("c0", "c1", …)`` for npy.
     """
 
-    array: np.ndarray
+    pixels: np.ndarray
     source: str
     stem: str
     mode: str
     bit_depth: int
     channel_names: tuple[str, ...]
 
+    @functools.cached_property
+    def array(self) -> np.ndarray:
+        """:attr:`pixels` as contiguous float32 (float64 stays float64)."""
+        dtype = np.float64 if self.pixels.dtype == np.float64 else np.float32
+        return np.ascontiguousarray(self.pixels, dtype=dtype)
+
     @property
     def shape(self) -> tuple[int, int, int]:
-        """``(H, W, C)`` of :attr:`array`."""
-        return self.array.shape  # type: ignore[return-value]
+        """``(H, W, C)`` of :attr:`pixels`."""
+        return self.pixels.shape  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------
@@ -380,8 +393,8 @@ def _read_pillow(name: str, handle: BinaryIO, source: str, stem: str,
             orientation = _orientation(image)  # after decoding: a PNG's getexif() loads it
     if pixels.ndim == 2:
         pixels = pixels[:, :, np.newaxis]
-    array = np.ascontiguousarray(_orient(pixels, orientation), dtype=np.float32)
-    return LoadedImage(array, source, stem, mode, bit_depth, channel_names)
+    return LoadedImage(np.ascontiguousarray(_orient(pixels, orientation)), source, stem, mode,
+                       bit_depth, channel_names)
 
 
 def read_image(source: str | os.PathLike, *,

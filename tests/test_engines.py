@@ -29,7 +29,7 @@ from reference import (
     torch_conv_transpose2d,
 )
 
-from convcli import conv2d, conv_transpose2d
+from convcli import ConvcliError, conv2d, conv_transpose2d
 from convcli.borders import pad_image, parse_border
 from convcli.engines import (
     FORWARD_ENGINES,
@@ -403,3 +403,29 @@ def test_accumulate_equals_the_weighted_sum(weights, first):
     assert accumulate(acc, list(zip(windows, weights)), np.empty((3, 7)), first)
     expected = sum(w * x for w, x in zip(weights, windows)) + (0 if first else start)
     np.testing.assert_allclose(acc, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", *sorted(FORWARD_ENGINES)])
+@pytest.mark.parametrize("pixel_type", [np.uint8, np.uint16])
+@pytest.mark.parametrize(("bank", "options"), [
+    (np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]), {"padding": "same", "border": "constant:-3"}),
+    (np.ones((2, 5, 5, 3)) / 25, {"padding": 2, "channels": "sum", "border": "reflect", "stride": 2}),
+    (np.random.default_rng(3).standard_normal((3, 3, 3)), {"padding": "full", "border": "wrap",
+                                                             "dilation": 2}),
+    (np.random.default_rng(4).standard_normal((4, 3, 3, 3)), {"padding": "same", "channels": "sum",
+                                                                "stride": (1, 2)}),
+    (np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0, {"padding": "same", "border": "symmetric"}),
+])
+def test_integer_pixels_give_the_float_result(method, pixel_type, bank, options):
+    """8/16-bit pixels go to the band strategies unconverted; the result is the float one, exactly."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, np.iinfo(pixel_type).max, size=(13, 17, 3), endpoint=True).astype(pixel_type)
+    floats = pixels.astype(np.float32)
+    try:
+        expected = conv2d(floats, bank, method=method, **options)
+    except ConvcliError:
+        pytest.skip(f"{method} does not take this problem")
+    result = conv2d(pixels, bank, method=method, **options)
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, expected)
+    assert_matches(result, scipy_conv2d(floats.astype(np.float64), bank, **options), np.float32)

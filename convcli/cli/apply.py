@@ -397,7 +397,8 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
     from convcli.maps import group_maps, reduce_maps
 
     loaded = imageio.read_image(source, max_pixels=settings.max_pixels)
-    array = loaded.array
+    # 8/16-bit pixels go to the core as they are: it converts them band by band
+    array = loaded.pixels if loaded.pixels.dtype in (np.uint8, np.uint16) else loaded.array
     channel_names = tuple(loaded.channel_names)
     has_alpha = len(channel_names) in (2, 4) and channel_names[-1] == "A"
     if settings.alpha == "drop" and has_alpha:
@@ -410,7 +411,8 @@ def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]
     record: dict[str, Any] = {"input": source, "mode": loaded.mode, "shape_in": list(array.shape),
                               "outputs": []}
     if settings.verify:
-        record["verify"] = _verify(source, array, weights, maps, n_filters, settings)
+        record["verify"] = _verify(source, np.asarray(array, dtype=np.float64), weights, maps, n_filters,
+                                   settings)
     if settings.reduce != "none":
         maps = reduce_maps(maps, n_filters, settings.reduce)
         labels = [f"{bank.name}-{settings.reduce}"]

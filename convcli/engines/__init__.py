@@ -37,11 +37,14 @@ class ForwardProblem:
     Attributes
     ----------
     image : ndarray, shape (H, W, C)
-        Unpadded input, float32 or float64, C-contiguous.
+        Unpadded input, C-contiguous: float32 or float64, or uint8/uint16
+        pixels for the strategies that read it in padded bands (direct,
+        gemm, separable: :data:`convcli.conv.BAND_STRATEGIES`).
     weights : ndarray, shape (F, kh, kw, C)
-        Correlation weights (already flipped for ``flip=True``), same dtype
-        as ``image``. In depthwise mode a 2-D kernel is broadcast over C
-        (``np.broadcast_to``: do not write to it).
+        Correlation weights (already flipped for ``flip=True``) in the
+        compute dtype (float32 or float64), which the result has too. In
+        depthwise mode a 2-D kernel is broadcast over C (``np.broadcast_to``:
+        do not write to it).
     mode : {'sum', 'depthwise'}
     pads : (top, bottom, left, right)
     border : Border

@@ -310,14 +310,19 @@ class Padder:
     Parameters
     ----------
     image : ndarray, shape (H, W, C)
+        Float, or uint8/uint16 pixels: each band is converted to ``dtype``.
     pads : (top, bottom, left, right)
     border : Border
+    dtype : dtype, optional
+        The bands' dtype (default: the image's).
     """
 
-    def __init__(self, image: np.ndarray, pads: Sequence[int], border: Border) -> None:
+    def __init__(self, image: np.ndarray, pads: Sequence[int], border: Border,
+                 dtype: np.dtype | None = None) -> None:
         rows, cols, _ = image.shape
         top, bottom, left, right = pads
         self.image = image
+        self.dtype = np.dtype(image.dtype if dtype is None else dtype)
         self.border = border
         self.left = left
         self.rows = axis_map(rows, top, bottom, border)
@@ -331,5 +336,5 @@ class Padder:
         extra columns are zeros.
         """
         width = self.width if width is None else width
-        out = scratch(name, (stop - start, width, self.image.shape[2]), self.image.dtype)
+        out = scratch(name, (stop - start, width, self.image.shape[2]), self.dtype)
         return padded_rows(self.image, self.rows[start:stop], self.cols, self.left, self.border, out)

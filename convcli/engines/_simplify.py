@@ -28,7 +28,7 @@ def sum_uniform_channels(problem: ForwardProblem) -> ForwardProblem:
     channels = problem.image.shape[2]
     if problem.mode != "sum" or channels == 1 or not channels_uniform(problem.weights):
         return problem
-    summed = np.sum(problem.image, axis=2, keepdims=True, dtype=problem.image.dtype)
+    summed = np.sum(problem.image, axis=2, keepdims=True, dtype=problem.weights.dtype)
     border = problem.border
     if border.numpy_mode == "constant" and border.value:
         border = Border(name=border.name, numpy_mode=border.numpy_mode, value=border.value * channels)

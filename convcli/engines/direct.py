@@ -75,9 +75,9 @@ def run(problem: ForwardProblem) -> np.ndarray:
     (sr, sc), (dr, dc) = problem.stride, problem.dilation
     depthwise = problem.mode == "depthwise"
     shape = (out_rows, out_cols, n_filters, channels) if depthwise else (out_rows, out_cols, n_filters)
-    out = np.empty(shape, dtype=image.dtype)
+    out = np.empty(shape, dtype=weights.dtype)
     taps = tap_weights(weights, out_cols)
-    padder = Padder(image, problem.pads, problem.border)
+    padder = Padder(image, problem.pads, problem.border, weights.dtype)
     row_width = out_cols * channels
     into_out = depthwise and n_filters == 1
 
@@ -86,12 +86,12 @@ def run(problem: ForwardProblem) -> np.ndarray:
         n_rows = i1 - i0
         band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "direct-band")
         phases = ColumnPhases(band, sc, [dc * n for n in range(kw)], "direct")
-        tmp = scratch("direct-tmp", (n_rows, row_width), image.dtype)
+        tmp = scratch("direct-tmp", (n_rows, row_width), weights.dtype)
         for f, kernel_taps in enumerate(taps):
             if into_out:
                 acc = out[i0:i1].reshape(n_rows, row_width)
             else:
-                acc = scratch("direct-acc", (n_rows, row_width), image.dtype)
+                acc = scratch("direct-acc", (n_rows, row_width), weights.dtype)
             terms = [(phases.window(dr * m, sr, n_rows, dc * n, out_cols), weight)
                      for m, n, weight in kernel_taps]
             if not accumulate(acc, terms, tmp, first=True):

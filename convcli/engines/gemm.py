@@ -95,20 +95,20 @@ def run(problem: ForwardProblem) -> np.ndarray:
     groups = tap_groups(weights, problem.stride, problem.dilation)
     taps = [(m, n) for m, _, _, ns in groups for n in ns]
     n_inner = problem.n_out if depthwise else weights.shape[0]
-    out = np.empty((out_rows, out_cols, n_inner), dtype=image.dtype)
+    out = np.empty((out_rows, out_cols, n_inner), dtype=weights.dtype)
     if not taps:
         out[...] = 0
         return out.reshape(out_rows, out_cols, n_out)
     matrix = weight_matrix(weights, taps, depthwise)
     depth = matrix.shape[0]
-    padder = Padder(image, problem.pads, problem.border)
+    padder = Padder(image, problem.pads, problem.border, weights.dtype)
 
     def work(tile: tuple[int, int]) -> None:
         i0, i1 = tile
         n_rows = i1 - i0
         band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "gemm-band")
         phases = ColumnPhases(band, sc, [dc * n for n in range(kw)], "gemm")
-        cols = scratch("gemm-cols", (n_rows, out_cols, depth), image.dtype)
+        cols = scratch("gemm-cols", (n_rows, out_cols, depth), weights.dtype)
         start = 0
         for m, offset, count, _ in groups:
             span = count * channels

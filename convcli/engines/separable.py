@@ -214,8 +214,8 @@ def run(problem: ForwardProblem) -> np.ndarray:
     out_rows, out_cols = problem.out_shape
     (sr, sc), (dr, dc) = problem.stride, problem.dilation
     depthwise = problem.mode == "depthwise"
-    dtype = image.dtype
-    padder = Padder(image, problem.pads, problem.border)
+    dtype = weights.dtype
+    padder = Padder(image, problem.pads, problem.border, weights.dtype)
     factors = factorize(weights)
     n_tiles = -(-out_cols // HORIZONTAL_TILE)
     # Band width: the padded width, widened so that every horizontal GEMM
