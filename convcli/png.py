@@ -43,6 +43,12 @@ A second run of the same comparison, interleaved, with the machine busier
 this module 137 / 400 / 429 ms at levels 1 / 4 / 6; photograph — Pillow
 406 / 984 ms, this module 123 / 433 / 623 ms. Sizes are the same as above.
 
+Level 1 deflates with zlib's ``Z_RLE`` strategy (matches of the previous
+byte only) instead of ``Z_FILTERED``: on filtered image rows it is both
+faster and smaller than zlib's level-1 LZ77 (900 rows of a 4K RGB image,
+one thread: edge map 73 vs 126 ms, 4.94 vs 5.95 MB; photograph 62 vs 108 ms,
+5.46 vs 6.31 MB; a smooth blurred photo 63 vs 70 ms, 2.19 vs 2.40 MB).
+
 Level 4 is the knee of the curve: it keeps 94 % (edge map) to 100 %
 (photograph, with Paeth) of the size saved by going from level 1 to level 6,
 at about half the time of level 6, and is 3–4× faster than Pillow at level 6
@@ -184,7 +190,8 @@ def encode_png(pixels: np.ndarray, *, compress_level: int = DEFAULT_PNG_LEVEL) -
         stop = min(height, start + rows_per_block)
         previous = rows[start - 1] if start else np.zeros(row_bytes, np.uint8)
         filtered = _filter_rows(rows[start:stop], previous, bpp, level=level).data
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_FILTERED)
+        strategy = zlib.Z_RLE if level == 1 else zlib.Z_FILTERED
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
         last = stop == height
         deflated = compressor.compress(filtered) + compressor.flush(
             zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
