@@ -18,7 +18,7 @@ level 1 and at each tool's default settings. Start-up compares
 ``convcli shape 224 -k 3`` with ``python -c pass``.
 
 Timing: medians of ``--repeat`` runs, interleaved (one run of every
-contender per round, the order rotating from round to round), after one
+contender per round, in a new seeded random order each round), after one
 warm-up run that also checks the output; everything in one process,
 except W8 and start-up (wall time of a subprocess). The printed report
 (also written to ``--output``) has the medians, the ratios
@@ -66,6 +66,7 @@ import functools
 import importlib
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -418,15 +419,19 @@ def stopwatch(call: Callable[[], Any]) -> Callable[[], float]:
 def interleaved_medians(measures: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
     """Median of ``repeat`` samples of each measure, one sample of each per round.
 
-    Round ``r`` starts at the ``r``-th measure (the order rotates), so that no
-    measure always follows the same one (threads of a peer that still spin,
-    a cache another call just filled).
+    Each round runs the measures in a new (seeded) random order, so that no
+    measure always follows the same one: the threads of a peer still spinning
+    after its call (OpenMP's spin-wait) or a cache another call just filled
+    would otherwise bias one contender (a rotation of 5 rounds over 14
+    contenders put convcli ``auto`` right after the peers in every round).
     """
     samples: dict[str, list[float]] = {name: [] for name in measures}
     names = list(measures)
-    for round_index in range(repeat):
-        start = round_index % len(names) if names else 0
-        for name in names[start:] + names[:start]:
+    shuffler = random.Random(len(names))
+    for _ in range(repeat):
+        order = names[:]
+        shuffler.shuffle(order)
+        for name in order:
             samples[name].append(measures[name]())
     return {name: statistics.median(values) for name, values in samples.items()}
 
@@ -871,8 +876,8 @@ def footnotes(image_size: tuple[int, int], crop: tuple[int, int], repeat: int,
     """The notes under the tables: method, crops, skips, what W8's tools wrote."""
     rows, cols = image_size
     lines = [
-        f"Times are medians (ms) of {repeat} interleaved runs (order rotating per round) after one "
-        "warm-up run that also checked the output against convcli `auto`; one process, "
+        f"Times are medians (ms) of {repeat} interleaved runs (a new seeded random order each round) "
+        "after one warm-up run that also checked the output against convcli `auto`; one process, "
         f"{THREADS} threads for OpenCV and torch. "
         f"Image: {cols}×{rows} RGB float32 (uniform random 0–255), zero border, `same`; W7's input is "
         f"its top-left {cols // 2}×{rows // 2}. `auto →` is the strategy `auto` picked; "
