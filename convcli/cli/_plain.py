@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["PlainCoercionMixin", "PlainCommand", "PlainValue", "use_plain_coercion"]
+__all__ = ["PlainCoercionMixin", "PlainCommand", "PlainGroup", "PlainValue", "use_plain_coercion"]
 
 
 class PlainValue:
@@ -132,3 +132,7 @@ class PlainCoercionMixin:
 
 class PlainCommand(PlainCoercionMixin, TyperCommand):
     """A typer command whose plain, Enum and ranged-int options skip pydantic."""
+
+
+class PlainGroup(PlainCoercionMixin, TyperGroup):
+    """A typer group (``convcli kernels``) whose own options skip pydantic too."""

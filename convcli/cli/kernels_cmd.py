@@ -12,11 +12,12 @@ from typing import Any
 
 import typer
 
-from convcli.cli._plain import PlainCommand
+from convcli.cli._plain import PlainCommand, PlainGroup
 
 __all__ = ["kernels_app"]
 
 kernels_app = typer.Typer(
+    cls=PlainGroup,
     help=(
         "List the kernel presets and show their weights.\n\n"
         "Examples:\n\n"
