@@ -90,7 +90,7 @@ def _as_image(image: Any, dtype: Any, keep_integers: bool = False) -> np.ndarray
     # integers are finite in float32/64; floats: one summing pass (on both cores), and only
     # a non-finite sum (NaN/inf, or an overflow) needs the exact check
     if source.dtype.kind == "f" and not _finite_sum(array) and not np.isfinite(array).all():
-        if source.dtype.kind != "f" or np.isfinite(source).all():
+        if np.isfinite(source).all():  # finite values that overflowed the cast
             raise ShapeError(
                 f"image values exceed the {array.dtype} range (largest magnitude "
                 f"{float(np.abs(source).max()):.6g}); compute in float64 (dtype=np.float64, "

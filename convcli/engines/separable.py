@@ -135,11 +135,6 @@ def _balanced(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
-def rank(weights: np.ndarray) -> int:
-    """The largest number of components of any filter (0 for an all-zero bank)."""
-    return max((len(c) for c in factorize(weights)), default=0)
-
-
 def _taps(vector: np.ndarray, width: int) -> list[tuple[int, object]]:
     """Non-zero taps of a ``(k, C)`` factor: a float, or a ``(width·C,)`` row."""
     taps: list[tuple[int, object]] = []
