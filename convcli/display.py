@@ -37,6 +37,8 @@ computing min/max).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from convcli.errors import OptionError
@@ -143,7 +145,7 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
     in_place = (overwrite and isinstance(maps, np.ndarray) and maps.dtype == work_dtype
                 and maps.flags.writeable)
     work = maps if in_place else np.array(maps, dtype=work_dtype, copy=True)
-    low, high = (float(work.min()), float(work.max())) if work.size else (0.0, 0.0)
+    low, high = _min_max(work)
     if np.isnan(low) or np.isnan(high):  # NaN → 0 (the common all-finite case costs no extra pass)
         work[np.isnan(work)] = 0.0
     value_range = (low, high) if np.isfinite(low) and np.isfinite(high) else _finite_range(work)
@@ -157,19 +159,59 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
         if scale == "auto":
             scale, multiplier = _auto_scale(work, max_value, value_range)
 
-    if scale == "abs":
-        np.abs(work, out=work)
-    elif scale == "minmax":
+    shift = 0.0
+    if scale == "minmax":
         low, high = value_range if value_range is not None else (0.0, 0.0)
-        if high > low:
-            work -= low
-            multiplier = max_value / (high - low)
-        else:
-            work[...] = 0.0
+        shift, multiplier = (-low, max_value / (high - low)) if high > low else (0.0, 0.0)
     elif scale.startswith("offset:"):
-        work += float(scale.partition(":")[2])
-    if multiplier != 1.0:
-        work *= multiplier
-    np.rint(work, out=work)
-    np.clip(work, 0, max_value, out=work)
-    return work.astype(np.uint8 if bit_depth == 8 else np.uint16)
+        shift = float(scale.partition(":")[2])
+    pixels = np.empty(work.shape, dtype=np.uint8 if bit_depth == 8 else np.uint16)
+
+    def finish(block: tuple[int, int]) -> None:
+        """``round(clip((|x| or x) + shift) · multiplier)`` for rows ``block``, into ``pixels``."""
+        part = work[block[0]:block[1]]
+        if multiplier == 0.0:  # minmax of a constant map
+            part[...] = 0.0
+        if scale == "abs":
+            np.abs(part, out=part)
+        if shift:
+            part += shift
+        if multiplier != 1.0:
+            part *= multiplier
+        np.rint(part, out=part)
+        np.clip(part, 0, max_value, out=part)
+        pixels[block[0]:block[1]] = part
+
+    _by_rows(finish, work)
+    return pixels
+
+
+def _row_blocks(array: np.ndarray) -> list[tuple[int, int]]:
+    """Row blocks of ``array`` for the worker pool (one block when it is small)."""
+    from convcli.engines._bands import row_tiles
+
+    rows = array.shape[0] if array.ndim else 1
+    return row_tiles(rows, max(1, -(-rows // 8))) if array.size >= 1 << 20 else [(0, rows)]
+
+
+def _by_rows(work: Any, array: np.ndarray) -> list:
+    """``[work(block) for block in _row_blocks(array)]``, on both cores for a large array."""
+    from convcli.engines._bands import parallel_map
+
+    blocks = _row_blocks(array)
+    return parallel_map(work, blocks) if len(blocks) > 1 else [work(blocks[0])]
+
+
+def _min_max(work: np.ndarray) -> tuple[float, float]:
+    """(min, max) of ``work`` (NaN if it holds any), in row blocks on both cores; (0, 0) if empty."""
+    if not work.size:
+        return 0.0, 0.0
+    if work.ndim == 0:
+        return float(work), float(work)
+    parts = _by_rows(lambda block: (float(work[block[0]:block[1]].min()),
+                                    float(work[block[0]:block[1]].max())), work)
+    lows, highs = zip(*parts)
+    low, high = min(lows), max(highs)
+    if any(np.isnan(value) for value in (*lows, *highs)):
+        return float("nan"), float("nan")
+    return low, high
