@@ -107,18 +107,14 @@ def _as_image(image: Any, dtype: Any, keep_integers: bool = False) -> np.ndarray
 
 def _finite_sum(array: np.ndarray) -> bool:
     """True when the sum of ``array`` is finite (so every value is), summed in row blocks in parallel."""
-    from convcli.engines._bands import parallel_map, row_tiles
-
-    rows = array.shape[0]
-    blocks = row_tiles(rows, max(1, -(-rows // 8))) if array.size >= 1 << 20 else [(0, rows)]
+    from convcli.engines._bands import by_row_blocks
 
     def block_sum(block: tuple[int, int]) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
             return float(np.add.reduce(array[block[0]:block[1]], axis=None))
 
-    sums = parallel_map(block_sum, blocks) if len(blocks) > 1 else [block_sum(blocks[0])]
     with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(sum(sums)))
+        return bool(np.isfinite(sum(by_row_blocks(block_sum, array))))
 
 
 def luminance(image: np.ndarray) -> np.ndarray:

@@ -37,10 +37,9 @@ computing min/max).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from convcli.engines._bands import by_row_blocks
 from convcli.errors import OptionError
 
 __all__ = ["SCALES", "parse_scale", "to_pixels"]
@@ -182,24 +181,8 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
         np.clip(part, 0, max_value, out=part)
         pixels[block[0]:block[1]] = part
 
-    _by_rows(finish, work)
+    by_row_blocks(finish, work)
     return pixels
-
-
-def _row_blocks(array: np.ndarray) -> list[tuple[int, int]]:
-    """Row blocks of ``array`` for the worker pool (one block when it is small)."""
-    from convcli.engines._bands import row_tiles
-
-    rows = array.shape[0] if array.ndim else 1
-    return row_tiles(rows, max(1, -(-rows // 8))) if array.size >= 1 << 20 else [(0, rows)]
-
-
-def _by_rows(work: Any, array: np.ndarray) -> list:
-    """``[work(block) for block in _row_blocks(array)]``, on both cores for a large array."""
-    from convcli.engines._bands import parallel_map
-
-    blocks = _row_blocks(array)
-    return parallel_map(work, blocks) if len(blocks) > 1 else [work(blocks[0])]
 
 
 def _min_max(work: np.ndarray) -> tuple[float, float]:
@@ -208,7 +191,7 @@ def _min_max(work: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     if work.ndim == 0:
         return float(work), float(work)
-    parts = _by_rows(lambda block: (float(work[block[0]:block[1]].min()),
+    parts = by_row_blocks(lambda block: (float(work[block[0]:block[1]].min()),
                                     float(work[block[0]:block[1]].max())), work)
     lows, highs = zip(*parts)
     low, high = min(lows), max(highs)

@@ -50,7 +50,11 @@ def test_script_runs_on_a_small_image(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     assert result.stdout.split() == [str(out / name) for name in names]
 
-    sizes = {name: Image.open(out / name).size for name in names}
+    def size(name: str) -> tuple[int, int]:
+        with Image.open(out / name) as picture:
+            return picture.size
+
+    sizes = {name: size(name) for name in names}
     full = (64, round(40 * 64 / 90))  # (width, height), resized with the aspect kept
     for name in ("input.png", "sobel-magnitude.png", "gaussian.png", "kirsch-max.png",
                  "laplacian.png", "dilation-2.png"):

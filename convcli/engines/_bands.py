@@ -33,6 +33,7 @@ __all__ = [
     "Padder",
     "accumulate",
     "axis_map",
+    "by_row_blocks",
     "copy_cells",
     "multiply_add",
     "n_workers",
@@ -75,6 +76,15 @@ def parallel_map(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [work(item) for item in items]
     with single_threaded_blas():
         return list(_pool().map(work, items))
+
+
+def by_row_blocks(work: Callable[[tuple[int, int]], R], array: np.ndarray) -> list[R]:
+    """``work((r0, r1))`` for row blocks covering ``array``: 8 blocks on the pool when it holds
+    at least 1 Mi values, else one block inline (for an element-wise pass or a reduction)."""
+    rows = array.shape[0] if array.ndim else 1
+    if array.size < 1 << 20:
+        return [work((0, rows))]
+    return parallel_map(work, row_tiles(rows, max(1, -(-rows // 8))))
 
 
 def scratch(name: str, shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
