@@ -72,6 +72,10 @@ def test_committed_gallery_is_the_scripts_output_set():
     module = gallery_module()
     names = expected_names(module)
     assert sorted(p.name for p in GALLERY_DIR.iterdir()) == sorted(names)
-    widths = {name: Image.open(GALLERY_DIR / name).size[0] for name in names}
+    def width(name: str) -> int:
+        with Image.open(GALLERY_DIR / name) as picture:
+            return picture.size[0]
+
+    widths = {name: width(name) for name in names}
     assert widths["input.png"] == module["DEFAULT_WIDTH"]
     assert max(w for n, w in widths.items() if n != module["EXPLAIN_GIF"]) <= 2 * module["DEFAULT_WIDTH"]
