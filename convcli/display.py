@@ -37,12 +37,26 @@ computing min/max).
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from convcli.engines._bands import by_row_blocks
 from convcli.errors import OptionError
 
-__all__ = ["SCALES", "parse_scale", "to_pixels"]
+__all__ = [
+    "SCALES",
+    "DisplayMapping",
+    "MapStats",
+    "apply_mapping",
+    "map_stats",
+    "parse_scale",
+    "peak_of_sample",
+    "plan_display",
+    "sample_step",
+    "to_pixels",
+]
 
 SCALES = ("auto", "clip", "abs", "minmax", "offset:V")
 """The scale names accepted by :func:`parse_scale` (``V`` a number)."""
@@ -84,9 +98,9 @@ def _finite_range(maps: np.ndarray) -> tuple[float, float] | None:
     return float(finite.min()), float(finite.max())
 
 
-def _auto_scale(maps: np.ndarray, max_value: int,
+def _auto_scale(stats: MapStats, max_value: int,
                 value_range: tuple[float, float] | None) -> tuple[str, float]:
-    """The concrete rule ``auto`` picks for ``maps`` with finite (min, max) ``value_range``."""
+    """The concrete rule ``auto`` picks for a map with ``stats`` and finite (min, max) ``value_range``."""
     if value_range is None:
         return "clip", 1.0
     low, high = value_range
@@ -94,7 +108,7 @@ def _auto_scale(maps: np.ndarray, max_value: int,
         return "clip", 1.0  # in range (a blur), or overshoot only: clip either way
     if max(-low, high) <= max_value:
         return "abs", 1.0
-    strong = _robust_peak(np.abs(maps))
+    strong = stats.peak
     return "abs", (max_value / strong if strong > max_value else 1.0)
 
 
@@ -102,18 +116,146 @@ _PEAK_PERCENTILE = 99.0
 _PEAK_SAMPLE = 1 << 22  # larger maps: the percentile of an evenly strided sample
 
 
-def _robust_peak(magnitudes: np.ndarray) -> float:
-    """The 99th percentile of the finite values of ``magnitudes`` (all >= 0)."""
-    flat = magnitudes.ravel()
-    if flat.size > _PEAK_SAMPLE:
-        flat = flat[:: -(-flat.size // _PEAK_SAMPLE)]
-    flat = flat[np.isfinite(flat)]
-    return float(np.percentile(flat, _PEAK_PERCENTILE)) if flat.size else 0.0
+@dataclass(frozen=True)
+class MapStats:
+    """What the display rules need to know about a whole map (one output file).
+
+    Attributes
+    ----------
+    low, high : float
+        Smallest and largest finite value (``None`` when no value is finite).
+    has_nan : bool
+        Whether any value is NaN (written as 0).
+    sample : ndarray
+        An evenly strided sample of ``|x|`` (NaN as 0): every
+        :func:`sample_step`-th value of the map in C order.
+    """
+
+    low: float | None
+    high: float | None
+    has_nan: bool = False
+    sample: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
+
+    @functools.cached_property
+    def peak(self) -> float:
+        """The 99th percentile (linear interpolation) of the finite sampled values (computed once)."""
+        return peak_of_sample(self.sample)
+
+
+@dataclass(frozen=True)
+class DisplayMapping:
+    """The concrete per-value mapping ``round(clip(((|x| or x) + shift) · multiplier, 0, M))``.
+
+    ``kind`` is ``clip`` or ``abs``; ``multiplier == 0`` maps everything to 0
+    (``minmax`` of a constant map).
+    """
+
+    kind: str
+    shift: float
+    multiplier: float
+    max_value: int
+
+
+def sample_step(size: int) -> int:
+    """Stride of the percentile sample of a map of ``size`` values (1 up to 2**22 values)."""
+    return 1 if size <= _PEAK_SAMPLE else -(-size // _PEAK_SAMPLE)
+
+
+def peak_of_sample(sample: np.ndarray) -> float:
+    """The 99th percentile of the finite values of ``sample`` (0 when there are none)."""
+    sample = sample[np.isfinite(sample)]
+    return float(np.percentile(sample, _PEAK_PERCENTILE)) if sample.size else 0.0
+
+
+def map_stats(maps: np.ndarray) -> MapStats:
+    """:class:`MapStats` of a whole map held in memory (NaN counted, not changed)."""
+    work = np.asarray(maps)
+    low, high = _min_max(work)
+    has_nan = bool(np.isnan(low) or np.isnan(high))
+    if has_nan:
+        work = np.where(np.isnan(work), 0, work)
+    value_range = (low, high) if np.isfinite(low) and np.isfinite(high) else _finite_range(work)
+    flat = np.abs(work.ravel()[:: sample_step(work.size)])
+    low_f, high_f = value_range if value_range is not None else (None, None)
+    return MapStats(low_f, high_f, has_nan, flat)
+
+
+def plan_display(stats: MapStats, *, scale: str = "auto", bit_depth: int = 8,
+                 hint: str | None = None) -> DisplayMapping:
+    """The :class:`DisplayMapping` that ``scale`` gives a map with ``stats`` (module notes)."""
+    if bit_depth not in _MAX_VALUE:
+        raise OptionError(f"`bit_depth` must be 8 or 16, got {bit_depth!r}")
+    max_value = _MAX_VALUE[bit_depth]
+    scale = parse_scale(scale)
+    value_range = None if stats.low is None else (stats.low, stats.high)
+    multiplier = 1.0
+    if scale == "auto":
+        if hint is not None:
+            scale = parse_scale(hint)
+            if scale.startswith("offset:") and bit_depth == 16:
+                scale = f"offset:{float(scale.partition(':')[2]) * _HINT_UNIT}"
+        if scale == "auto":
+            scale, multiplier = _auto_scale(stats, max_value, value_range)
+    shift = 0.0
+    kind = "abs" if scale == "abs" else "clip"
+    if scale == "minmax":
+        low, high = value_range if value_range is not None else (0.0, 0.0)
+        shift, multiplier = (-low, max_value / (high - low)) if high > low else (0.0, 0.0)
+    elif scale.startswith("offset:"):
+        shift = float(scale.partition(":")[2])
+    return DisplayMapping(kind, shift, multiplier, max_value)
+
+
+def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: bool = False,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Pixels ``round(clip(((|x| or x) + shift) · multiplier, 0, M))`` of float ``values``.
+
+    Works in row blocks on the worker pool; NaN becomes 0. With
+    ``overwrite``, ``values`` (a writable float array) is used as scratch.
+
+    Returns
+    -------
+    ndarray, uint8 (M = 255) or uint16 (M = 65535), shape of ``values``
+    """
+    work_dtype = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
+    in_place = (overwrite and isinstance(values, np.ndarray) and values.dtype == work_dtype
+                and values.flags.writeable)
+    work = values if in_place else np.array(values, dtype=work_dtype, copy=True)
+    pixels = out if out is not None else np.empty(
+        work.shape, dtype=np.uint8 if mapping.max_value == 255 else np.uint16)
+    if not work.size:
+        return pixels
+
+    def finish(block: tuple[int, int]) -> None:
+        """``round(clip((|x| or x) + shift) · multiplier)`` for rows ``block``, into ``pixels``."""
+        part = work[block[0]:block[1]]
+        np.nan_to_num(part, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
+        if mapping.multiplier == 0.0:  # minmax of a constant map
+            part[...] = 0.0
+        if mapping.kind == "abs":
+            np.abs(part, out=part)
+        if mapping.shift:
+            part += mapping.shift
+        if mapping.multiplier != 1.0:
+            part *= mapping.multiplier
+        np.rint(part, out=part)
+        np.clip(part, 0, mapping.max_value, out=part)
+        pixels[block[0]:block[1]] = part
+
+    if work.ndim == 0:
+        finish((0, 1))
+    else:
+        by_row_blocks(finish, work)
+    return pixels
 
 
 def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
               hint: str | None = None, overwrite: bool = False) -> np.ndarray:
     """Map float maps to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``) pixels.
+
+    ``apply_mapping(maps, plan_display(map_stats(maps), …))``: the streaming
+    pipeline computes the same :class:`MapStats` band by band, so a streamed
+    map and a whole one give identical pixels.
 
     Parameters
     ----------
@@ -138,51 +280,9 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
     """
     if bit_depth not in _MAX_VALUE:
         raise OptionError(f"`bit_depth` must be 8 or 16, got {bit_depth!r}")
-    max_value = _MAX_VALUE[bit_depth]
-    scale = parse_scale(scale)
-    work_dtype = np.float64 if np.asarray(maps).dtype == np.float64 else np.float32
-    in_place = (overwrite and isinstance(maps, np.ndarray) and maps.dtype == work_dtype
-                and maps.flags.writeable)
-    work = maps if in_place else np.array(maps, dtype=work_dtype, copy=True)
-    low, high = _min_max(work)
-    if np.isnan(low) or np.isnan(high):  # NaN → 0 (the common all-finite case costs no extra pass)
-        work[np.isnan(work)] = 0.0
-    value_range = (low, high) if np.isfinite(low) and np.isfinite(high) else _finite_range(work)
-
-    multiplier = 1.0
-    if scale == "auto":
-        if hint is not None:
-            scale = parse_scale(hint)
-            if scale.startswith("offset:") and bit_depth == 16:
-                scale = f"offset:{float(scale.partition(':')[2]) * _HINT_UNIT}"
-        if scale == "auto":
-            scale, multiplier = _auto_scale(work, max_value, value_range)
-
-    shift = 0.0
-    if scale == "minmax":
-        low, high = value_range if value_range is not None else (0.0, 0.0)
-        shift, multiplier = (-low, max_value / (high - low)) if high > low else (0.0, 0.0)
-    elif scale.startswith("offset:"):
-        shift = float(scale.partition(":")[2])
-    pixels = np.empty(work.shape, dtype=np.uint8 if bit_depth == 8 else np.uint16)
-
-    def finish(block: tuple[int, int]) -> None:
-        """``round(clip((|x| or x) + shift) · multiplier)`` for rows ``block``, into ``pixels``."""
-        part = work[block[0]:block[1]]
-        if multiplier == 0.0:  # minmax of a constant map
-            part[...] = 0.0
-        if scale == "abs":
-            np.abs(part, out=part)
-        if shift:
-            part += shift
-        if multiplier != 1.0:
-            part *= multiplier
-        np.rint(part, out=part)
-        np.clip(part, 0, max_value, out=part)
-        pixels[block[0]:block[1]] = part
-
-    by_row_blocks(finish, work)
-    return pixels
+    parse_scale(scale)
+    mapping = plan_display(map_stats(maps), scale=scale, bit_depth=bit_depth, hint=hint)
+    return apply_mapping(maps, mapping, overwrite=overwrite)
 
 
 def _min_max(work: np.ndarray) -> tuple[float, float]:
