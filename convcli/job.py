@@ -1,0 +1,589 @@
+"""One filtering job as a library object, and the function that runs it on one input.
+
+A :class:`Job` is a plain, frozen, picklable description of what ``convcli
+apply`` does to each input: the bank, the geometry, the reduce step, the
+display mapping and the output format. It holds no open file, lock or
+terminal, so the same object runs in this process, in a worker process of
+``--jobs`` or on a Dask worker. :func:`run` executes it on one source and one
+:class:`Destination`, streaming:
+
+1. the source is opened lazily (:func:`convcli.pipeline.sources.open_source`:
+   TIFF, ``.npy`` and zarr are read by region, other formats decoded once
+   into their native 8/16-bit pixels);
+2. every output file is opened as a sink first (so an existing file or an
+   unwritable directory fails before any arithmetic), written under a
+   temporary name and renamed at the end;
+3. when the display mapping needs statistics of the whole map (``auto``,
+   ``minmax``), a first pass over the bands gathers them
+   (:class:`convcli.display.MapStats`: min, max, an evenly strided sample
+   for the 99th percentile), keeping the bands only if they fit
+   :attr:`Job.hold_bytes`, else recomputing them in the second pass;
+4. the render pass computes each band of output rows
+   (:func:`convcli.pipeline.render.render_rows`), maps it to pixels and hands it
+   to every sink.
+
+Memory is a few bands (:attr:`Job.band_bytes` each), never a full-size float
+map, except where a format or option needs the whole result: ``npz``,
+``--montage`` and ``--verify`` hold the float maps. The written pixels are
+identical to those of a whole-image run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convcli.errors import ConvcliError, KernelError, OptionError, OutputError, ShapeError
+from convcli.pipeline.bands import DEFAULT_BAND_BYTES, Rows, band_height, split_rows
+
+__all__ = [
+    "DEFAULT_HOLD_BYTES",
+    "Destination",
+    "Job",
+    "is_directory_target",
+    "output_format",
+    "plan_targets",
+    "planned_outputs",
+    "run",
+]
+
+DEFAULT_HOLD_BYTES = 32 << 20
+"""Float maps up to this size are kept between the statistics and render passes."""
+
+_EXTENSIONS = {"png": ".png", "tiff": ".tiff", "npy": ".npy", "npz": ".npz", "zarr": ".zarr",
+               "jpeg": ".jpg", "webp": ".webp"}
+_FLOAT_FORMATS = ("npy", "npz", "zarr")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to do to every input of a run (frozen, picklable, no open resources).
+
+    Attributes
+    ----------
+    weights : ndarray, (F, kh, kw) or (F, kh, kw, C)
+        The bank's correlation weights.
+    labels : tuple of str
+        One label per kernel (file names ``<stem>.<label>.png``).
+    bank_name : str
+        The bank's name (npy/npz file names, reduce labels).
+    display_hint : str or None
+        The preset's display scale for ``--scale auto``.
+    geometry : dict
+        Keyword arguments of :func:`convcli.pipeline.render.plan_render`:
+        stride, padding, dilation, channels, flip, bias, method, dtype and
+        ``border`` (forward) or ``output_padding`` (transposed).
+    transpose : bool
+    reduce : {'none', 'magnitude', 'max', 'min', 'sum'}
+    scale : str
+        ``raw`` (float32 TIFF) or a :func:`convcli.display.parse_scale` name.
+    out_format : str or None
+        ``png``, ``tiff``, ``npy``, ``npz``, ``zarr``; None: from the output
+        suffix, else ``png`` (``npy`` for npy input).
+    bit_depth : {None, 8, 16}
+        Image outputs; None: 16 for 16-bit input, else 8.
+    compress_level : int
+        PNG / TIFF deflate level 0–9.
+    alpha : str
+        ``drop`` (filter colour only) or ``filter`` / ``channel`` (alpha as a channel).
+    max_pixels : int or None
+        Decoding limit and working-image limit (see :func:`convcli.pipeline.render.plan_render`).
+    verify : bool
+        Recompute with scipy.signal and record the difference (holds the maps).
+    map_stats : bool
+        Record each map's min and max (``--json``).
+    spec_text : str
+        How the user named the bank, for messages (``-k sobel``).
+    band_bytes, hold_bytes : int
+        Memory budgets in bytes.
+    """
+
+    weights: np.ndarray
+    labels: tuple[str, ...]
+    bank_name: str
+    geometry: dict = field(default_factory=dict)
+    display_hint: str | None = None
+    transpose: bool = False
+    reduce: str = "none"
+    scale: str = "auto"
+    out_format: str | None = None
+    bit_depth: int | None = None
+    compress_level: int = 4
+    alpha: str = "drop"
+    max_pixels: int | None = None
+    verify: bool = False
+    map_stats: bool = False
+    spec_text: str = "bank"
+    band_bytes: int = DEFAULT_BAND_BYTES
+    hold_bytes: int = DEFAULT_HOLD_BYTES
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one input's outputs go.
+
+    Attributes
+    ----------
+    output : str or None
+        None: ``<stem>.<label>.<ext>`` in the current directory; a directory
+        (existing, or ending in ``/``); a file (one map, or ``<stem>.<label><suffix>``
+        beside it for several); ``-`` for standard output.
+    stem : str or None
+        Stem of generated names (default: the input's).
+    force : bool
+        Overwrite existing files (never an input: see ``protect``).
+    protect : tuple of str
+        Paths that must never be written (the run's inputs).
+    montage : str or None
+        Also write a labelled contact sheet of all maps (PNG) there.
+    """
+
+    output: str | None = None
+    stem: str | None = None
+    force: bool = False
+    protect: tuple[str, ...] = ()
+    montage: str | None = None
+
+
+def is_directory_target(output: str) -> bool:
+    """True for an existing directory or a path ending in a separator."""
+    return Path(output).is_dir() or output.endswith(("/", "\\"))
+
+
+def output_format(job: Job, destination: Destination, input_mode: str) -> str:
+    """The format of an input's outputs: ``-f``, else the ``-o`` suffix, else png (npy for npy)."""
+    from convcli.imageio import format_from_suffix
+
+    if job.out_format:
+        return job.out_format
+    output = destination.output
+    if output and output != "-" and not is_directory_target(output):
+        if Path(output).suffix.lower() == ".zarr":
+            return "zarr"
+        suffix_format = format_from_suffix(output)
+        if suffix_format:
+            return suffix_format
+    return "npy" if input_mode in ("npy", "zarr") else "png"
+
+
+def plan_targets(destination: Destination, stem: str, labels: Sequence[str], fmt: str) -> list[str]:
+    """Output paths, one per label.
+
+    ``-o -`` takes exactly one; no ``-o`` or ``-o DIR``: ``<stem>.<label><ext>``
+    in that directory; ``-o FILE``: the file itself for one label, else
+    ``<file stem>.<label><suffix>`` beside it.
+    """
+    ext = _EXTENSIONS[fmt]
+    output = destination.output
+    stem = destination.stem or stem
+    if output == "-":
+        if len(labels) != 1:
+            raise OptionError(
+                f"{len(labels)} maps cannot go to stdout as {fmt}; use -f npy/npz, --reduce, or -o DIR"
+            )
+        return ["-"]
+    if output is None or is_directory_target(output):
+        folder = Path(output) if output else Path()
+        return [str(folder / f"{stem}.{label}{ext}") for label in labels]
+    target = Path(output)
+    if len(labels) == 1:
+        return [str(target)]
+    suffix = target.suffix or ext
+    return [str(target.with_name(f"{target.stem}.{label}{suffix}")) for label in labels]
+
+
+def _map_names(labels: Sequence[str], n_out: int, channel_names: Sequence[str]) -> list[str]:
+    per_kernel = n_out // len(labels)
+    if per_kernel == 1:
+        return list(labels)
+    names = channel_names if len(channel_names) == per_kernel else tuple(f"c{i}" for i in range(per_kernel))
+    return [f"{label}.{name}" for label in labels for name in names]
+
+
+def _json_number(value: float) -> float | str:
+    """JSON has no NaN/inf: give them as strings."""
+    return value if np.isfinite(value) else str(value)
+
+
+class _Runner:
+    """The state of one :func:`run`: the plan, the band schedule and the output layout."""
+
+    def __init__(self, job: Job, source: Any, destination: Destination) -> None:
+        from convcli.maps import group_maps
+        from convcli.pipeline.render import plan_render
+
+        self.job, self.source, self.destination = job, source, destination
+        self.name = "stdin" if source.name == "-" else source.name
+        channel_names = tuple(source.channel_names)
+        has_alpha = len(channel_names) in (2, 4) and channel_names[-1] == "A"
+        drop_alpha = job.alpha == "drop" and has_alpha
+        if drop_alpha:
+            channel_names = channel_names[:-1]
+        geometry = dict(job.geometry)
+        dtype = geometry.get("dtype", "float32")
+        limit = float(np.finfo(dtype).max)
+        weights = np.asarray(job.weights)
+        if weights.size and np.issubdtype(weights.dtype, np.number) \
+                and float(np.max(np.abs(weights))) > limit:
+            raise KernelError(f"{job.spec_text}: weights exceed the {dtype} range (±{limit:.3g})"
+                              + ("; use --dtype float64" if dtype == "float32" else ""))
+        try:
+            self.plan = plan_render(source.shape, weights, transpose=job.transpose, reduce=job.reduce,
+                                    drop_alpha=drop_alpha, max_pixels=job.max_pixels, **geometry)
+        except (KernelError, ShapeError) as exc:
+            raise type(exc)(f"{self.name}: {job.spec_text}: {exc}") from None
+        self.limit = limit
+        self.dtype = np.dtype(dtype)
+        out_rows, out_cols, n_out = self.plan.out_shape
+        labels = list(job.labels)
+        if job.reduce != "none":
+            labels = [f"{job.bank_name}-{job.reduce}"]
+        if n_out // len(labels) != len(channel_names):
+            channel_names = ()  # sum / gray modes: one channel per kernel
+        self.labels = labels
+        self.names = _map_names(labels, n_out, channel_names)
+        self.fmt = output_format(job, destination, source.mode)
+        self.stem = destination.stem or source.stem
+        if self.fmt in _FLOAT_FORMATS:
+            self.groups = None
+            label = labels[0] if len(labels) == 1 else job.bank_name
+            self.targets = plan_targets(destination, source.stem, [label], self.fmt)
+        else:
+            self.groups = group_maps(labels, n_out, channel_names)
+            self.targets = plan_targets(destination, source.stem, [g.label for g in self.groups], self.fmt)
+        raw_values = self.plan.raw_shape[1] * self.plan.raw_shape[2]
+        in_values = self.plan.in_shape[1] * self.plan.in_shape[2]
+        stride_rows = self.plan.conv_options["stride"][0]
+        dilation_rows = self.plan.conv_options["dilation"][0]
+        kernel_rows = weights.shape[-2] if weights.ndim == 2 else weights.shape[1]
+        itemsize = self.plan.itemsize
+        height = band_height(
+            out_rows, in_row_bytes=in_values * itemsize, out_row_bytes=3 * raw_values * itemsize,
+            stride=stride_rows, reach=dilation_rows * (kernel_rows - 1), budget=job.band_bytes,
+            transposed=job.transpose,
+        )
+        self.bands = split_rows(out_rows, height, stride_rows if job.transpose else 1)
+        self.map_bytes = out_rows * out_cols * n_out * itemsize
+        self.map_ranges: list[list[float]] | None = None
+
+    def render(self, rows: Rows) -> np.ndarray:
+        """One band of maps; an overflow of the compute type is an error naming the input."""
+        from convcli.pipeline.render import render_rows
+
+        try:
+            maps = render_rows(self.plan, self.source, rows)
+        except (KernelError, ShapeError) as exc:
+            raise type(exc)(f"{self.name}: {self.job.spec_text}: {exc}") from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.add.reduce(maps, axis=None)) if maps.size else 0.0
+        if not np.isfinite(total) and not np.isfinite(maps).all():
+            raise ShapeError(f"{self.name}: {self.job.spec_text}: the result overflows {self.dtype} "
+                             f"(|value| > {self.limit:.3g})"
+                             + ("; use --dtype float64 or smaller weights"
+                                if self.dtype == np.float32 else ""))
+        if self.job.map_stats:
+            lows, highs = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+            if self.map_ranges is None:
+                self.map_ranges = [[float(lo), float(hi)] for lo, hi in zip(lows, highs)]
+            else:
+                for entry, lo, hi in zip(self.map_ranges, lows, highs):
+                    entry[0], entry[1] = min(entry[0], float(lo)), max(entry[1], float(hi))
+        return maps
+
+    def bands_of_maps(self) -> Iterator[tuple[Rows, np.ndarray]]:
+        for rows in self.bands:
+            yield rows, self.render(rows)
+
+
+def planned_outputs(job: Job, source: Any, destination: Destination | None = None) -> list[str]:
+    """The paths :func:`run` would write for ``source`` (an opened Source), computing nothing.
+
+    Lets a batch refuse two inputs that would write one file before either is written.
+    """
+    destination = destination or Destination()
+    runner = _Runner(job, source, destination)
+    return runner.targets + ([destination.montage] if destination.montage else [])
+
+
+def run(job: Job, source: Any, destination: Destination | None = None) -> dict[str, Any]:
+    """Filter one input with ``job`` and write its outputs; return its JSON record.
+
+    Parameters
+    ----------
+    job : Job
+    source : str or Source
+        A path (``-`` for stdin), or an opened :class:`convcli.pipeline.sources.Source`.
+    destination : Destination, optional
+        Where the outputs go (default: the current directory).
+
+    Returns
+    -------
+    dict
+        ``input``, ``mode``, ``shape_in`` (H, W, C filtered), ``shape_out``
+        (H', W', N), ``outputs`` (path, format, shape, map), and ``maps``
+        (per-map min/max) with :attr:`Job.map_stats`, ``verify`` with
+        :attr:`Job.verify`.
+
+    Raises
+    ------
+    ConvcliError
+        ImageError (unreadable input), OutputError (unwritable or existing
+        output), ShapeError / KernelError / OptionError (geometry, bank,
+        options). No partial output file is left behind.
+    """
+    from convcli.pipeline.sources import Source, open_source
+
+    destination = destination or Destination()
+    opened = source if isinstance(source, Source) else open_source(source, max_pixels=job.max_pixels)
+    try:
+        return _run(job, opened, destination)
+    finally:
+        if opened is not source:
+            opened.close()
+
+
+def _run(job: Job, source: Any, destination: Destination) -> dict[str, Any]:
+    runner = _Runner(job, source, destination)
+    record: dict[str, Any] = {
+        "input": source.name, "mode": source.mode,
+        "shape_in": [source.shape[0], source.shape[1], runner.plan.channels_used],
+        "shape_out": list(runner.plan.out_shape), "outputs": [],
+    }
+    montage_target = destination.montage
+    hold = job.verify or montage_target is not None or runner.fmt == "npz"
+    held: list[np.ndarray] | None = [] if hold else None
+    if runner.fmt in _FLOAT_FORMATS:
+        _write_float(runner, record, held)
+    else:
+        _write_images(runner, record, held)
+    if held is not None and (job.verify or montage_target):
+        maps = np.concatenate(held) if held else np.zeros(runner.plan.out_shape, runner.dtype)
+        if job.verify:
+            record["verify"] = _verify(runner, maps)
+        if montage_target:
+            _write_montage(runner, maps, montage_target, record)
+    if job.map_stats and runner.map_ranges is not None:
+        record["maps"] = [{"name": name, "min": _json_number(lo), "max": _json_number(hi)}
+                          for name, (lo, hi) in zip(runner.names, runner.map_ranges)]
+    return record
+
+
+def _write_float(runner: _Runner, record: dict[str, Any], held: list[np.ndarray] | None) -> None:
+    """npy / zarr streamed (exact float maps), npz from the held maps."""
+    from convcli import imageio
+    from convcli.pipeline.sinks import open_sink
+
+    destination, target = runner.destination, runner.targets[0]
+    shape = runner.plan.out_shape
+    dtype = np.float64 if runner.dtype == np.float64 else np.float32
+    if runner.fmt == "npz":
+        _check_target(runner, target)
+        for _, maps in runner.bands_of_maps():
+            held.append(maps)
+        maps = np.concatenate(held)
+        payload = imageio.encode_npz({name: maps[..., i] for i, name in enumerate(runner.names)})
+        imageio.write_output(target, payload, force=destination.force, protect=list(destination.protect))
+    else:
+        with open_sink(target, runner.fmt, shape, dtype, force=destination.force,
+                       protect=destination.protect) as sink:
+            for _, maps in runner.bands_of_maps():
+                if held is not None:
+                    held.append(maps)
+                sink.write_rows(np.ascontiguousarray(maps, dtype=dtype))
+            sink.commit()
+    record["outputs"].append({"path": target, "format": runner.fmt, "shape": list(shape)})
+
+
+def _check_target(runner: _Runner, target: str) -> None:
+    from convcli import imageio
+
+    if target != "-":
+        imageio.check_output_target(target, force=runner.destination.force,
+                                    protect=list(runner.destination.protect))
+
+
+def _needs_stats(scale: str, hint: str | None) -> bool:
+    from convcli.display import parse_scale
+
+    if scale == "minmax":
+        return True
+    if scale != "auto":
+        return False
+    return hint is None or parse_scale(hint) in ("auto", "minmax")
+
+
+class _StatsAccumulator:
+    """:class:`convcli.display.MapStats` of one output group, gathered band by band.
+
+    The sample is every ``step``-th value of the group's ``(H', W', C_g)`` map
+    in C order (:func:`convcli.display.sample_step`), the same values the
+    whole-map statistics take.
+    """
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        from convcli.display import sample_step
+
+        self.row_values = shape[1] * shape[2]
+        self.step = sample_step(shape[0] * self.row_values)
+        self.low = np.inf
+        self.high = -np.inf
+        self.has_nan = False
+        self.samples: list[np.ndarray] = []
+
+    def add(self, rows: Rows, values: np.ndarray) -> None:
+        flat = values.reshape(-1)
+        nan = np.isnan(flat)
+        if nan.any():
+            self.has_nan = True
+            flat = np.where(nan, 0, flat)
+        finite = flat if np.isfinite(flat).all() else flat[np.isfinite(flat)]
+        if finite.size:
+            self.low = min(self.low, float(finite.min()))
+            self.high = max(self.high, float(finite.max()))
+        offset = rows.start * self.row_values
+        self.samples.append(np.abs(flat[(-offset) % self.step::self.step]))
+
+    def stats(self) -> Any:
+        from convcli.display import MapStats
+
+        sample = np.concatenate(self.samples) if self.samples else np.zeros(0, np.float32)
+        if self.low > self.high:
+            return MapStats(None, None, self.has_nan, sample)
+        return MapStats(self.low, self.high, self.has_nan, sample)
+
+
+def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray] | None) -> None:
+    """PNG / TIFF (and other image formats): statistics pass if needed, then the render pass."""
+    from convcli import display
+    from convcli.pipeline.sinks import open_sink
+
+    job, destination, source = runner.job, runner.destination, runner.source
+    groups = runner.groups
+    bit_depth = job.bit_depth or (16 if source.bit_depth == 16 else 8)
+    factor = 1.0
+    if source.bit_depth in (8, 16) and bit_depth != source.bit_depth:
+        factor = 257.0 if bit_depth == 16 else 1 / 257.0  # 0-255 ↔ 0-65535, the same picture
+    hint = job.display_hint if job.reduce in ("none", "max", "min", "sum") else None
+    raw = job.scale == "raw"
+    if raw and runner.fmt != "tiff":
+        raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
+    out_rows, out_cols, _ = runner.plan.out_shape
+    pixel_dtype = np.float32 if raw else (np.uint8 if bit_depth == 8 else np.uint16)
+
+    def plane(maps: np.ndarray, group: Any) -> np.ndarray:
+        channels = list(group.channels)
+        values = maps[:, :, channels[0]:channels[-1] + 1] \
+            if channels == list(range(channels[0], channels[-1] + 1)) else maps[:, :, channels]
+        if factor != 1.0 and not raw:
+            values = values * factor
+        return values
+
+    mappings: list[Any] = [None] * len(groups)
+    kept: list[tuple[Rows, np.ndarray]] | None = None
+    with ExitStack() as stack:
+        sinks = [stack.enter_context(open_sink(
+            target, runner.fmt, (out_rows, out_cols, len(group.channels)), pixel_dtype,
+            force=destination.force, protect=destination.protect,
+            compress_level=job.compress_level))
+            for group, target in zip(groups, runner.targets)]
+        if not raw and _needs_stats(job.scale, hint):
+            accumulators = [_StatsAccumulator((out_rows, out_cols, len(g.channels))) for g in groups]
+            kept = [] if runner.map_bytes <= job.hold_bytes else None
+            for rows, maps in runner.bands_of_maps():
+                for group, accumulator in zip(groups, accumulators):
+                    accumulator.add(rows, plane(maps, group))
+                if kept is not None:
+                    kept.append((rows, maps))
+            mappings = [display.plan_display(a.stats(), scale=job.scale, bit_depth=bit_depth, hint=hint)
+                        for a in accumulators]
+        elif not raw:
+            empty = display.MapStats(0.0, 0.0)
+            mappings = [display.plan_display(empty, scale=job.scale, bit_depth=bit_depth, hint=hint)
+                        for _ in groups]
+        bands = iter(kept) if kept is not None else runner.bands_of_maps()
+        for _rows, maps in bands:
+            if held is not None:
+                held.append(maps)
+            for group, sink, mapping in zip(groups, sinks, mappings):
+                values = plane(maps, group)
+                if raw:
+                    sink.write_rows(np.ascontiguousarray(values, dtype=np.float32))
+                else:
+                    owned = values is not maps and values.base is not maps
+                    sink.write_rows(display.apply_mapping(values, mapping, overwrite=owned))
+        for sink in sinks:
+            sink.commit()
+    for group, target in zip(groups, runner.targets):
+        record["outputs"].append({"path": target, "format": runner.fmt,
+                                  "shape": [out_rows, out_cols, len(group.channels)], "map": group.label})
+
+
+_VERIFY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to max |reference|
+
+
+def _verify(runner: _Runner, maps: np.ndarray) -> dict[str, Any]:
+    """Recompute with scipy.signal on the whole image; a mismatch is an error."""
+    from convcli.verify import max_abs_difference, reference_conv2d, reference_conv_transpose2d
+
+    job, plan = runner.job, runner.plan
+    if job.reduce != "none":
+        raise OptionError("--verify compares the raw maps; drop --reduce to verify")
+    image = np.asarray(runner.source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used],
+                       dtype=np.float64)
+    geometry = {k: v for k, v in job.geometry.items() if k not in ("bias", "method", "dtype")}
+    reference = (reference_conv_transpose2d if job.transpose else reference_conv2d)(
+        image, job.weights, **geometry)
+    difference = max_abs_difference(_without_bias(maps, job.geometry.get("bias", 0), plan.n_filters),
+                                    reference)
+    peak = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
+    relative = difference / peak
+    dtype_name = str(runner.dtype)
+    ok = relative <= _VERIFY_TOLERANCE.get(dtype_name, 1e-4)
+    if not ok:
+        raise ShapeError(
+            f"{runner.name}: --verify: result differs from scipy.signal by {difference:.3g} "
+            f"(relative {relative:.3g}); please report this"
+        )
+    return {"max_abs_difference": difference, "relative": relative, "ok": ok}
+
+
+def _without_bias(maps: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
+    """The maps minus the bias that the core added (scalar, per kernel or per channel)."""
+    values = np.asarray(bias, dtype=np.float64).ravel()
+    if values.size == 1:
+        return maps - values[0]
+    if values.size == maps.shape[2]:
+        return maps - values
+    return maps - np.repeat(values, maps.shape[2] // n_filters)
+
+
+def _write_montage(runner: _Runner, maps: np.ndarray, target: str, record: dict[str, Any]) -> None:
+    """The labelled contact sheet of all maps next to the input."""
+    from convcli import imageio
+    from convcli.montage import make_montage
+
+    source, plan = runner.source, runner.plan
+    image = np.asarray(source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used], dtype=np.float32)
+    sheet = make_montage(maps, runner.names, input_image=image)
+    imageio.write_output(target, imageio.encode_png(sheet), force=runner.destination.force,
+                         protect=list(runner.destination.protect))
+    record["outputs"].append({"path": target, "format": "png", "shape": list(sheet.shape), "map": "montage"})
+
+
+def describe_error(exc: BaseException, source: str) -> ConvcliError:
+    """A :class:`ConvcliError` for ``exc`` raised while filtering ``source`` (MemoryError included)."""
+    if isinstance(exc, ConvcliError):
+        return exc
+    if isinstance(exc, MemoryError):
+        from convcli.errors import ImageError
+
+        return ImageError(f"{source}: not enough memory to filter it")
+    if isinstance(exc, OSError):
+        return OutputError(f"{source}: {exc.strerror or exc}")
+    raise exc
+
