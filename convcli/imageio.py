@@ -41,13 +41,12 @@ verified (Pillow skips those of IDAT).
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import os
 import struct
 import sys
-import tempfile
+import tempfile  # noqa: F401 - the tests patch tempfile.NamedTemporaryFile through this name
 import threading
 import warnings
 import zlib
@@ -59,7 +58,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile
 
-from convcli.errors import ConvcliError, ImageError, OptionError, OutputError
+from convcli import atomic
+from convcli.errors import ConvcliError, ImageError, OptionError
 from convcli.png import DEFAULT_PNG_LEVEL, PNG_SIGNATURE, encode_png
 
 __all__ = [
@@ -467,42 +467,13 @@ def read_size(source: str | os.PathLike) -> tuple[int, int]:
 # writing
 
 
-def _same_file(first: str, second: str) -> bool:
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return os.path.realpath(first) == os.path.realpath(second)
-
-
-def _output_error(path: str, error: OSError) -> OutputError:
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"{path}: no space left on device; nothing was written")
-    if isinstance(error, PermissionError) or error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"{path}: permission denied; the output directory is not writable")
-    return OutputError(f"{path}: cannot write ({error.strerror or error})")
-
-
-def _file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _write_all(stream: BinaryIO, data: bytes) -> None:
-    """Write every byte of ``data``; a reader that went away raises ``BrokenPipeError``.
-
-    A buffered write to a pipe whose reader closed after part of a large
-    write returns the short count instead of raising; so keep writing until
-    done, and treat a write that makes no progress as a broken pipe.
-    """
-    view = memoryview(data)
-    while view:
-        written = stream.write(view)
-        if written is None:  # a non-blocking stream with nothing written
-            continue
-        if written <= 0:
-            raise BrokenPipeError(32, "stdout closed by the reader")
-        view = view[written:]
+# The atomic-write machinery lives in convcli.atomic (shared with the streaming
+# sinks); these names stay for this module's callers.
+_same_file = atomic.same_file
+_output_error = atomic.output_error
+_file_mode = atomic.file_mode
+_write_all = atomic.write_all
+_link_no_clobber = atomic.link_no_clobber
 
 
 def check_output_target(target: str | os.PathLike, *, force: bool = False,
@@ -514,21 +485,7 @@ def check_output_target(target: str | os.PathLike, *, force: bool = False,
     input, not a directory, not existing (without ``force``), in an existing
     directory. ``"-"`` (stdout) always passes.
     """
-    path = os.fspath(target)
-    if path == _STDIN:
-        return
-    for protected in protect:
-        protected_path = os.fspath(protected)
-        if protected_path != _STDIN and _same_file(path, protected_path):
-            raise OutputError(f"{path}: is the input {protected_path}; refusing to overwrite an input")
-    if os.path.isdir(path):
-        raise OutputError(f"{path}: is a directory; give a file name")
-    if os.path.lexists(path) and not force:
-        raise OutputError(f"{path} exists; use --force to overwrite")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        what = "is not a directory" if os.path.exists(directory) else "does not exist"
-        raise OutputError(f"{path}: output directory {directory} {what}")
+    atomic.check_output_target(target, force=force, protect=protect)
 
 
 def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], None], *,
@@ -538,7 +495,7 @@ def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], N
     The bytes go to a temporary file ``.convcli-*`` in the target's directory,
     are flushed and fsynced, and the file is renamed into place; on any error
     or interrupt the temporary file is removed, so ``target`` is either
-    untouched or complete.
+    untouched or complete (:class:`convcli.atomic.AtomicFile`).
 
     Parameters
     ----------
@@ -568,46 +525,18 @@ def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], N
         return
     path = os.fspath(target)
     check_output_target(path, force=force, protect=protect)
-    directory = os.path.dirname(os.path.abspath(path))
+    output = atomic.AtomicFile(path, force=force)
     try:
-        temporary = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below on every path
-            dir=directory, delete=False, prefix=".convcli-", suffix=".tmp"
-        )
-    except OSError as error:
-        raise _output_error(path, error) from None
-    try:
-        with temporary:
-            if callable(data):
-                data(temporary)
-            else:
-                temporary.write(data)
-            temporary.flush()
-            os.fchmod(temporary.fileno(), _file_mode())
-            os.fsync(temporary.fileno())
-        if force:
-            os.replace(temporary.name, path)
+        if callable(data):
+            data(output.stream)
         else:
-            _link_no_clobber(temporary.name, path)
+            output.stream.write(data)
     except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary.name)
+        output.abort()
         if isinstance(error, OSError) and not isinstance(error, ConvcliError):
             raise _output_error(path, error) from None
         raise
-
-
-def _link_no_clobber(temporary: str, path: str) -> None:
-    """Move ``temporary`` to ``path`` unless ``path`` appeared meanwhile."""
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise OutputError(f"{path} exists; use --force to overwrite") from None
-    except OSError:  # a file system without hard links: check again, then rename
-        if os.path.lexists(path):
-            raise OutputError(f"{path} exists; use --force to overwrite") from None
-        os.replace(temporary, path)
-        return
-    os.unlink(temporary)
+    output.commit()
 
 
 # ---------------------------------------------------------------------------

@@ -60,13 +60,15 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from convcli.errors import OptionError, ShapeError
 
-__all__ = ["DEFAULT_PNG_LEVEL", "adler32_combine", "encode_png"]
+__all__ = ["DEFAULT_PNG_LEVEL", "PngEncoder", "adler32_combine", "encode_png"]
 
 DEFAULT_PNG_LEVEL = 4
 """zlib level used when none is given: the measured size/time knee (see above)."""
@@ -142,24 +144,223 @@ def _filter_rows(rows: np.ndarray, previous: np.ndarray, bpp: int, *, level: int
     return out
 
 
-def _raw_rows(pixels: np.ndarray) -> tuple[np.ndarray, int, int, int]:
-    """Validate ``pixels``; return (rows as uint8 (H, W·C·bytes), bit depth, channels, bpp)."""
-    if pixels.dtype not in (np.uint8, np.uint16):
-        raise ShapeError(f"`pixels` must be uint8 or uint16 for PNG, got {pixels.dtype}")
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, np.newaxis]
-    if pixels.ndim != 3 or pixels.shape[2] not in _COLOR_TYPE:
-        raise ShapeError(f"`pixels` must be (H, W) or (H, W, C) with C in 1..4, got shape {pixels.shape}")
-    height, width, channels = pixels.shape
-    if height < 1 or width < 1:
-        raise ShapeError(f"`pixels` must have at least one row and column, got shape {pixels.shape}")
-    bit_depth = 8 * pixels.dtype.itemsize
-    big_endian = pixels.astype(">u2", copy=False) if bit_depth == 16 else pixels
-    rows = np.ascontiguousarray(big_endian).view(np.uint8).reshape(height, -1)
-    return rows, bit_depth, channels, channels * pixels.dtype.itemsize
+def _check_level(compress_level: int) -> int:
+    if isinstance(compress_level, bool) or not isinstance(compress_level, (int, np.integer)) \
+            or not 0 <= compress_level <= 9:
+        raise OptionError(f"`compress_level` must be an integer 0..9, got {compress_level!r}")
+    return int(compress_level)
 
 
-def encode_png(pixels: np.ndarray, *, compress_level: int = DEFAULT_PNG_LEVEL) -> bytes:
+def _metadata_chunks(metadata: Mapping[str, Any] | None) -> list[bytes]:
+    """Ancillary chunks (before IDAT) for the ``metadata`` keys this encoder knows.
+
+    ``icc_profile`` (bytes) → iCCP named ``ICC profile``, zlib-compressed;
+    ``dpi`` (number or (x, y) pair) → pHYs in pixels per metre,
+    ``round(dpi / 0.0254)``; ``text`` (mapping str → str) → one tEXt chunk
+    per entry when key and value are Latin-1 (key 1..79 bytes), else an
+    uncompressed iTXt (UTF-8). Other keys are ignored.
+    """
+    if not metadata:
+        return []
+    chunks = []
+    profile = metadata.get("icc_profile")
+    if profile:
+        chunks.append(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(bytes(profile))))
+    dpi = metadata.get("dpi")
+    if dpi is not None:
+        x_dpi, y_dpi = (dpi, dpi) if np.isscalar(dpi) else tuple(dpi)
+        if not (float(x_dpi) > 0 and float(y_dpi) > 0):
+            raise OptionError(f"`dpi` must be positive, got {dpi!r}")
+        ppm = [round(float(value) / 0.0254) for value in (x_dpi, y_dpi)]
+        chunks.append(_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+    for key, value in (metadata.get("text") or {}).items():
+        key, value = str(key), str(value)
+        try:
+            latin_key, latin_value = key.encode("latin-1"), value.encode("latin-1")
+        except UnicodeEncodeError:
+            latin_key = latin_value = None
+        if latin_key is not None and 1 <= len(latin_key) <= 79:
+            chunks.append(_chunk(b"tEXt", latin_key + b"\0" + latin_value))
+        else:
+            keyword = key.encode("latin-1", "replace")[:79] or b"Comment"
+            chunks.append(_chunk(b"iTXt", keyword + b"\0\0\0\0\0" + value.encode("utf-8")))
+    return chunks
+
+
+class PngEncoder:
+    """Encode a PNG incrementally: header at construction, rows as they come, IEND at the end.
+
+    The rows are cut into the same ~1 MiB blocks as :func:`encode_png`
+    (``rows_per_block = max(1, 2**20 // (1 + W·C·bytes))`` rows, counted from
+    the top of the image), each filtered (its first row predicted from the
+    last row of the block above) and deflated on its own; blocks run on all
+    cores. A block that is complete when :meth:`write_rows` returns is
+    deflated and written as one IDAT chunk before it returns (the caller may
+    reuse its array); the rows of an incomplete block are copied and kept
+    (at most one block, ≈1 MiB, plus up to ``workers`` complete blocks held
+    so that bands smaller than a block still deflate in parallel). So the
+    memory does not grow with H, and fed all rows at once the output is
+    byte-identical to :func:`encode_png`.
+
+    Parameters
+    ----------
+    write : callable
+        Called with each piece of the file in order (``bytes``); it must
+        write all of it (e.g. :func:`convcli.atomic.write_all` on a stream).
+    shape : (H, W, C)
+        Image size; C in 1..4 (gray, gray + alpha, RGB, RGBA).
+    dtype : uint8 or uint16
+        Sample type; uint16 gives a 16-bit PNG (written big-endian).
+    compress_level : int, 0..9
+        zlib level (see :func:`encode_png`).
+    metadata : mapping, optional
+        ``icc_profile``, ``dpi``, ``text`` (see :func:`_metadata_chunks`),
+        written before the first IDAT.
+    workers : int, optional
+        Threads for deflate; default ``os.cpu_count()``.
+
+    Raises
+    ------
+    ShapeError
+        Bad shape or dtype, or rows that do not fit (wrong width/channels,
+        wrong dtype, more than H rows, :meth:`finish` before H rows).
+    OptionError
+        ``compress_level`` not in 0..9, or a non-positive ``dpi``.
+    """
+
+    def __init__(self, write: Callable[[bytes], object], shape: tuple[int, int, int], dtype: Any, *,
+                 compress_level: int = DEFAULT_PNG_LEVEL, metadata: Mapping[str, Any] | None = None,
+                 workers: int | None = None) -> None:
+        self._level = _check_level(compress_level)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.uint8, np.uint16):
+            raise ShapeError(f"`pixels` must be uint8 or uint16 for PNG, got {dtype}")
+        if len(shape) != 3 or shape[2] not in _COLOR_TYPE:
+            raise ShapeError(f"`pixels` must be (H, W) or (H, W, C) with C in 1..4, got shape {tuple(shape)}")
+        height, width, channels = (int(n) for n in shape)
+        if height < 1 or width < 1:
+            raise ShapeError(f"`pixels` must have at least one row and column, got shape {tuple(shape)}")
+        self.shape = (height, width, channels)
+        self.dtype = dtype
+        self._write = write
+        self._bpp = channels * dtype.itemsize
+        self._row_bytes = width * self._bpp
+        self._rows_per_block = max(1, _BLOCK_BYTES // (self._row_bytes + 1))
+        self._workers = max(1, workers or os.cpu_count() or 1)
+        self._rows_done = 0                       # rows received
+        self._previous = np.zeros(self._row_bytes, np.uint8)  # last row before the pending ones
+        self._pending: list[np.ndarray] = []      # copied rows of the incomplete block
+        self._pending_rows = 0
+        self._ready: list[tuple[np.ndarray, np.ndarray, bool]] = []  # (rows, previous, last) blocks
+        self._adler = 1
+        self._first_idat = True
+        self._finished = False
+        bit_depth = 8 * dtype.itemsize
+        header = struct.pack(">IIBBBBB", width, height, bit_depth, _COLOR_TYPE[channels], 0, 0, 0)
+        write(b"".join([PNG_SIGNATURE, _chunk(b"IHDR", header), *_metadata_chunks(metadata)]))
+
+    @property
+    def rows_written(self) -> int:
+        """Rows received so far (0..H)."""
+        return self._rows_done
+
+    def _raw(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` (h, W, C) or (h, W) of the encoder's dtype → bytes (h, W·C·itemsize)."""
+        rows = np.asarray(rows)
+        height, width, channels = self.shape
+        if rows.ndim == 2 and channels == 1:
+            rows = rows[:, :, np.newaxis]
+        if rows.ndim != 3 or rows.shape[1:] != (width, channels):
+            raise ShapeError(f"PNG rows must have shape (h, {width}, {channels}), got {rows.shape}")
+        if rows.dtype != self.dtype:
+            raise ShapeError(f"PNG rows must be {self.dtype}, got {rows.dtype}")
+        if self._rows_done + rows.shape[0] > height:
+            raise ShapeError(f"PNG of {height} rows got {self._rows_done + rows.shape[0]} rows")
+        if self.dtype == np.uint16:
+            rows = rows.astype(">u2", copy=False)
+        return np.ascontiguousarray(rows).view(np.uint8).reshape(rows.shape[0], self._row_bytes)
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """Add the next ``h`` rows ``(h, W, C)`` (``(h, W)`` for gray); deflate complete blocks."""
+        if self._finished:
+            raise ShapeError("PNG encoder already finished")
+        raw = self._raw(rows)
+        count = raw.shape[0]
+        if count == 0:
+            return
+        self._rows_done += count
+        height = self.shape[0]
+        per_block = self._rows_per_block
+        borrowed = False
+        if self._pending_rows:  # complete the pending block first
+            take = min(per_block - self._pending_rows, count)
+            self._pending.append(raw[:take].copy())
+            self._pending_rows += take
+            raw = raw[take:]
+            if self._pending_rows == per_block or (self._rows_done == height and not len(raw)):
+                block = np.concatenate(self._pending)
+                self._ready.append((block, self._previous, self._rows_done - len(raw) == height))
+                self._previous = block[-1].copy()
+                self._pending, self._pending_rows = [], 0
+        while len(raw):
+            if len(raw) < per_block and self._rows_done < height:  # the start of a block
+                self._pending, self._pending_rows = [raw.copy()], len(raw)
+                break
+            block, raw = raw[:per_block], raw[per_block:]
+            self._ready.append((block, self._previous, self._rows_done - len(raw) == height))
+            self._previous = block[-1]
+            borrowed = True
+        if borrowed:
+            self._previous = self._previous.copy()
+        if borrowed or len(self._ready) >= self._workers or self._rows_done == height:
+            self._deflate_ready()
+
+    def _deflate_ready(self) -> None:
+        """Filter and deflate the ready blocks (in parallel) and write their IDAT chunks."""
+        level, bpp = self._level, self._bpp
+        strategy = zlib.Z_RLE if level == 1 else zlib.Z_FILTERED
+
+        def deflate_block(item: tuple[np.ndarray, np.ndarray, bool]) -> tuple[bytes, int, int]:
+            rows, previous, last = item
+            filtered = _filter_rows(rows, previous, bpp, level=level).data
+            compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+            deflated = compressor.compress(filtered) + compressor.flush(
+                zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+            )
+            return deflated, zlib.adler32(filtered), filtered.nbytes
+
+        ready, self._ready = self._ready, []
+        workers = min(self._workers, len(ready))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                blocks = list(pool.map(deflate_block, ready))
+        else:
+            blocks = [deflate_block(item) for item in ready]
+        for (deflated, block_adler, block_length), (_, _, last) in zip(blocks, ready):
+            self._adler = adler32_combine(self._adler, block_adler, block_length)
+            if self._first_idat:
+                # zlib header: CM=8 (deflate), CINFO=7 (32 KiB window), FLEVEL from the level, FCHECK.
+                flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3
+                cmf_flg = (0x78 << 8) | (flevel << 6)
+                cmf_flg += (31 - cmf_flg % 31) % 31
+                deflated = struct.pack(">H", cmf_flg) + deflated
+                self._first_idat = False
+            if last:
+                deflated += struct.pack(">I", self._adler)
+            self._write(_chunk(b"IDAT", deflated))
+
+    def finish(self) -> None:
+        """Write IEND; all H rows must have been written."""
+        if self._finished:
+            return
+        if self._rows_done != self.shape[0]:
+            raise ShapeError(f"PNG of {self.shape[0]} rows finished after {self._rows_done} rows")
+        self._finished = True
+        self._write(_chunk(b"IEND", b""))
+
+
+def encode_png(pixels: np.ndarray, *, compress_level: int = DEFAULT_PNG_LEVEL,
+               metadata: Mapping[str, Any] | None = None) -> bytes:
     """Encode ``pixels`` as PNG bytes, filtering and deflating on all cores.
 
     Parameters
@@ -169,6 +370,8 @@ def encode_png(pixels: np.ndarray, *, compress_level: int = DEFAULT_PNG_LEVEL) -
     compress_level : int, 0..9
         zlib level (0 stores, 1 fastest, 9 smallest). Default
         :data:`DEFAULT_PNG_LEVEL` (4, the measured knee; see the module notes).
+    metadata : mapping, optional
+        ``icc_profile``, ``dpi``, ``text``, as :class:`PngEncoder` takes them.
 
     Returns
     -------
@@ -176,51 +379,16 @@ def encode_png(pixels: np.ndarray, *, compress_level: int = DEFAULT_PNG_LEVEL) -
         A complete PNG file (IHDR, one IDAT per deflate block, IEND) that
         Pillow, libpng and browsers decode to exactly ``pixels``.
     """
-    if isinstance(compress_level, bool) or not isinstance(compress_level, (int, np.integer)) \
-            or not 0 <= compress_level <= 9:
-        raise OptionError(f"`compress_level` must be an integer 0..9, got {compress_level!r}")
-    level = int(compress_level)
-    rows, bit_depth, channels, bpp = _raw_rows(np.asarray(pixels))
-    height, row_bytes = rows.shape
-    rows_per_block = max(1, _BLOCK_BYTES // (row_bytes + 1))
-    starts = list(range(0, height, rows_per_block))
-
-    def deflate_block(index: int) -> tuple[bytes, int, int]:
-        start = starts[index]
-        stop = min(height, start + rows_per_block)
-        previous = rows[start - 1] if start else np.zeros(row_bytes, np.uint8)
-        filtered = _filter_rows(rows[start:stop], previous, bpp, level=level).data
-        strategy = zlib.Z_RLE if level == 1 else zlib.Z_FILTERED
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
-        last = stop == height
-        deflated = compressor.compress(filtered) + compressor.flush(
-            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
-        )
-        return deflated, zlib.adler32(filtered), filtered.nbytes
-
-    workers = min(os.cpu_count() or 1, len(starts))
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            blocks = list(pool.map(deflate_block, range(len(starts))))
-    else:
-        blocks = [deflate_block(index) for index in range(len(starts))]
-
-    adler = 1
-    for _, block_adler, block_length in blocks:
-        adler = adler32_combine(adler, block_adler, block_length)
-    # zlib header: CM=8 (deflate), CINFO=7 (32 KiB window), FLEVEL from the level, FCHECK.
-    flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3
-    cmf_flg = (0x78 << 8) | (flevel << 6)
-    cmf_flg += (31 - cmf_flg % 31) % 31
-    idat_parts = [deflated for deflated, _, _ in blocks]
-    idat_parts[0] = struct.pack(">H", cmf_flg) + idat_parts[0]
-    idat_parts[-1] = idat_parts[-1] + struct.pack(">I", adler)
-
-    header = struct.pack(">IIBBBBB", rows.shape[1] // bpp, height, bit_depth,
-                         _COLOR_TYPE[channels], 0, 0, 0)
-    return b"".join([
-        PNG_SIGNATURE,
-        _chunk(b"IHDR", header),
-        *(_chunk(b"IDAT", part) for part in idat_parts),
-        _chunk(b"IEND", b""),
-    ])
+    level = _check_level(compress_level)
+    pixels = np.asarray(pixels)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ShapeError(f"`pixels` must be uint8 or uint16 for PNG, got {pixels.dtype}")
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, np.newaxis]
+    if pixels.ndim != 3:
+        raise ShapeError(f"`pixels` must be (H, W) or (H, W, C) with C in 1..4, got shape {pixels.shape}")
+    parts: list[bytes] = []
+    encoder = PngEncoder(parts.append, pixels.shape, pixels.dtype, compress_level=level, metadata=metadata)
+    encoder.write_rows(pixels)
+    encoder.finish()
+    return b"".join(parts)

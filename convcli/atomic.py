@@ -1,0 +1,255 @@
+"""Atomic outputs: a temporary name in the destination directory, renamed at the end.
+
+Every file convcli writes goes through here (whole-image writes through
+:func:`convcli.imageio.write_output`, band-by-band writes through the sinks of
+:mod:`convcli.pipeline.sinks`). The contract:
+
+* the checks come first, before any pixel is computed
+  (:func:`check_output_target`): the target is not an input, not a
+  directory, does not exist (unless ``force``), and its directory exists;
+* the bytes go to a temporary file ``.convcli-*.tmp`` (or directory, for
+  zarr) in the target's directory, so that the final rename stays on one file
+  system and is atomic;
+* :meth:`AtomicFile.commit` flushes, fsyncs, gives the file the mode a plain
+  ``open`` would (``0o666 & ~umask``) and moves it into place: without
+  ``force`` by a hard link that fails if the target appeared meanwhile (no
+  clobbering, even by a race), with ``force`` by ``os.replace``;
+* :meth:`AtomicFile.abort` removes the temporary; it is idempotent and never
+  raises, so it can run from ``except BaseException`` (Ctrl-C) and from
+  ``__exit__``.
+
+An ``OSError`` of the file system becomes one :class:`OutputError` naming the
+target (:func:`output_error`): disk full, permission denied, anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from convcli.errors import OutputError
+
+__all__ = [
+    "STDOUT",
+    "AtomicDirectory",
+    "AtomicFile",
+    "check_output_target",
+    "file_mode",
+    "link_no_clobber",
+    "output_error",
+    "same_file",
+    "write_all",
+]
+
+STDOUT = "-"
+"""The target name meaning standard output."""
+
+_PREFIX, _SUFFIX = ".convcli-", ".tmp"
+
+
+def same_file(first: str, second: str) -> bool:
+    """True if the two paths name one file (``os.path.samefile``, else equal real paths)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return os.path.realpath(first) == os.path.realpath(second)
+
+
+def output_error(path: str, error: OSError) -> OutputError:
+    """The one-line :class:`OutputError` for an ``OSError`` met while writing ``path``."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"{path}: no space left on device; nothing was written")
+    if isinstance(error, PermissionError) or error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"{path}: permission denied; the output directory is not writable")
+    return OutputError(f"{path}: cannot write ({error.strerror or error})")
+
+
+def file_mode(*, directory: bool = False) -> int:
+    """The mode ``open`` (``0o666``) or ``mkdir`` (``0o777``) would give, minus the umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def write_all(stream: BinaryIO, data: bytes | memoryview) -> None:
+    """Write every byte of ``data``; a reader that went away raises ``BrokenPipeError``.
+
+    A buffered write to a pipe whose reader closed after part of a large
+    write returns the short count instead of raising; so keep writing until
+    done, and treat a write that makes no progress as a broken pipe.
+    """
+    view = memoryview(data).cast("B")
+    while view:
+        written = stream.write(view)
+        if written is None:  # a non-blocking stream with nothing written
+            continue
+        if written <= 0:
+            raise BrokenPipeError(32, "stdout closed by the reader")
+        view = view[written:]
+
+
+def check_output_target(target: str | os.PathLike, *, force: bool = False,
+                        protect: Iterable[str | os.PathLike] = (), directory_target: bool = False) -> None:
+    """Raise :class:`OutputError` if ``target`` may not be written.
+
+    Checks, in order: ``target`` is not one of ``protect`` (the inputs; not
+    even with ``force``), is not a directory (unless ``directory_target``:
+    a zarr array is a directory, and an existing one is replaced with
+    ``force``), does not exist (without ``force``), and its directory exists.
+    ``"-"`` (stdout) always passes.
+    """
+    path = os.fspath(target)
+    if path == STDOUT:
+        return
+    for protected in protect:
+        protected_path = os.fspath(protected)
+        if protected_path != STDOUT and same_file(path, protected_path):
+            raise OutputError(f"{path}: is the input {protected_path}; refusing to overwrite an input")
+    if os.path.isdir(path) and not directory_target:
+        raise OutputError(f"{path}: is a directory; give a file name")
+    if os.path.lexists(path) and not force:
+        raise OutputError(f"{path} exists; use --force to overwrite")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise OutputError(f"{path}: output directory {directory} {what}")
+
+
+def link_no_clobber(temporary: str, path: str) -> None:
+    """Move ``temporary`` to ``path`` unless ``path`` appeared meanwhile."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise OutputError(f"{path} exists; use --force to overwrite") from None
+    except OSError:  # a file system without hard links: check again, then rename
+        if os.path.lexists(path):
+            raise OutputError(f"{path} exists; use --force to overwrite") from None
+        os.replace(temporary, path)
+        return
+    os.unlink(temporary)
+
+
+class AtomicFile:
+    """A temporary file next to ``target``, moved into place by :meth:`commit`.
+
+    ``stream`` is the open binary file (seekable) to write to. Errors of the
+    file system, in the constructor or in :meth:`commit`, are raised as
+    :class:`OutputError` naming ``target``; on any error in :meth:`commit`
+    the temporary is removed. The caller runs the checks
+    (:func:`check_output_target`) first.
+
+    Parameters
+    ----------
+    target : str
+        The final path.
+    force : bool
+        Replace an existing ``target`` (``os.replace``); without it the move
+        fails with :class:`OutputError` if ``target`` exists by then.
+    """
+
+    def __init__(self, target: str, *, force: bool = False) -> None:
+        self.target = target
+        self.force = force
+        self._done = False
+        directory = os.path.dirname(os.path.abspath(target))
+        try:
+            self.stream: BinaryIO = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by commit/abort
+                dir=directory, delete=False, prefix=_PREFIX, suffix=_SUFFIX
+            )
+        except OSError as error:
+            raise output_error(target, error) from None
+        self.name: str = self.stream.name
+
+    def commit(self) -> None:
+        """Flush, fsync, set the mode, close and move the file to ``target``."""
+        if self._done:
+            raise OutputError(f"{self.target}: output already finished")
+        try:
+            self.stream.flush()
+            os.fchmod(self.stream.fileno(), file_mode())
+            os.fsync(self.stream.fileno())
+            self.stream.close()
+            if self.force:
+                os.replace(self.name, self.target)
+            else:
+                link_no_clobber(self.name, self.target)
+        except BaseException as error:
+            self.abort()
+            if isinstance(error, OSError) and not isinstance(error, OutputError):
+                raise output_error(self.target, error) from None
+            raise
+        self._done = True
+
+    def abort(self) -> None:
+        """Close and remove the temporary file; idempotent, never raises."""
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(Exception):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.name)
+
+
+class AtomicDirectory:
+    """A temporary directory next to ``target`` (a zarr store), renamed by :meth:`commit`.
+
+    Without ``force`` the rename is refused if ``target`` exists by then
+    (checked just before the rename: directories cannot be hard-linked, so a
+    target created in the instant between check and rename may be replaced
+    if it is an empty directory). With ``force`` an existing ``target``
+    (file or directory) is first renamed aside, then removed once the new one
+    is in place.
+    """
+
+    def __init__(self, target: str, *, force: bool = False) -> None:
+        self.target = target
+        self.force = force
+        self._done = False
+        directory = os.path.dirname(os.path.abspath(target))
+        try:
+            self.name: str = tempfile.mkdtemp(dir=directory, prefix=_PREFIX, suffix=_SUFFIX)
+        except OSError as error:
+            raise output_error(target, error) from None
+
+    def commit(self) -> None:
+        """Set the directory's mode and rename it to ``target``."""
+        if self._done:
+            raise OutputError(f"{self.target}: output already finished")
+        aside = None
+        try:
+            os.chmod(self.name, file_mode(directory=True))
+            if os.path.lexists(self.target):
+                if not self.force:
+                    raise OutputError(f"{self.target} exists; use --force to overwrite")
+                directory = os.path.dirname(os.path.abspath(self.target))
+                aside = tempfile.mkdtemp(dir=directory, prefix=_PREFIX, suffix=".old")
+                aside_path = os.path.join(aside, "old")
+                os.rename(self.target, aside_path)
+            os.rename(self.name, self.target)
+        except BaseException as error:
+            if aside is not None and os.path.lexists(os.path.join(aside, "old")) \
+                    and not os.path.lexists(self.target):
+                with contextlib.suppress(OSError):
+                    os.rename(os.path.join(aside, "old"), self.target)
+            if aside is not None:
+                shutil.rmtree(aside, ignore_errors=True)
+            self.abort()
+            if isinstance(error, OSError) and not isinstance(error, OutputError):
+                raise output_error(self.target, error) from None
+            raise
+        self._done = True
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Remove the temporary directory and everything in it; idempotent, never raises."""
+        if self._done:
+            return
+        self._done = True
+        shutil.rmtree(self.name, ignore_errors=True)
