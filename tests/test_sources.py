@@ -818,3 +818,43 @@ def test_tiff_name_does_not_matter(tmp_path, tiff_files):
     source = open_source(renamed)  # a PathLike works too
     assert isinstance(source, TiffSource) and source.name == str(renamed)
     np.testing.assert_array_equal(source.read_rows(0, HEIGHT), pixels)
+
+
+def test_uncompressed_single_strip_reads_only_the_band_bytes(tmp_path):
+    height, width = 4000, 3000
+    rows = np.arange(height, dtype=np.uint32)[:, np.newaxis]
+    pixels = ((rows * 7 + np.arange(width, dtype=np.uint32)) % 253).astype(np.uint8)
+    path = str(tmp_path / "one-strip.tif")
+    tifffile.imwrite(path, pixels)
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages[0].dataoffsets) == 1  # the whole image is one strip
+    source = open_source(path)
+    np.testing.assert_array_equal(source.read_rows(1000, 1064)[:, :, 0], pixels[1000:1064])
+    assert source.bytes_read == 64 * width
+    np.testing.assert_array_equal(source.read_rows(3999, 4000)[:, :, 0], pixels[3999:])
+    assert source.bytes_read == 65 * width
+
+
+@pytest.mark.parametrize("options", [{"planarconfig": "separate"}, {"byteorder": ">"},
+                                     {"rowsperstrip": 11}])
+def test_uncompressed_strip_layouts(tmp_path, options):
+    pixels = _data("uint16", 3, 50, 21)
+    path = str(tmp_path / "raw.tif")
+    _write_tiff(path, pixels, options)
+    source = open_source(path)
+    assert source._raw_strips
+    for start, stop in ((0, 50), (7, 8), (10, 33), (49, 50)):
+        np.testing.assert_array_equal(source.read_rows(start, stop), pixels[start:stop])
+    assert source.bytes_read < 3 * pixels.nbytes
+
+
+def test_tiff_first_strip_undecodable_falls_back_then_fails_clearly(tmp_path):
+    pixels = _data("uint8", 1, 64, 40)
+    path = str(tmp_path / "first.tif")
+    tifffile.imwrite(path, pixels[:, :, 0], rowsperstrip=16, compression="zlib")
+    offsets, counts = _strip_layout(path)
+    with open(path, "r+b") as handle:
+        handle.seek(offsets[0])
+        handle.write(b"\xff" * counts[0])
+    with pytest.raises(ImageError, match=r"first\.tif: .*\(tifffile: cannot decode strip 0 \(rows 0-15\)"):
+        open_source(path)
