@@ -745,6 +745,9 @@ def test_array_source():
     np.testing.assert_array_equal(source.read_rows(2, 5), array[2:5])
     gray = ArraySource.from_array(np.ones((4, 5), np.uint8), name="ones")
     assert gray.shape == (4, 5, 1) and gray.mode == "L" and gray.stem == "ones"
+    swapped = ArraySource.from_array(array.astype(">u2"))
+    assert swapped.dtype == np.uint16 and swapped.read_rows(0, 10).dtype == np.uint16
+    np.testing.assert_array_equal(swapped.read_rows(0, 10), array)
     floats = ArraySource.from_array(np.ones((4, 5, 6), np.int64))
     assert floats.dtype == np.float32 and floats.channel_names[-1] == "c5"
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(floats)).read_rows(0, 4), np.ones((4, 5, 6)))

@@ -86,6 +86,11 @@ def _float_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in native byte order (Pillow gives ``>u2`` for mode ``I;16B``)."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
 def _stem(name: str) -> str:
     return "stdin" if name == _STDIN else Path(name.rstrip("/" + os.sep) or name).stem
 
@@ -189,11 +194,12 @@ class ArraySource(Source):
                  metadata: dict[str, Any] | None = None) -> None:
         if pixels.ndim != 3:
             raise ValueError(f"{name}: pixels must be (H, W, C), got shape {pixels.shape}")
+        pixels = _native(pixels)
         self._pixels: np.ndarray | None = pixels
         self.name = name
         self.stem = stem if stem is not None else _stem(name)
         self.shape = tuple(int(n) for n in pixels.shape)  # type: ignore[assignment]
-        self.dtype = pixels.dtype.newbyteorder("=") if pixels.dtype.byteorder != "|" else pixels.dtype
+        self.dtype = pixels.dtype
         self.mode = mode
         self.bit_depth = bit_depth
         self.channel_names = tuple(channel_names)
@@ -215,6 +221,8 @@ class ArraySource(Source):
             Not 2-D/3-D, an empty axis, or a dtype that is not bool, integer or float.
         """
         array = np.asarray(array)
+        if array.dtype.kind in "biuf":
+            array = _native(array)
         if array.ndim == 2:
             array = array[:, :, np.newaxis]
         if array.ndim != 3 or 0 in array.shape:
@@ -264,11 +272,11 @@ class PillowSource(ArraySource):
 
     def _load(self) -> np.ndarray:
         if self._pixels is None:
-            loaded = imageio.read_image(self.name, max_pixels=None)
-            if loaded.pixels.shape != self.shape or loaded.pixels.dtype != self.dtype:
+            pixels = _native(imageio.read_image(self.name, max_pixels=None).pixels)
+            if pixels.shape != self.shape or pixels.dtype != self.dtype:
                 raise ImageError(f"{self.name}: changed since it was opened "
-                                 f"(now {loaded.pixels.shape} {loaded.pixels.dtype})")
-            self._pixels = loaded.pixels
+                                 f"(now {pixels.shape} {pixels.dtype})")
+            self._pixels = pixels
         return self._pixels
 
     def close(self) -> None:
