@@ -86,6 +86,11 @@ def _float_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in native byte order (Pillow gives ``>u2`` for mode ``I;16B``)."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
 def _stem(name: str) -> str:
     return "stdin" if name == _STDIN else Path(name.rstrip("/" + os.sep) or name).stem
 
@@ -189,11 +194,12 @@ class ArraySource(Source):
                  metadata: dict[str, Any] | None = None) -> None:
         if pixels.ndim != 3:
             raise ValueError(f"{name}: pixels must be (H, W, C), got shape {pixels.shape}")
+        pixels = _native(pixels)
         self._pixels: np.ndarray | None = pixels
         self.name = name
         self.stem = stem if stem is not None else _stem(name)
         self.shape = tuple(int(n) for n in pixels.shape)  # type: ignore[assignment]
-        self.dtype = pixels.dtype.newbyteorder("=") if pixels.dtype.byteorder != "|" else pixels.dtype
+        self.dtype = pixels.dtype
         self.mode = mode
         self.bit_depth = bit_depth
         self.channel_names = tuple(channel_names)
@@ -215,6 +221,8 @@ class ArraySource(Source):
             Not 2-D/3-D, an empty axis, or a dtype that is not bool, integer or float.
         """
         array = np.asarray(array)
+        if array.dtype.kind in "biuf":
+            array = _native(array)
         if array.ndim == 2:
             array = array[:, :, np.newaxis]
         if array.ndim != 3 or 0 in array.shape:
@@ -264,11 +272,11 @@ class PillowSource(ArraySource):
 
     def _load(self) -> np.ndarray:
         if self._pixels is None:
-            loaded = imageio.read_image(self.name, max_pixels=None)
-            if loaded.pixels.shape != self.shape or loaded.pixels.dtype != self.dtype:
+            pixels = _native(imageio.read_image(self.name, max_pixels=None).pixels)
+            if pixels.shape != self.shape or pixels.dtype != self.dtype:
                 raise ImageError(f"{self.name}: changed since it was opened "
-                                 f"(now {loaded.pixels.shape} {loaded.pixels.dtype})")
-            self._pixels = loaded.pixels
+                                 f"(now {pixels.shape} {pixels.dtype})")
+            self._pixels = pixels
         return self._pixels
 
     def close(self) -> None:
@@ -521,7 +529,7 @@ class _NotStreamable(Exception):
 
 _TIFF_DTYPES = {("u", 1): np.uint8, ("u", 2): np.uint16, ("i", 4): np.int32,
                 ("f", 4): np.float32, ("f", 8): np.float64}
-_JPEG_COMPRESSIONS = {6, 7, 33007, 34892}
+_JPEG_COMPRESSIONS = {7, 33007, 34892}
 _RESOLUTION_INCH, _RESOLUTION_CM = 2, 3
 
 
@@ -564,7 +572,13 @@ class TiffSource(Source):
     decoder (LZW, deflate, JPEG, zstd, … through imagecodecs, predictors,
     planar or contiguous samples); the last decoded segments stay in an LRU
     cache (``cache_bytes``) so the halo rows two neighbouring bands share
-    are decoded once. :attr:`segments_decoded` counts decodes.
+    are decoded once. Uncompressed strips (tifffile writes an uncompressed
+    page as one strip) are not decoded whole: the rows' bytes are read at
+    ``offset + row·W·S·itemsize``. A compressed page stored as a single
+    strip can only be decoded whole; it is then decoded once and kept in
+    the cache (whatever its size) while bands are read from it.
+    :attr:`segments_decoded` counts decodes (and direct row reads),
+    :attr:`bytes_read` the bytes read from the file for pixels.
 
     When the page's Orientation tag (274) is 2–8 the page is decoded whole on
     the first :meth:`read_rows` and oriented as EXIF orientation is
@@ -607,6 +621,7 @@ class TiffSource(Source):
         self._data = data
         self._label = "stdin" if path == _STDIN else path
         self.segments_decoded = 0
+        self.bytes_read = 0
         self._state_init()
         tif, page = self._open_page()
         try:
@@ -614,6 +629,7 @@ class TiffSource(Source):
             self._layout(page, max_pixels)
             self.metadata = _tiff_metadata(page)
             self._check_offsets(page.dataoffsets, page.databytecounts)
+            self._probe(tif, page)
         finally:
             tif.close()
 
@@ -682,6 +698,8 @@ class TiffSource(Source):
             raise _NotStreamable(f"photometric {photometric} with {channels} samples")
         if page.is_subsampled and page.compression not in _JPEG_COMPRESSIONS:
             raise _NotStreamable("chroma subsampling")
+        if page.compression == 6:
+            raise _NotStreamable("old-style JPEG compression")
         if page.compression != 1 and page.compression not in tifffile.TIFF.DECOMPRESSORS:
             raise _NotStreamable(f"compression {page.compression} has no decoder")
         if native == np.uint8 and 1 in tuple(page.extrasamples):
@@ -692,8 +710,12 @@ class TiffSource(Source):
         self._stored_shape = (height, width, channels)
         self.shape = (width, height, channels) if self._orientation >= 5 else (height, width, channels)
         self.dtype = np.dtype(native)
+        self._stored_dtype = np.dtype(dtype).newbyteorder(page.parent.byteorder)  # as in the file
         self._separate = separate > 1
         self._tiled = bool(page.is_tiled)
+        # uncompressed strips are read row by row (tifffile writes them as ONE strip)
+        self._raw_strips = (not self._tiled and page.compression == 1 and page.predictor == 1
+                            and page.fillorder == 1)
         if self._tiled:
             self._seg_rows, self._seg_cols = int(page.tilelength), int(page.tilewidth)
         else:
@@ -733,6 +755,21 @@ class TiffSource(Source):
             raise ImageError(f"{self._label}: truncated TIFF: {self._segment_text(index)} lies "
                              f"past the end of the file (bytes {offsets[index]}-"
                              f"{offsets[index] + counts[index] - 1} of {size})")
+
+    def _probe(self, tif: Any, page: Any) -> None:
+        """Decode the first strip/tile of a compressed page (when ≤ 4 MB) so that a codec
+        variant tifffile does not handle falls back to Pillow at open, not at a band."""
+        offset, count = int(page.dataoffsets[0]), int(page.databytecounts[0])
+        if page.compression == 1 or offset <= 0 or count <= 0 or count > 4 << 20:
+            return
+        try:
+            tif.filehandle.seek(offset)
+            data = tif.filehandle.read(count)
+            args = {key: value for key in ("jpegtables", "jpegheader")
+                    if (value := getattr(page, key)) is not None}
+            page.decode(data, 0, **args)
+        except Exception as error:
+            raise _NotStreamable(f"cannot decode {self._segment_text(0)}: {error}") from None
 
     def _ensure_open(self) -> None:
         if self._tif is not None:
@@ -784,16 +821,7 @@ class TiffSource(Source):
         offset, count = int(self._offsets[index]), int(self._counts[index])
         if offset <= 0 or count <= 0:
             return None
-        handle = self._tif.filehandle
-        try:
-            handle.seek(offset)
-            data = handle.read(count)
-        except OSError as error:
-            raise ImageError(f"{self._label}: cannot read {self._segment_text(index)}: "
-                             f"{error.strerror or error}") from None
-        if len(data) < count:
-            raise ImageError(f"{self._label}: cannot decode {self._segment_text(index)}: truncated "
-                             f"({len(data)} of {count} bytes)")
+        data = self._read_bytes(index, offset, count)
         try:
             decoded = self._decode(data, index, **self._decode_args)[0]
         except Exception as error:
@@ -804,6 +832,37 @@ class TiffSource(Source):
         segment = np.asarray(decoded)[0].astype(self.dtype, copy=False)
         self._remember(index, segment)
         return segment
+
+    def _read_bytes(self, index: int, offset: int, count: int) -> bytes:
+        handle = self._tif.filehandle
+        try:
+            handle.seek(offset)
+            data = handle.read(count)
+        except OSError as error:
+            raise ImageError(f"{self._label}: cannot read {self._segment_text(index)}: "
+                             f"{error.strerror or error}") from None
+        self.bytes_read += len(data)
+        if len(data) < count:
+            raise ImageError(f"{self._label}: cannot decode {self._segment_text(index)}: truncated "
+                             f"({len(data)} of {count} bytes)")
+        return data
+
+    def _raw_rows(self, index: int, first: int, last: int) -> np.ndarray | None:
+        """Rows ``first .. last − 1`` (counted from the strip's top) of uncompressed strip
+        ``index``, read directly: ``offset + first·W·S·itemsize``, as ``(rows, W, S)``."""
+        offset, count = int(self._offsets[index]), int(self._counts[index])
+        if offset <= 0 or count <= 0:
+            return None
+        width = self._stored_shape[1]
+        samples = 1 if self._separate else self._stored_shape[2]
+        row_bytes = width * samples * self._stored_dtype.itemsize
+        if count < last * row_bytes:
+            raise ImageError(f"{self._label}: cannot decode {self._segment_text(index)}: its byte "
+                             f"count {count} is less than its rows need ({last * row_bytes})")
+        data = self._read_bytes(index, offset + first * row_bytes, (last - first) * row_bytes)
+        self.segments_decoded += 1
+        rows = np.frombuffer(data, dtype=self._stored_dtype).reshape(last - first, width, samples)
+        return rows.astype(self.dtype, copy=False)
 
     def _remember(self, index: int, segment: np.ndarray) -> None:
         self._cache[index] = segment
@@ -830,11 +889,14 @@ class TiffSource(Source):
                     target = out[first - start:last - start, left:right]
                     if plane is not None:
                         target = target[:, :, plane:plane + 1]
-                    segment = self._segment(index)
+                    if self._raw_strips:
+                        segment, skip = self._raw_rows(index, first - top, last - top), 0
+                    else:
+                        segment, skip = self._segment(index), first - top
                     if segment is None:  # a segment never written: tifffile's fill value
                         target[...] = self._fill
                         continue
-                    piece = segment[first - top:last - top, :right - left]
+                    piece = segment[skip:skip + last - first, :right - left]
                     if piece.shape != target.shape:
                         raise ImageError(f"{self._label}: cannot decode {self._segment_text(index)}: "
                                          f"decoded to {segment.shape}, too small")
