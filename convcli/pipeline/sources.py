@@ -527,7 +527,9 @@ class _NotStreamable(Exception):
     """A TIFF page that tifffile cannot region-read here (falls back to Pillow)."""
 
 
-_TIFF_DTYPES = {("u", 1): np.uint8, ("u", 2): np.uint16, ("i", 4): np.int32,
+# int32 pages go through Pillow (mode I): their bit depth (16 when every value fits
+# 0..65535, else 32) needs all the values, as convcli has always read them.
+_TIFF_DTYPES = {("u", 1): np.uint8, ("u", 2): np.uint16,
                 ("f", 4): np.float32, ("f", 8): np.float64}
 _JPEG_COMPRESSIONS = {7, 33007, 34892}
 _RESOLUTION_INCH, _RESOLUTION_CM = 2, 3
