@@ -570,3 +570,27 @@ def test_memory_does_not_grow_with_height(tmp_path, fmt):
         patch.setattr(png, "_BLOCK_BYTES", 32 << 10)  # both sizes span many deflate blocks
         small, large = peak(512), peak(4096)  # 8× the rows
     assert large < 1.5 * small + (256 << 10), (small, large)
+
+
+def test_png_deflate_thread_error_reaches_the_caller_and_threads_stop(tmp_path, monkeypatch):
+    import threading
+
+    real = png._deflate_block
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("deflate ran out of memory")
+        return real(*args)
+
+    monkeypatch.setattr(png, "_BLOCK_BYTES", 4 << 10)
+    monkeypatch.setattr(png, "_deflate_block", failing)
+    image = _image(np.random.default_rng(0), (400, 100, 3), np.uint8)
+    with pytest.raises(MemoryError, match="deflate ran out"), \
+            open_sink(tmp_path / "out.png", "png", image.shape, np.uint8) as sink:
+        for band in _bands(image, [25]):
+            sink.write_rows(band)
+        sink.commit()
+    assert _leftovers(tmp_path) == []
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("convcli-png")]

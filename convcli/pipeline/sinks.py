@@ -9,8 +9,9 @@ does not grow with H: each format keeps at most a few blocks of rows.
 format      dtypes                      written as bands arrive
 ==========  ==========================  ==========================================
 png         uint8, uint16; C 1..4       rows filtered and deflated in ~1 MiB blocks
-                                        on all cores (:class:`convcli.png.PngEncoder`),
-                                        one IDAT per block
+                                        on all cores, overlapping the caller
+                                        (:class:`convcli.png.PngEncoder`), one IDAT
+                                        per block
 tiff        uint8, uint16, float32      tiles (256×256 by default) deflated by
                                         tifffile on all cores, one row of tiles at a
                                         time; BigTIFF when the pixels pass
@@ -287,6 +288,12 @@ class _PngSink(_FileSink):
     def _finish(self) -> None:
         self._encoder.finish()
         super()._finish()
+
+    def _discard(self) -> None:
+        encoder = getattr(self, "_encoder", None)
+        if encoder is not None:
+            encoder.close()
+        super()._discard()
 
 
 class _NpySink(_FileSink):
