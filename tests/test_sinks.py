@@ -594,3 +594,16 @@ def test_png_deflate_thread_error_reaches_the_caller_and_threads_stop(tmp_path, 
         sink.commit()
     assert _leftovers(tmp_path) == []
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("convcli-png")]
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1), (17, 3, 1), (5, 40, 1), (33, 17, 2)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_tiff_edge_tiles_with_one_sample(tmp_path, shape, dtype):
+    """Edge tiles of single-sample images (padded by tifffile, then predicted along rows)."""
+    image = _image(np.random.default_rng(sum(shape)), shape, dtype)
+    target = tmp_path / "edge.tif"
+    with open_sink(target, "tiff", shape, dtype, tile=16) as sink:
+        for band in _bands(image, [1]):
+            sink.write_rows(band)
+        sink.commit()
+    np.testing.assert_array_equal(_read_back(str(target), "tiff"), image)

@@ -350,15 +350,15 @@ class _TiffSink(_FileSink):
 
     def _tiles(self) -> Iterator[np.ndarray]:
         """Tiles in TIFF order: rows of tiles top to bottom, each left to right."""
-        tile_width = self._tile[1]
-        width, channels = self.shape[1], self.shape[2]
+        tile_width, width = self._tile[1], self.shape[1]
         for _ in range(math.ceil(self.shape[0] / self._tile[0])):
             rows = self._queue.get()
             if rows is _ABORT:
                 raise _WriterStopped
             for column in range(0, width, tile_width):
-                part = rows[:, column:column + tile_width]
-                yield part[:, :, 0] if channels == 1 else part
+                # (rows, columns, samples) even for one sample: tifffile pads edge tiles to
+                # (*tile, samples) and predicts along axis −2, so a 2-D edge tile comes out wrong
+                yield rows[:, column:column + tile_width]
 
     def _run(self, options: dict[str, Any]) -> None:
         try:
