@@ -60,8 +60,9 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -187,20 +188,36 @@ def _metadata_chunks(metadata: Mapping[str, Any] | None) -> list[bytes]:
     return chunks
 
 
+def _deflate_block(buffer: np.ndarray, count: int, bpp: int, level: int,
+                   last: bool) -> tuple[bytes, int, int]:
+    """Filter and raw-deflate rows ``buffer[1:count+1]`` (``buffer[0]`` is the row above).
+
+    Returns the deflate output (ended by ``Z_SYNC_FLUSH``, or ``Z_FINISH`` for
+    the ``last`` block), the Adler-32 and the length of the filtered bytes.
+    """
+    filtered = _filter_rows(buffer[1:count + 1], buffer[0], bpp, level=level).data
+    strategy = zlib.Z_RLE if level == 1 else zlib.Z_FILTERED
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+    deflated = compressor.compress(filtered) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return deflated, zlib.adler32(filtered), filtered.nbytes
+
+
 class PngEncoder:
     """Encode a PNG incrementally: header at construction, rows as they come, IEND at the end.
 
     The rows are cut into the same ~1 MiB blocks as :func:`encode_png`
     (``rows_per_block = max(1, 2**20 // (1 + W·C·bytes))`` rows, counted from
-    the top of the image), each filtered (its first row predicted from the
-    last row of the block above) and deflated on its own; blocks run on all
-    cores. A block that is complete when :meth:`write_rows` returns is
-    deflated and written as one IDAT chunk before it returns (the caller may
-    reuse its array); the rows of an incomplete block are copied and kept
-    (at most one block, ≈1 MiB, plus up to ``workers`` complete blocks held
-    so that bands smaller than a block still deflate in parallel). So the
-    memory does not grow with H, and fed all rows at once the output is
-    byte-identical to :func:`encode_png`.
+    the top of the image). Rows are copied into a block buffer (whose first
+    row holds the last row of the block above, the filters' "above" for the
+    block's first row); a full block is handed to a thread pool that filters
+    and deflates it while the caller goes on (numpy and zlib release the
+    GIL), and the finished blocks are written as IDAT chunks in order, by the
+    caller's thread, from :meth:`write_rows` and :meth:`finish`. At most
+    ``workers + 1`` blocks are in flight; a further block waits for the
+    oldest. So memory does not grow with H (about ``workers + 2`` block
+    buffers of ~1 MiB plus the filters' temporaries), the caller may reuse
+    its arrays as soon as :meth:`write_rows` returns, and the output is
+    byte-identical to :func:`encode_png` whatever the band heights.
 
     Parameters
     ----------
@@ -226,6 +243,12 @@ class PngEncoder:
         wrong dtype, more than H rows, :meth:`finish` before H rows).
     OptionError
         ``compress_level`` not in 0..9, or a non-positive ``dpi``.
+
+    Notes
+    -----
+    Call :meth:`finish` (which also stops the threads) or, to give up,
+    :meth:`close`. An exception in a deflate thread is raised by the next
+    :meth:`write_rows` or :meth:`finish`.
     """
 
     def __init__(self, write: Callable[[bytes], object], shape: tuple[int, int, int], dtype: Any, *,
@@ -245,13 +268,18 @@ class PngEncoder:
         self._write = write
         self._bpp = channels * dtype.itemsize
         self._row_bytes = width * self._bpp
-        self._rows_per_block = max(1, _BLOCK_BYTES // (self._row_bytes + 1))
+        self._block_rows = max(1, _BLOCK_BYTES // (self._row_bytes + 1))
         self._workers = max(1, workers or os.cpu_count() or 1)
-        self._rows_done = 0                       # rows received
-        self._previous = np.zeros(self._row_bytes, np.uint8)  # last row before the pending ones
-        self._pending: list[np.ndarray] = []      # copied rows of the incomplete block
-        self._pending_rows = 0
-        self._ready: list[tuple[np.ndarray, np.ndarray, bool]] = []  # (rows, previous, last) blocks
+        if height <= self._block_rows:
+            self._workers = 1  # one block: no pool
+        self._max_in_flight = self._workers + 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: deque[tuple[Future, np.ndarray, bool]] = deque()
+        self._free: list[np.ndarray] = []          # block buffers ready for reuse
+        self._current: np.ndarray | None = None    # the block being filled
+        self._filled = 0                           # rows in the current block
+        self._previous = np.zeros(self._row_bytes, np.uint8)  # the row above the next block
+        self._rows_done = 0
         self._adler = 1
         self._first_idat = True
         self._finished = False
@@ -281,82 +309,87 @@ class PngEncoder:
         return np.ascontiguousarray(rows).view(np.uint8).reshape(rows.shape[0], self._row_bytes)
 
     def write_rows(self, rows: np.ndarray) -> None:
-        """Add the next ``h`` rows ``(h, W, C)`` (``(h, W)`` for gray); deflate complete blocks."""
+        """Add the next ``h`` rows ``(h, W, C)`` (``(h, W)`` for gray); deflate full blocks."""
         if self._finished:
             raise ShapeError("PNG encoder already finished")
         raw = self._raw(rows)
-        count = raw.shape[0]
-        if count == 0:
-            return
-        self._rows_done += count
-        height = self.shape[0]
-        per_block = self._rows_per_block
-        borrowed = False
-        if self._pending_rows:  # complete the pending block first
-            take = min(per_block - self._pending_rows, count)
-            self._pending.append(raw[:take].copy())
-            self._pending_rows += take
-            raw = raw[take:]
-            if self._pending_rows == per_block or (self._rows_done == height and not len(raw)):
-                block = np.concatenate(self._pending)
-                self._ready.append((block, self._previous, self._rows_done - len(raw) == height))
-                self._previous = block[-1].copy()
-                self._pending, self._pending_rows = [], 0
-        while len(raw):
-            if len(raw) < per_block and self._rows_done < height:  # the start of a block
-                self._pending, self._pending_rows = [raw.copy()], len(raw)
-                break
-            block, raw = raw[:per_block], raw[per_block:]
-            self._ready.append((block, self._previous, self._rows_done - len(raw) == height))
-            self._previous = block[-1]
-            borrowed = True
-        if borrowed:
-            self._previous = self._previous.copy()
-        if borrowed or len(self._ready) >= self._workers or self._rows_done == height:
-            self._deflate_ready()
+        height, per_block = self.shape[0], self._block_rows
+        position = 0
+        while position < len(raw):
+            if self._current is None:
+                self._current = self._take_buffer()
+                self._current[0] = self._previous
+                self._filled = 0
+            take = min(per_block - self._filled, len(raw) - position)
+            self._current[1 + self._filled:1 + self._filled + take] = raw[position:position + take]
+            self._filled += take
+            self._rows_done += take
+            position += take
+            if self._filled == per_block or self._rows_done == height:
+                self._previous[:] = self._current[self._filled]
+                self._submit(self._current, self._filled, last=self._rows_done == height)
+                self._current = None
+        while self._in_flight and self._in_flight[0][0].done():
+            self._write_oldest()
 
-    def _deflate_ready(self) -> None:
-        """Filter and deflate the ready blocks (in parallel) and write their IDAT chunks."""
-        level, bpp = self._level, self._bpp
-        strategy = zlib.Z_RLE if level == 1 else zlib.Z_FILTERED
+    def _take_buffer(self) -> np.ndarray:
+        while not self._free and len(self._in_flight) >= self._max_in_flight:
+            self._write_oldest()
+        if self._free:
+            return self._free.pop()
+        return np.empty((self._block_rows + 1, self._row_bytes), np.uint8)
 
-        def deflate_block(item: tuple[np.ndarray, np.ndarray, bool]) -> tuple[bytes, int, int]:
-            rows, previous, last = item
-            filtered = _filter_rows(rows, previous, bpp, level=level).data
-            compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
-            deflated = compressor.compress(filtered) + compressor.flush(
-                zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
-            )
-            return deflated, zlib.adler32(filtered), filtered.nbytes
-
-        ready, self._ready = self._ready, []
-        workers = min(self._workers, len(ready))
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                blocks = list(pool.map(deflate_block, ready))
+    def _submit(self, buffer: np.ndarray, count: int, *, last: bool) -> None:
+        arguments = (buffer, count, self._bpp, self._level, last)
+        if self._workers > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="convcli-png")
+            future = self._pool.submit(_deflate_block, *arguments)
         else:
-            blocks = [deflate_block(item) for item in ready]
-        for (deflated, block_adler, block_length), (_, _, last) in zip(blocks, ready):
-            self._adler = adler32_combine(self._adler, block_adler, block_length)
-            if self._first_idat:
-                # zlib header: CM=8 (deflate), CINFO=7 (32 KiB window), FLEVEL from the level, FCHECK.
-                flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3
-                cmf_flg = (0x78 << 8) | (flevel << 6)
-                cmf_flg += (31 - cmf_flg % 31) % 31
-                deflated = struct.pack(">H", cmf_flg) + deflated
-                self._first_idat = False
-            if last:
-                deflated += struct.pack(">I", self._adler)
-            self._write(_chunk(b"IDAT", deflated))
+            future = Future()
+            future.set_result(_deflate_block(*arguments))
+        self._in_flight.append((future, buffer, last))
+
+    def _write_oldest(self) -> None:
+        """Wait for the oldest block in flight and write it as an IDAT chunk."""
+        future, buffer, last = self._in_flight.popleft()
+        deflated, block_adler, block_length = future.result()
+        self._free.append(buffer)
+        self._adler = adler32_combine(self._adler, block_adler, block_length)
+        if self._first_idat:
+            # zlib header: CM=8 (deflate), CINFO=7 (32 KiB window), FLEVEL from the level, FCHECK.
+            level = self._level
+            flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3
+            cmf_flg = (0x78 << 8) | (flevel << 6)
+            cmf_flg += (31 - cmf_flg % 31) % 31
+            deflated = struct.pack(">H", cmf_flg) + deflated
+            self._first_idat = False
+        if last:
+            deflated += struct.pack(">I", self._adler)
+        self._write(_chunk(b"IDAT", deflated))
 
     def finish(self) -> None:
-        """Write IEND; all H rows must have been written."""
+        """Write the remaining IDATs and IEND (all H rows must have been written), stop the threads."""
         if self._finished:
             return
         if self._rows_done != self.shape[0]:
             raise ShapeError(f"PNG of {self.shape[0]} rows finished after {self._rows_done} rows")
-        self._finished = True
-        self._write(_chunk(b"IEND", b""))
+        try:
+            while self._in_flight:
+                self._write_oldest()
+            self._write(_chunk(b"IEND", b""))
+            self._finished = True
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the deflate threads and drop the blocks in flight (the output is then incomplete)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._in_flight.clear()
+        self._free.clear()
+        self._current = None
 
 
 def encode_png(pixels: np.ndarray, *, compress_level: int = DEFAULT_PNG_LEVEL,

@@ -9,8 +9,9 @@ does not grow with H: each format keeps at most a few blocks of rows.
 format      dtypes                      written as bands arrive
 ==========  ==========================  ==========================================
 png         uint8, uint16; C 1..4       rows filtered and deflated in ~1 MiB blocks
-                                        on all cores (:class:`convcli.png.PngEncoder`),
-                                        one IDAT per block
+                                        on all cores, overlapping the caller
+                                        (:class:`convcli.png.PngEncoder`), one IDAT
+                                        per block
 tiff        uint8, uint16, float32      tiles (256×256 by default) deflated by
                                         tifffile on all cores, one row of tiles at a
                                         time; BigTIFF when the pixels pass
@@ -288,6 +289,12 @@ class _PngSink(_FileSink):
         self._encoder.finish()
         super()._finish()
 
+    def _discard(self) -> None:
+        encoder = getattr(self, "_encoder", None)
+        if encoder is not None:
+            encoder.close()
+        super()._discard()
+
 
 class _NpySink(_FileSink):
     format = "npy"
@@ -343,15 +350,15 @@ class _TiffSink(_FileSink):
 
     def _tiles(self) -> Iterator[np.ndarray]:
         """Tiles in TIFF order: rows of tiles top to bottom, each left to right."""
-        tile_width = self._tile[1]
-        width, channels = self.shape[1], self.shape[2]
+        tile_width, width = self._tile[1], self.shape[1]
         for _ in range(math.ceil(self.shape[0] / self._tile[0])):
             rows = self._queue.get()
             if rows is _ABORT:
                 raise _WriterStopped
             for column in range(0, width, tile_width):
-                part = rows[:, column:column + tile_width]
-                yield part[:, :, 0] if channels == 1 else part
+                # (rows, columns, samples) even for one sample: tifffile pads edge tiles to
+                # (*tile, samples) and predicts along axis −2, so a 2-D edge tile comes out wrong
+                yield rows[:, column:column + tile_width]
 
     def _run(self, options: dict[str, Any]) -> None:
         try:
