@@ -355,6 +355,8 @@ def _run(job: Job, source: Any, destination: Destination) -> dict[str, Any]:
         "shape_out": list(runner.plan.out_shape), "outputs": [],
     }
     montage_target = destination.montage
+    if montage_target:
+        _check_target(runner, montage_target)
     hold = job.verify or montage_target is not None or runner.fmt == "npz"
     held: list[np.ndarray] | None = [] if hold else None
     if runner.fmt in _FLOAT_FORMATS:
@@ -514,8 +516,9 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
                 if raw:
                     sink.write_rows(np.ascontiguousarray(values, dtype=np.float32))
                 else:
-                    owned = values is not maps and values.base is not maps
-                    sink.write_rows(display.apply_mapping(values, mapping, overwrite=owned))
+                    # groups are disjoint channels, so mapping in place is safe unless the maps are held
+                    scratch = held is None or not np.may_share_memory(values, maps)
+                    sink.write_rows(display.apply_mapping(values, mapping, overwrite=scratch))
         for sink in sinks:
             sink.commit()
     for group, target in zip(groups, runner.targets):

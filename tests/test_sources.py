@@ -68,7 +68,7 @@ def _codec(name: str) -> bool:
 
 def _tiff_cases() -> list[tuple[str, str, int, dict]]:
     cases = []
-    for dtype in ("uint8", "uint16", "float32", "int32"):
+    for dtype in ("uint8", "uint16", "float32"):  # int32 pages: Pillow (mode I), tested below
         for channels in (1, 2, 3, 4):
             cases.append((f"{dtype}-{channels}-plain", dtype, channels, {}))
             cases.append((f"{dtype}-{channels}-tiles", dtype, channels, {"tile": (16, 16)}))
@@ -175,7 +175,6 @@ def test_tiff_attributes(tiff_files):
         "uint16-3-be-bigtiff": ("RGB;16", 16, ("R", "G", "B")),
         "uint16-4-plain": ("RGBA;16", 16, ("R", "G", "B", "A")),
         "float32-1-plain": ("F", 32, ("L",)),
-        "int32-1-plain": ("I", 32, ("L",)),
         "float32-3-plain": ("tiff;F", 32, ("c0", "c1", "c2")),
     }
     for case, (mode, depth, names) in expected.items():

@@ -184,7 +184,7 @@ def test_bands_against_scipy_signal(border, mode):
     rng = np.random.default_rng(7)
     image = rng.standard_normal((23, 17)).astype(np.float64)
     weights = rng.standard_normal((5, 3))
-    plan = plan_render(image.shape + (1,), weights, padding="same", border=border, dtype="float64")
+    plan = plan_render((*image.shape, 1), weights, padding="same", border=border, dtype="float64")
     streamed = _streamed(plan, RowsOf(image), 4)[..., 0]
     expected = scipy.signal.correlate2d(image, weights, mode="same", boundary=mode)
     np.testing.assert_allclose(streamed, expected, rtol=1e-12, atol=1e-12)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -83,24 +82,14 @@ the exact float32 (H', W', N) result, image outputs are mapped to pixels by
 
 @dataclass
 class _Settings:
-    """Parsed, validated options shared by every input of a batch."""
+    """Parsed, validated options shared by every input of a batch (the CLI's side of a run)."""
 
-    geometry: dict[str, Any]
-    transpose: bool
-    reduce: str
-    scale: str
-    out_format: str | None
     output: str | None
+    out_format: str | None
     force: bool
-    verify: bool
     quiet: bool
     as_json: bool
-    compress_level: int
-    bit_depth: int | None
-    alpha: str
-    max_pixels: int | None
     montage: str | None = None
-    specs: tuple[str, ...] = ()
     batch: bool = False
     written: set[str] = field(default_factory=set)
 
@@ -159,13 +148,10 @@ def _geometry(stride: str, padding: str, border: str, dilation: str, channels: s
     return options
 
 
-def _is_directory_target(output: str) -> bool:
-    return Path(output).is_dir() or output.endswith(("/", "\\"))
-
-
 def _check_output(settings: _Settings, batch: bool) -> None:
     """Validate ``-o``/``-f``/``--montage`` before any image is read (validate first, compute second)."""
     from convcli.imageio import format_from_suffix
+    from convcli.job import is_directory_target
 
     if settings.montage and Path(settings.montage).suffix.lower() not in ("", ".png"):
         raise OptionError(f"--montage {settings.montage}: the contact sheet is a PNG; name it .png")
@@ -178,14 +164,14 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         if batch:
             raise OptionError("a batch of several inputs cannot be written to stdout (-o -); use -o DIR")
         return
-    if _is_directory_target(output):
+    if is_directory_target(output):
         if not Path(output).is_dir():
             raise OptionError(f"output directory does not exist: {output}")
         return
     if batch:
         raise OptionError(f"several inputs need -o DIR (an existing directory), not a file: {output}")
     suffix = Path(output).suffix
-    suffix_format = format_from_suffix(output) if suffix else None
+    suffix_format = ("zarr" if suffix.lower() == ".zarr" else format_from_suffix(output)) if suffix else None
     if settings.out_format and suffix_format and suffix_format != settings.out_format:
         raise OptionError(
             f"-o {output} names a {suffix_format} file but -f asks for {settings.out_format}; "
@@ -193,7 +179,7 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         )
     if not settings.out_format and suffix and suffix_format is None:
         raise OptionError(
-            f"-o {output}: unknown output suffix {suffix!r}; use .png, .tif/.tiff, .npy or .npz, "
+            f"-o {output}: unknown output suffix {suffix!r}; use .png, .tif/.tiff, .npy, .npz or .zarr, "
             "or name the format with -f"
         )
     parent = Path(output).parent
@@ -202,65 +188,25 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         raise OptionError(f"-o {output}: output directory {parent} {what}")
 
 
-def _default_format(settings: _Settings, loaded_mode: str) -> str:
-    from convcli.imageio import format_from_suffix
+def _destination(settings: _Settings, source: str, inputs_seen: list[str]) -> Any:
+    """Where one input's outputs go (``--montage`` per input in a batch: ``sheet.<stem>.png``)."""
+    from convcli.job import Destination
 
-    if settings.out_format:
-        return settings.out_format
-    output = settings.output
-    if output and output != "-" and not _is_directory_target(output):
-        suffix_format = format_from_suffix(output)
-        if suffix_format:
-            return suffix_format
-    return "npy" if loaded_mode == "npy" else "png"
-
-
-def _targets(settings: _Settings, stem: str, labels: list[str], fmt: str) -> list[str]:
-    """Output paths, one per label (or one for npy/npz); :func:`_check_output` ran before."""
-    ext = {"png": ".png", "tiff": ".tiff", "npy": ".npy", "npz": ".npz"}[fmt]
-    output = settings.output
-    if output == "-":
-        if len(labels) != 1:
-            raise OptionError(
-                f"{len(labels)} maps cannot go to stdout as {fmt}; use -f npy/npz, --reduce, "
-                "or -o DIR"
-            )
-        return ["-"]
-    if output is None or _is_directory_target(output):
-        folder = Path(output) if output else Path()
-        return [str(folder / f"{stem}.{label}{ext}") for label in labels]
-    target = Path(output)
-    if len(labels) == 1:
-        return [str(target)]
-    suffix = target.suffix or ext
-    return [str(target.with_name(f"{target.stem}.{label}{suffix}")) for label in labels]
+    montage = settings.montage
+    if montage and settings.batch:
+        target = Path(montage)
+        stem = "stdin" if source == "-" else Path(source).stem
+        montage = str(target.with_name(f"{target.stem}.{stem}{target.suffix or '.png'}"))
+    return Destination(output=settings.output, force=settings.force, protect=tuple(inputs_seen),
+                       montage=montage)
 
 
-def _write(settings: _Settings, target: str, payload: bytes, protect: list[str]) -> None:
-    """Write one output atomically; refuse a path this run already wrote for another map/input."""
-    from convcli import imageio
-    from convcli.errors import OutputError
-
-    if target != "-":
-        key = os.path.abspath(target)
-        if key in settings.written:
-            raise OutputError(
-                f"{target}: already written by this run for another input or map; "
-                "use -o DIR with distinct input names"
-            )
-        imageio.write_output(target, payload, force=settings.force, protect=protect)
-        settings.written.add(key)
-    else:
-        imageio.write_output(target, payload)
-
-
-def _check_targets(settings: _Settings, targets: list[str], protect: list[str]) -> None:
-    """Refuse the run's outputs for one input before writing any of them (no partial set)."""
-    from convcli import imageio
+def _claim(settings: _Settings, paths: list[str]) -> None:
+    """Refuse a path this run already wrote for another map or input (checked before writing)."""
     from convcli.errors import OutputError
 
     seen: set[str] = set()
-    for target in targets:
+    for target in paths:
         if target == "-":
             continue
         key = os.path.abspath(target)
@@ -270,250 +216,31 @@ def _check_targets(settings: _Settings, targets: list[str], protect: list[str]) 
                 "use -o DIR with distinct input names"
             )
         seen.add(key)
-        imageio.check_output_target(target, force=settings.force, protect=protect)
 
 
-def _spec_text(settings: _Settings) -> str:
-    return " ".join(f"-k {spec}" for spec in settings.specs) or "bank"
+def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
+    """Run the job on one input (streaming) and report what was written."""
+    from convcli.job import planned_outputs, run
+    from convcli.pipeline.sources import open_source
 
-
-def _convolve(loaded: Any, array: Any, weights: Any, settings: _Settings) -> Any:
-    """The core call; its geometry/kernel errors name the input and the kernel spec.
-
-    An overflow (weights or results beyond the compute type's range) is an
-    error naming the spec, not a numpy warning on stderr and an ``inf`` map.
-    """
-    import numpy as np
-
-    from convcli import conv2d, conv_transpose2d
-    from convcli.errors import KernelError, ShapeError
-
-    name = "stdin" if loaded.source == "-" else loaded.source
-    dtype = settings.geometry["dtype"]
-    limit = float(np.finfo(dtype).max)
-    if weights.size and float(np.max(np.abs(weights))) > limit:
-        raise KernelError(f"{_spec_text(settings)}: weights exceed the {dtype} range (±{limit:.3g})"
-                          + ("; use --dtype float64" if dtype == "float32" else ""))
+    destination = _destination(settings, source, inputs_seen)
+    opened = open_source(source, max_pixels=job.max_pixels)
     try:
-        _check_working_size(array.shape, weights.shape, settings)
-    except ShapeError as exc:
-        raise ShapeError(f"{name}: {_spec_text(settings)}: {exc}") from None
-    try:  # warnings filters, unlike np.errstate, also cover the engines' worker threads
-        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if settings.transpose:
-                maps = conv_transpose2d(array, weights, **settings.geometry)
-            else:
-                maps = conv2d(array, weights, **settings.geometry)
-    except (KernelError, ShapeError) as exc:
-        raise type(exc)(f"{name}: {_spec_text(settings)}: {exc}") from None
-    if maps.size and not (np.isfinite(maps.min()) and np.isfinite(maps.max())) \
-            and np.isfinite(array).all():
-        raise ShapeError(f"{name}: {_spec_text(settings)}: the result overflows {dtype} "
-                         f"(|value| > {limit:.3g})"
-                         + ("; use --dtype float64 or smaller weights" if dtype == "float32" else ""))
-    return maps
-
-
-def _check_working_size(image_shape: Any, weights_shape: Any, settings: _Settings) -> None:
-    """Refuse a geometry whose padded (or, transposed, upsampled) image is absurdly large.
-
-    The working image is ``H + pad_top + pad_bottom`` rows (forward) or
-    ``(H − 1)·s + k_eff + output_padding`` rows (transposed), likewise for
-    columns. It may have up to ``max(--max-pixels, 4·H·W)`` pixels, so that a
-    typo such as ``-p 30000`` or ``-d 5000`` is an error, not gigabytes of
-    memory. ``--max-pixels 0`` lifts the limit.
-    """
-    from convcli.errors import ShapeError
-    from convcli.geometry import effective_kernel_size, pair, resolve_padding2d
-
-    if settings.max_pixels is None:
-        return
-    geometry = settings.geometry
-    rows, cols = image_shape[:2]
-    kernel = weights_shape[1:3]
-    strides, dilations = pair(geometry["stride"], "stride"), pair(geometry["dilation"], "dilation")
-    if settings.transpose:
-        out_pads = pair(geometry["output_padding"], "output_padding", minimum=0)
-        extents = [(n - 1) * s + effective_kernel_size(k, d) + op
-                   for n, k, s, d, op in zip((rows, cols), kernel, strides, dilations, out_pads)]
-    else:
-        pads = resolve_padding2d((rows, cols), kernel, stride=strides, padding=geometry["padding"],
-                                 dilation=dilations)
-        extents = [rows + pads[0] + pads[1], cols + pads[2] + pads[3]]
-    limit = max(settings.max_pixels, 4 * rows * cols)
-    if extents[0] * extents[1] > limit:
-        raise ShapeError(
-            f"this geometry needs a {extents[0]}×{extents[1]} working image for a {rows}×{cols} "
-            f"input ({extents[0] * extents[1]} pixels > limit {limit}); check --padding, "
-            "--dilation, --stride (or raise --max-pixels; 0: no limit)"
-        )
-
-
-_VERIFY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to max |reference|
-
-
-def _verify(source: str, array: Any, weights: Any, maps: Any, n_filters: int,
-            settings: _Settings) -> dict[str, Any]:
-    """Recompute with scipy.signal; print the difference; a mismatch is an error."""
-    import numpy as np
-
-    from convcli.errors import ShapeError
-    from convcli.verify import max_abs_difference, reference_conv2d, reference_conv_transpose2d
-
-    geometry = settings.geometry
-    reference_options = {k: v for k, v in geometry.items() if k not in ("bias", "method", "dtype")}
-    reference = (reference_conv_transpose2d if settings.transpose else reference_conv2d)(
-        array, weights, **reference_options
-    )
-    difference = max_abs_difference(_without_bias(maps, geometry["bias"], n_filters), reference)
-    peak = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
-    relative = difference / peak
-    name = "stdin" if source == "-" else source
-    ok = relative <= _VERIFY_TOLERANCE[geometry["dtype"]]
-    if not settings.quiet:
-        err(f"verify {name}: max |convcli − scipy.signal| = {difference:.3g} "
-            f"(relative {relative:.3g}) {'ok' if ok else 'MISMATCH'}")
-    if not ok:
-        raise ShapeError(
-            f"{name}: --verify: result differs from scipy.signal by {difference:.3g} "
-            f"(relative {relative:.3g}); please report this"
-        )
-    return {"max_abs_difference": difference, "relative": relative}
-
-
-def _json_number(value: float) -> float | str:
-    """JSON has no NaN/inf: give them as strings."""
-    import math
-
-    return value if math.isfinite(value) else str(value)
-
-
-def _run_one(source: str, bank: Any, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
-    """Read, convolve, write one input; returns its JSON record."""
-    import numpy as np
-
-    from convcli import display, imageio
-    from convcli.maps import group_maps, reduce_maps
-
-    loaded = imageio.read_image(source, max_pixels=settings.max_pixels)
-    # 8/16-bit pixels go to the core as they are: it converts them band by band
-    array = loaded.pixels if loaded.pixels.dtype in (np.uint8, np.uint16) else loaded.array
-    channel_names = tuple(loaded.channel_names)
-    has_alpha = len(channel_names) in (2, 4) and channel_names[-1] == "A"
-    if settings.alpha == "drop" and has_alpha:
-        array = array[:, :, :-1]
-        channel_names = channel_names[:-1]
-    weights = bank.stack()
-    maps = _convolve(loaded, array, weights, settings)
-    labels = list(bank.labels)
-    n_filters = len(labels)
-    record: dict[str, Any] = {"input": source, "mode": loaded.mode, "shape_in": list(array.shape),
-                              "outputs": []}
-    if settings.verify:
-        record["verify"] = _verify(source, np.asarray(array, dtype=np.float64), weights, maps, n_filters,
-                                   settings)
-    if settings.reduce != "none":
-        maps = reduce_maps(maps, n_filters, settings.reduce)
-        labels = [f"{bank.name}-{settings.reduce}"]
-    fmt = _default_format(settings, loaded.mode)
-    if maps.shape[2] // len(labels) != len(channel_names):
-        channel_names = ()  # sum / gray modes: one channel per kernel
-    names = _map_names(labels, maps.shape[2], channel_names)
-    record["shape_out"] = list(maps.shape)
-    if settings.as_json:  # two passes over every map: only when they are printed
-        record["maps"] = [
-            {"name": name, "min": _json_number(float(maps[..., i].min())),
-             "max": _json_number(float(maps[..., i].max()))}
-            for i, name in enumerate(names)
-        ]
-    protect = list(inputs_seen)
-    if fmt in ("npy", "npz"):
-        targets = _targets(settings, loaded.stem, [labels[0] if len(labels) == 1 else bank.name], fmt)
-    else:
-        groups = group_maps(labels, maps.shape[2], channel_names)
-        targets = _targets(settings, loaded.stem, [g.label for g in groups], fmt)
-    montage_target = _montage_target(settings, loaded.stem) if settings.montage else None
-    _check_targets(settings, targets + ([montage_target] if montage_target else []), protect)
-    if montage_target:
-        _write_montage(settings, maps, names, array, montage_target, protect)
-    if fmt in ("npy", "npz"):
-        target = targets[0]
-        if fmt == "npy":
-            payload = imageio.encode_npy(maps if maps.dtype == np.float64
-                                         else np.ascontiguousarray(maps, dtype=np.float32))
-        else:
-            payload = imageio.encode_npz({name: maps[..., i] for i, name in enumerate(names)})
-        _write(settings, target, payload, protect)
-        record["outputs"].append({"path": target, "format": fmt, "shape": list(maps.shape)})
-        _say_written(settings, target, maps.shape)
-        return record
-    bit_depth = settings.bit_depth or (16 if loaded.bit_depth == 16 else 8)
-    hint = bank.display if settings.reduce in ("none", "max", "min", "sum") else None
-    for group, target in zip(groups, targets):
-        channels = list(group.channels)
-        contiguous = channels == list(range(channels[0], channels[-1] + 1))
-        # a view when the group's channels are adjacent: each group is written once, and
-        # to_pixels may then work in place (maps is not used after this loop)
-        plane = maps[:, :, channels[0]:channels[-1] + 1] if contiguous else maps[:, :, channels]
-        if settings.scale == "raw":
-            if fmt != "tiff":
-                raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
-            payload = imageio.encode_tiff(np.ascontiguousarray(plane, dtype=np.float32))
-        else:
-            if loaded.bit_depth in (8, 16) and bit_depth != loaded.bit_depth:
-                # --bit-depth changes the range of an 8/16-bit picture: 255 ↔ 65535 (× or ÷ 257)
-                plane = plane * (257.0 if bit_depth == 16 else 1 / 257.0)
-            pixels = display.to_pixels(plane, scale=settings.scale, bit_depth=bit_depth, hint=hint,
-                                       overwrite=True)
-            if fmt == "png":
-                payload = imageio.encode_png(pixels, compress_level=settings.compress_level)
-            else:
-                payload = imageio.encode_tiff(pixels)
-        _write(settings, target, payload, protect)
-        record["outputs"].append({"path": target, "format": fmt, "shape": list(plane.shape),
-                                  "map": group.label})
-        _say_written(settings, target, plane.shape)
+        planned = planned_outputs(job, opened, destination)
+        _claim(settings, planned)
+        record = run(job, opened, destination)
+    finally:
+        opened.close()
+    for output in record["outputs"]:
+        if output["path"] != "-":
+            settings.written.add(os.path.abspath(output["path"]))
+        _say_written(settings, output["path"], output["shape"])
+    if "verify" in record and not settings.quiet:
+        check = record["verify"]
+        name = "stdin" if source == "-" else source
+        err(f"verify {name}: max |convcli − scipy.signal| = {check['max_abs_difference']:.3g} "
+            f"(relative {check['relative']:.3g}) ok")
     return record
-
-
-def _without_bias(maps: Any, bias: Any, n_filters: int) -> Any:
-    """The maps minus the bias that conv2d added (scalar, per kernel or per channel)."""
-    import numpy as np
-
-    values = np.asarray(bias, dtype=np.float64).ravel()
-    if values.size == 1:
-        return maps - values[0]
-    if values.size == maps.shape[2]:
-        return maps - values
-    return maps - np.repeat(values, maps.shape[2] // n_filters)
-
-
-def _map_names(labels: list[str], n_out: int, channel_names: tuple[str, ...]) -> list[str]:
-    per_kernel = n_out // len(labels)
-    if per_kernel == 1:
-        return list(labels)
-    names = channel_names if len(channel_names) == per_kernel else tuple(f"c{i}" for i in range(per_kernel))
-    return [f"{label}.{name}" for label in labels for name in names]
-
-
-def _montage_target(settings: _Settings, stem: str) -> str:
-    """``--montage FILE``; in a batch ``sheet.png`` becomes ``sheet.<stem>.png`` per input."""
-    target = Path(settings.montage)
-    if settings.batch:
-        target = target.with_name(f"{target.stem}.{stem}{target.suffix or '.png'}")
-    return str(target)
-
-
-def _write_montage(settings: _Settings, maps: Any, names: list[str], image: Any, target: str,
-                   protect: list[str]) -> None:
-    """Write the contact sheet of all maps (next to the input) to ``target``."""
-    from convcli import imageio
-    from convcli.montage import make_montage
-
-    sheet = make_montage(maps, names, input_image=image)
-    _write(settings, target, imageio.encode_png(sheet), protect)
-    _say_written(settings, target, sheet.shape)
 
 
 def _say_written(settings: _Settings, target: str, shape: Any) -> None:
@@ -696,6 +423,7 @@ def apply(
 ) -> None:
     from convcli import imageio
     from convcli.display import parse_scale
+    from convcli.job import Job
     from convcli.presets import load_bank
 
     if bit_depth not in (None, 8, 16):
@@ -704,18 +432,22 @@ def apply(
     if scale_text != "raw":
         scale_text = parse_scale(scale_text)
     settings = _Settings(
-        geometry=_geometry(stride, padding, border, dilation, channels.value, flip, bias,
-                           output_padding, transpose, method, dtype),
-        transpose=transpose, reduce=reduce.value, scale=scale_text,
         out_format=out_format.value if out_format else None, output=output, force=force,
-        verify=verify, quiet=quiet, as_json=as_json,
+        quiet=quiet, as_json=as_json, montage=montage,
+    )
+    geometry = _geometry(stride, padding, border, dilation, channels.value, flip, bias,
+                         output_padding, transpose, method, dtype)
+    bank = load_bank(kernel)
+    job = Job(
+        weights=bank.stack(), labels=tuple(bank.labels), bank_name=bank.name, geometry=geometry,
+        display_hint=bank.display, transpose=transpose, reduce=reduce.value, scale=scale_text,
+        out_format=settings.out_format, bit_depth=bit_depth,
         compress_level=imageio.DEFAULT_PNG_LEVEL if compress_level is None else compress_level,
-        bit_depth=bit_depth, alpha=alpha.value,
+        alpha=alpha.value,
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
-        montage=montage, specs=tuple(kernel),
+        verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",
     )
-    bank = load_bank(kernel)
     entries = _expand_inputs(inputs)
     sources = [source for source, _ in entries]
     if sources.count("-") > 1:
@@ -731,7 +463,7 @@ def apply(
             try:
                 if problem is not None:
                     raise problem
-                records.append(_run_one(source, bank, settings, inputs_seen))
+                records.append(_run_one(job, source, settings, inputs_seen))
             except OptionError:
                 raise  # the same for every input: stop the batch
             except (ConvcliError, MemoryError) as exc:

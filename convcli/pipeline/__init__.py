@@ -18,8 +18,8 @@ sources
     :class:`~convcli.pipeline.sources.Source` objects: ``read_rows(start, stop)``
     of the native pixels, opened lazily, picklable.
 sinks
-    Writers that consume an iterator of pixel bands and write a file
-    atomically (temporary name, rename on success).
+    Writers fed band by band (``write_rows``, then ``commit``) that write a
+    file atomically (temporary name, rename on commit; ``abort`` removes it).
 render
     ``render_rows``: one band of maps from a source, the one function every
     executor (local loop, process pool, Dask block) calls.

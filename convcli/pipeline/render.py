@@ -151,6 +151,13 @@ def plan_render(in_shape: tuple[int, int, int], weights: Any, *, stride: Any = 1
     bank = _as_bank(weights, dtype_name)
     kh, kw = bank.shape[1:3]
     strides, dilations = pair(stride, "stride"), pair(dilation, "dilation")
+    image_channels = 1 if channels == "gray" else used
+    if bank.ndim == 4 and bank.shape[3] != image_channels \
+            and not (channels == "depthwise" and bank.shape[3] == 1):
+        raise ShapeError(
+            f"bank has C={bank.shape[3]} channels but the image has C={image_channels} "
+            f"(channels={channels!r}); give a (F, kh, kw) bank or a matching C"
+        )
     options: dict[str, Any] = {"stride": strides, "dilation": dilations, "channels": channels,
                                "flip": flip, "dtype": dtype_name}
     if transpose:
