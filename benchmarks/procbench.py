@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +235,7 @@ class Contender:
     prepare: Callable[[], None] = lambda: None
     cwd: Path | None = None
     watch: Sequence[int] = ()
+    extra_cpu: Callable[[], float] | None = None  # CPU seconds so far of outside processes it uses
 
 
 @dataclass
@@ -266,6 +267,7 @@ def interleaved(contenders: Sequence[Contender], rounds: int, *, rss_limit_mb: f
         shuffler.shuffle(order)
         for contender in order:
             contender.prepare()
+            before = contender.extra_cpu() if contender.extra_cpu else 0.0
             try:
                 sample = run_measured(contender.argv, rss_limit_mb=rss_limit_mb, cwd=contender.cwd,
                                       timeout=timeout, watch=contender.watch)
@@ -273,6 +275,8 @@ def interleaved(contenders: Sequence[Contender], rounds: int, *, rss_limit_mb: f
                 outcomes[contender.key].failure = str(exc)
                 progress(f"!!! {contender.key} failed (round {number}): {exc}")
                 continue
+            if contender.extra_cpu:
+                sample = replace(sample, cpu=sample.cpu + contender.extra_cpu() - before)
             outcomes[contender.key].samples.append(sample)
             progress(f"round {number}/{rounds} {contender.key}: {sample.wall:.2f} s, "
                      f"{sample.cpu_percent:.0f} % CPU, {sample.peak_mb:.0f} MB a process, "
@@ -405,15 +409,21 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def verdict(checks: Sequence[tuple[str, float | None, float]], quick: bool = False) -> str:
-    """``yes`` / ``NO`` / ``not measured`` for checks ``(what, value, limit)``, each ``value ≤ limit``.
+def verdict(checks: Sequence[tuple], quick: bool = False) -> str:
+    """``yes`` / ``NO (…)`` / ``not measured (…)`` for checks ``(what, value, limit[, '≥'])``.
 
-    A failing check is named with its value; in ``--quick`` mode the verdict
-    is marked as such (small images do not test the issue's targets).
+    A check holds when ``value ≤ limit`` (or ``value ≥ limit`` with ``'≥'``);
+    a failing one is named with its value; ``value`` None means not measured.
+    In ``--quick`` mode the verdict is marked (small images do not test the
+    issue's targets).
     """
-    missing = [what for what, value, _ in checks if value is None]
-    failing = [f"{what} {value:.3g} > {limit:g}" for what, value, limit in checks
-               if value is not None and not value <= limit]
+    missing, failing = [], []
+    for what, value, limit, *sense in checks:
+        at_least = sense == ["≥"]
+        if value is None:
+            missing.append(what)
+        elif not (value >= limit if at_least else value <= limit):
+            failing.append(f"{what} {value:.3g} {'<' if at_least else '>'} {limit:g}")
     if failing:
         text = "NO (" + "; ".join(failing) + ")"
     elif missing:
