@@ -8,7 +8,8 @@ process tree. Medians of ``--rounds`` interleaved rounds (every command
 once per round, a new seeded random order each round).
 
 Batch (B rows): ``--count`` 4000×3000 photo-like JPEGs (default 24;
-generated into ``--workdir``, default ``/tmp/convcli-bench``), Sobel
+generated into ``--workdir``, default ``/tmp/convcli-bench``,
+``/tmp/convcli-bench-quick`` with ``--quick``), Sobel
 magnitude → 8-bit PNG at zlib ``--level`` (default 1) for every tool:
 
 * ``convcli apply DIR -k sobel --reduce magnitude --compress-level L -o OUT/ --jobs 1``
@@ -58,6 +59,7 @@ import procbench as pb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = Path("/tmp/convcli-bench")
+QUICK_WORKDIR = Path("/tmp/convcli-bench-quick")
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS-batch.md"
 FULL_ROUNDS, QUICK_ROUNDS = 5, 2
 SIGMA = 2
@@ -83,6 +85,7 @@ def make_jpegs(folder: Path, count: int, shape: tuple[int, int]) -> list[Path]:
             pb.write_jpeg(path, *shape, seed=number)
             pb.mark_generated(path, params)
         paths.append(path)
+    pb._upscaled_photo.cache_clear()
     for extra in folder.glob("photo-*.jpg"):  # a previous run with a larger --count
         if extra not in paths:
             extra.unlink()
@@ -450,8 +453,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="4 small JPEGs, a 5 Mpx zarr, 2 rounds, prints only")
     parser.add_argument("--rounds", type=int, default=None,
                         help=f"interleaved rounds (default {FULL_ROUNDS}, quick {QUICK_ROUNDS})")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR})")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR}, "
+                             f"quick {QUICK_WORKDIR}: the small inputs do not replace the big ones)")
     parser.add_argument("--only", default=",".join(PARTS), help="B (JPEG batch), Z (zarr on Dask), or B,Z")
     parser.add_argument("--count", type=int, default=None, help="number of JPEGs (default 24, quick 4)")
     parser.add_argument("--level", type=int, default=1, choices=range(10), metavar="0-9",
@@ -479,6 +483,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.only) - set(PARTS))
     if unknown or not args.only:
         parser.error(f"--only takes B, Z or B,Z, got {','.join(unknown) or 'nothing'}")
+    if args.workdir is None:
+        args.workdir = QUICK_WORKDIR if args.quick else DEFAULT_WORKDIR
     if args.output is None and not args.quick:
         args.output = DEFAULT_OUTPUT
     return args

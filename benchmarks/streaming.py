@@ -1,12 +1,14 @@
 """Streaming benchmark (issue 11): big images through ``convcli apply`` against the ``vips`` CLI.
 
-Whole processes, wall time and peak RSS (``os.wait4`` of each child, see
-``procbench.py``), medians of ``--rounds`` interleaved rounds (every
-command once per round, a new seeded random order each round).
+Whole processes launched through GNU time (wall time, CPU time and peak
+RSS of the command itself; see ``procbench.py``), medians of ``--rounds``
+interleaved rounds (every command once per round, a new seeded random
+order each round).
 
-Inputs, generated into ``--workdir`` (default ``/tmp/convcli-bench``; not
-committed, kept between runs and regenerated only when their parameters
-change; ``--clean`` removes everything at the end):
+Inputs, generated into ``--workdir`` (default ``/tmp/convcli-bench``, with
+``--quick`` ``/tmp/convcli-bench-quick``; not committed, kept between runs
+and regenerated only when their parameters change; ``--clean`` removes
+everything at the end):
 
 =========  ==========================================================  =======
 name       what                                                         full
@@ -20,17 +22,21 @@ photo.jpg  4000×3000 RGB JPEG, quality 90 (12 MP)                       ~4 MB
 (``--tiff-layout stripped`` writes 64-row strips instead of tiles.) The TIFF
 content is smooth gradients and blobs plus noise σ 3 (``procbench.Texture``),
 the JPEG the astronaut sample upscaled plus noise, so that deflate works on
-photo-like data. They are written band by band: the generator needs about
-100 MB whatever the size.
+photo-like data. They are written band by band: the generator holds one
+band of 256 rows (under 300 MB for the widest image), whatever the height.
 
 Jobs (rows of the table):
 
 * T1 ``big.tif`` → ``-k gaussian:sigma=2`` → tiled deflate TIFF: convcli
-  against ``vips gaussblur IN OUT[compression=deflate,predictor=horizontal,
-  tile,tile-width=256,tile-height=256] 2 --precision float`` (the same
-  output layout and deflate level 6: vips 8.14 cannot set the deflate level,
-  libtiff uses zlib's default 6, so convcli gets ``--compress-level 6``), and
-  vips at its default integer precision for information;
+  (``--compress-level 6``) against ``vips gaussblur IN .pfm 2 --precision
+  float | vips cast stdin OUT.tif[compression=deflate,predictor=horizontal,
+  tile,tile-width=256,tile-height=256] uchar``: with float precision vips
+  writes float32 pixels, so they are cast to convcli's 8 bits through a
+  pipe (both processes stream; the peak is their sampled sum). Same output
+  layout and deflate level (vips 8.14 cannot set the deflate level: libtiff
+  uses zlib's default, 6). For information: ``vips gaussblur … --precision
+  float`` writing its float32 TIFF itself, and vips's default integer
+  precision;
 * T2 ``big4.tif``, the same commands: peak RSS against T1's (flat memory);
 * T3 ``gray.tif`` (2 gigapixels) → Gaussian σ 2 → TIFF (BigTIFF if the
   writer decides so: the report says which), convcli and vips float;
@@ -67,6 +73,7 @@ import procbench as pb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = Path("/tmp/convcli-bench")
+QUICK_WORKDIR = Path("/tmp/convcli-bench-quick")
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS-streaming.md"
 FULL_ROUNDS, QUICK_ROUNDS = 5, 2
 SIGMA = 2
@@ -211,6 +218,7 @@ def make_inputs(args: argparse.Namespace, sizes: dict) -> dict[str, Path]:
         start = time.perf_counter()
         if name == "photo":
             pb.write_jpeg(path, shape[0], shape[1], seed=1)
+            pb._upscaled_photo.cache_clear()
         else:
             pb.write_tiff(path, *shape, layout=args.tiff_layout, bigtiff=name == "gray", seed=2)
         pb.mark_generated(path, params)
@@ -384,8 +392,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small images, 2 rounds, prints only")
     parser.add_argument("--rounds", type=int, default=None,
                         help=f"interleaved rounds (default {FULL_ROUNDS}, quick {QUICK_ROUNDS})")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR})")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR}, "
+                             f"quick {QUICK_WORKDIR}: the small inputs do not replace the big ones)")
     parser.add_argument("--only", default=",".join(JOBS), help=f"comma-separated jobs of {','.join(JOBS)}")
     parser.add_argument("--tiff-layout", choices=("tiled", "stripped"), default="tiled",
                         help="layout of the generated input TIFFs (tiled 256×256 or 64-row strips)")
@@ -409,6 +418,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.only) - set(JOBS))
     if unknown or not args.only:
         parser.error(f"--only takes jobs of {','.join(JOBS)}, got {','.join(unknown) or 'nothing'}")
+    if args.workdir is None:
+        args.workdir = QUICK_WORKDIR if args.quick else DEFAULT_WORKDIR
     if args.output is None and not args.quick:
         args.output = DEFAULT_OUTPUT
     return args
