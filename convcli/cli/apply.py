@@ -218,7 +218,8 @@ def _claim(settings: _Settings, paths: list[str]) -> None:
         seen.add(key)
 
 
-def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
+def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str],
+             on_band: Any = None) -> dict[str, Any]:
     """Run the job on one input (streaming) and report what was written."""
     from convcli.job import planned_outputs, run
     from convcli.pipeline.sources import open_source
@@ -228,7 +229,7 @@ def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str])
     try:
         planned = planned_outputs(job, opened, destination)
         _claim(settings, planned)
-        record = run(job, opened, destination)
+        record = run(job, opened, destination, progress=on_band)
     finally:
         opened.close()
     for output in record["outputs"]:
@@ -243,6 +244,26 @@ def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str])
     return record
 
 
+def _memory_budgets() -> dict[str, int]:
+    """``CONVCLI_BAND_BYTES`` / ``CONVCLI_HOLD_BYTES`` (bytes, e.g. ``64M``) override the budgets."""
+    budgets = {}
+    for key, variable in (("band_bytes", "CONVCLI_BAND_BYTES"), ("hold_bytes", "CONVCLI_HOLD_BYTES")):
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            continue
+        units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+        factor = units.get(text[-1].lower(), 1)
+        number = text[:-1] if factor != 1 else text
+        try:
+            value = int(float(number) * factor)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise OptionError(f"{variable} must be a number of bytes (e.g. 64M), got {text!r}")
+        budgets[key] = value
+    return budgets
+
+
 def _say_written(settings: _Settings, target: str, shape: Any) -> None:
     if settings.quiet or target == "-":
         return
@@ -252,6 +273,19 @@ def _say_written(settings: _Settings, target: str, shape: Any) -> None:
 
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy"}
+
+
+def _is_zarr_array(path: Path) -> bool:
+    """A directory holding one zarr array (format 3 ``zarr.json`` or format 2 ``.zarray``)."""
+    if not path.is_dir():
+        return False
+    if (path / ".zarray").is_file():
+        return True
+    meta = path / "zarr.json"
+    try:
+        return meta.is_file() and '"array"' in meta.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _expand_inputs(inputs: list[str]) -> list[tuple[str, ConvcliError | None]]:
@@ -265,9 +299,9 @@ def _expand_inputs(inputs: list[str]) -> list[tuple[str, ConvcliError | None]]:
     expanded: list[tuple[str, ConvcliError | None]] = []
     for source in inputs:
         path = Path(source)
-        if source != "-" and path.is_dir():
+        if source != "-" and path.is_dir() and not _is_zarr_array(path):
             files = sorted(str(p) for p in path.iterdir()
-                           if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+                           if (p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file()) or _is_zarr_array(p))
             if not files:
                 expanded.append((source, ImageError(
                     f"{source}: directory has no image files "
@@ -288,10 +322,10 @@ def _wants_progress(sources: list[str], quiet: bool) -> bool:
         return True
     if sources == ["-"]:
         return False
-    from convcli.imageio import read_size
+    from convcli.pipeline.sources import read_shape
 
     try:
-        rows, cols = read_size(sources[0])
+        rows, cols = read_shape(sources[0])
     except ConvcliError:
         return False  # read_image reports it
     return rows * cols >= _LARGE_IMAGE
@@ -337,8 +371,8 @@ def _summary(bank: Any, sources: list[str], records: list[dict[str, Any]],
 def apply(
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...",
-        help="Image files (PNG, JPEG, TIFF, BMP, WebP, GIF), .npy arrays (H, W[, C]), "
-        "directories of images, or - for stdin.",
+        help="Image files (PNG, JPEG, TIFF/BigTIFF, BMP, WebP, GIF), .npy arrays (H, W[, C]), "
+        ".zarr arrays, directories of images, or - for stdin.",
     ),
     kernel: list[str] = typer.Option(
         ..., "-k", "--kernel",
@@ -447,6 +481,7 @@ def apply(
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
         verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",
+        **_memory_budgets(),
     )
     entries = _expand_inputs(inputs)
     sources = [source for source, _ in entries]
@@ -459,11 +494,15 @@ def apply(
     failures: list[dict[str, Any]] = []
     progress = _progress(len(entries), _wants_progress(sources, quiet))
     try:
-        for source, problem in entries:
+        for index, (source, problem) in enumerate(entries):
             try:
                 if problem is not None:
                     raise problem
-                records.append(_run_one(job, source, settings, inputs_seen))
+                on_band = None
+                if progress is not None:
+                    def on_band(fraction: float, done: int = index) -> None:
+                        progress.update(0, completed=done + fraction)
+                records.append(_run_one(job, source, settings, inputs_seen, on_band))
             except OptionError:
                 raise  # the same for every input: stop the batch
             except (ConvcliError, MemoryError) as exc:
@@ -474,7 +513,7 @@ def apply(
                 failures.append({"input": source, "error": str(exc)})
                 err(f"convcli: error: {exc}")
             if progress is not None:
-                progress.advance(0)
+                progress.update(0, completed=index + 1)
     finally:
         if progress is not None:
             progress.stop()

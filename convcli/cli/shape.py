@@ -116,7 +116,7 @@ def _size_from_file(path: str) -> tuple[int, int]:
     if path != "-" and not os.path.exists(path):
         raise ImageError(f"{path!r} is neither a size (H, H W or HxW) nor an existing file")
     try:
-        from convcli.imageio import read_size
+        from convcli.pipeline.sources import read_shape as read_size
     except ImportError as exc:
         raise ImageError(f"cannot read the size of {path!r}: no image reader ({exc})") from None
     rows, cols = read_size(path)
