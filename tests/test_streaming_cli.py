@@ -74,8 +74,9 @@ def _read_back(path: Path) -> np.ndarray:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(GEOMETRIES)
 def test_one_row_bands_write_the_same_files(photo, tmp_path_factory, options):
-    """Identical files for strategies that do not depend on tiling (direct, separable), else
-    float maps within rounding and pixels within one level."""
+    """Identical files for the strategy that does not depend on tiling (direct), else float maps
+    within rounding and pixels within one level (separable's long passes are Toeplitz GEMMs, whose
+    BLAS blocking follows the tile shape, like gemm's)."""
     outputs, methods = {}, {}
     for name, env in (("whole", WHOLE), ("rows", ONE_ROW)):
         folder = tmp_path_factory.mktemp(name)
@@ -94,7 +95,7 @@ def test_one_row_bands_write_the_same_files(photo, tmp_path_factory, options):
     assert outputs["whole"].keys() == outputs["rows"].keys()
     for key, whole in outputs["whole"].items():
         rows = outputs["rows"][key]
-        if methods["whole"] in ("direct", "separable"):
+        if methods["whole"] == "direct":
             assert whole.read_bytes() == rows.read_bytes(), key
         else:
             a, b = _read_back(whole), _read_back(rows)
