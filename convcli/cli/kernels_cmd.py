@@ -20,13 +20,14 @@ kernels_app = typer.Typer(
     cls=PlainGroup,
     help=(
         "List the kernel presets and show their weights.\n\n"
-        "Examples:\n\n"
-        "  convcli kernels list\n\n"
-        "  convcli kernels show sobel\n\n"
-        "  convcli kernels show gaussian:sigma=2,size=5\n\n"
+        "\b\nExamples:\n"
+        "  convcli kernels list\n"
+        "  convcli kernels show sobel\n"
+        "  convcli kernels show gaussian:sigma=2,size=5\n"
         "  convcli kernels show '1,2,1;2,4,2;1,2,1'"
     ),
     no_args_is_help=True,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -68,11 +69,11 @@ def list_kernels(
     Parametric kernels take parameters after a colon, e.g. `-k gaussian:sigma=2`;
     the PARAMS column shows their defaults ("auto" is computed from the others).
 
+    \b
     Examples:
-
       convcli kernels list
-
       convcli kernels list --json
+      convcli kernels list | grep gabor
     """
     from dataclasses import asdict
 
@@ -109,14 +110,11 @@ def show(
     A separable kernel equals column ⊗ row (an outer product); convcli can then
     filter with two 1-D passes. Weights are correlation weights, as applied.
 
+    \b
     Examples:
-
       convcli kernels show sobel
-
       convcli kernels show gabor:theta=45,lambda=8
-
       convcli kernels show "3x3: 0,1,0,1,-4,1,0,1,0"
-
       convcli kernels show weights.npy --json
     """
     from convcli.presets import resolve_kernel
