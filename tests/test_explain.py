@@ -211,8 +211,43 @@ def test_rich_output_prints_the_cores_numbers():
     assert "P: padded input" in text and "K: kernel" in text
     assert "9·4 = 36" in text
     assert "sum of products = 77" in text and "gives out[1, 1] = 77" in text
-    for row in ("37  47  21", "67  77  33", "23  26   9"):
-        assert row in text
+    # piped (not a terminal): the explained cell is marked [ ] in the output grid
+    rows = [line.split() for line in text.splitlines()[-3:]]
+    assert rows == [["0", "37", "47", "21"], ["1", "67", "[77]", "33"], ["2", "23", "26", "9"]]
+
+
+def test_piped_output_marks_padding_and_window_with_characters():
+    result = run("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,1;1,1", "-p", "0,1,0,1", "--border", "zero",
+                 "--at", "2,2")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    grid = lines[lines.index("P: padded input") + 1 : lines.index("P: padded input") + 6]
+    cells = [line.split()[1:] for line in grid[1:]]
+    assert cells == [["1", "2", "3", "0·"], ["4", "5", "6", "0·"], ["7", "8", "[9]", "[0·]"],
+                     ["0·", "0·", "[0·]", "[0·]"]]
+    assert "\x1b[" not in result.stdout  # no colour codes in piped output
+
+
+def test_nested_list_input_and_feature_note():
+    record = run_json("--input", "[[1, 2, 3], [4, 5, 6], [7, 8, 9]]", "-p", "valid", "-k", "sobel",
+                      "--feature", "1")
+    assert record["input"] == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert record["kernel_name"] == "sobel-y" and record["feature"] == 1
+    # sobel-y correlation weights [[-1,-2,-1],[0,0,0],[1,2,1]] on rows 1..3: 3·(1+2+1)·... known: 24
+    assert record["output"] == [[24.0]]
+    text = run("--input", "[[1,2,3],[4,5,6],[7,8,9]]", "-p", "valid", "-k", "sobel").stdout
+    assert "feature 0 of the 2-kernel bank 'sobel' (0 sobel-x, 1 sobel-y)" in text
+    assert "feature" not in run("--input", "1,2;3,4", "-k", "box:size=2").stdout.split("\n", 3)[2]
+    bad = run("--input", "[[1,2],[3]]")
+    assert bad.exit_code == 1 and "row 2 has 1 values but row 1 has 2" in bad.stderr
+
+
+def test_default_border_is_reflect_and_transposed_has_none():
+    record = run_json("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,0,0;0,0,0;0,0,0")
+    assert record["padding"] == "same" and record["pads"] == [1, 1, 1, 1]
+    assert record["border"] == "reflect" and record["output"][0] == [5, 4, 5]
+    transposed = run_json("--input", "1,2;3,4", "-k", "1,1;1,1", "--transpose")
+    assert transposed["border"] == "none"
 
 
 def test_image_npy_with_crop_and_channel(tmp_path):

@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from convcli.cli._plain import PlainCoercionMixin, PlainCommand
 from convcli.errors import ConvcliError
 
-__all__ = ["app", "err", "main"]
+__all__ = ["app", "err", "main", "write_json"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -46,6 +46,20 @@ def err(message: str) -> None:
                        for ch in text)
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def write_json(record: object) -> None:
+    """Write ``record`` as one compact line of JSON on stdout and flush it.
+
+    The one JSON style of every command: ``separators=(",", ":")``, UTF-8 text
+    (``ensure_ascii=False``), numbers as numbers, one object per line. The
+    flush makes a closed reader raise here, inside the command, where the
+    error handling turns it into a quiet exit 1.
+    """
+    import json
+
+    sys.stdout.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _quiet_broken_pipe() -> None:

@@ -230,7 +230,8 @@ def help_record(param: Any) -> tuple[str, str] | None:
     if param.param_type_name == "argument":
         name = metavar
     else:
-        name = ", ".join([*param.opts, *param.secondary_opts])
+        opts = sorted(param.opts, key=lambda opt: opt.startswith("--"))  # -k before --kernel
+        name = ", ".join([*opts, *param.secondary_opts])
         if not getattr(param, "is_flag", False) and not getattr(param, "count", False):
             name += f" {metavar}"
     extra = []

@@ -10,13 +10,12 @@ and the whole output grid; ``--json`` prints the same record for machines and
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import typer
 
-from convcli.cli import err
+from convcli.cli import err, write_json
 from convcli.cli._complete import complete_border, complete_kernel
 from convcli.errors import OptionError, ShapeError
 
@@ -528,8 +527,7 @@ def explain(
         payload["feature"] = feature
         payload["source"] = source
         payload["flip"] = flip
-        sys.stdout.write(json.dumps(payload, separators=(",", ":")) + "\n")
-        sys.stdout.flush()
+        write_json(payload)
         return
     _print_record(record, kernel_name, source, flip, padding.strip(), feature_note)
 
