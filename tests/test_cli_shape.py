@@ -311,7 +311,9 @@ README_EXAMPLES = [
         'layer    kernel 3, stride 2, dilation 1',
         'rows     floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
         'columns  floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
-        'note: rows and columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow SAME); PyTorch padding=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every window starts 1 row higher',
+        'note: rows and columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow SAME'
+        '); PyTorch padding=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every win'
+        'dow starts 1 row higher',
     ]),
     ('shape 6 5 -k 3 -s 2 -p valid', [
         'input    6 × 5',
@@ -320,7 +322,8 @@ README_EXAMPLES = [
         'layer    kernel 3, stride 2, dilation 1',
         'rows     floor((6 + 0 + 0 − 3) / 2) + 1 = 2',
         'columns  floor((5 + 0 + 0 − 3) / 2) + 1 = 2',
-        'note: rows: 6 + 0 + 0 − 3 = 3 is not a multiple of the stride 2: the last 1 row of the padded input is never read (1 row of the image, 0 rows of padding)',
+        'note: rows: 6 + 0 + 0 − 3 = 3 is not a multiple of the stride 2: the last 1 row of the pad'
+        'ded input is never read (1 row of the image, 0 rows of padding)',
     ]),
     ('shape 3 -k 3 -s 2 -p 1 --transpose --output-padding 1', [
         'input    3 × 3',
@@ -329,7 +332,8 @@ README_EXAMPLES = [
         'layer    kernel 3, stride 2, dilation 1, output_padding 1',
         'rows     (3 − 1)·2 − 1 − 1 + 3 + 1 = 6',
         'columns  (3 − 1)·2 − 1 − 1 + 3 + 1 = 6',
-        'note: rows and columns alike: output_padding 0…1 reaches 5…6 rows (added at the bottom); the forward conv with this k, s, d and pads maps each of those sizes back to 3',
+        'note: rows and columns alike: output_padding 0…1 reaches 5…6 rows (added at the bottom); t'
+        'he forward conv with this k, s, d and pads maps each of those sizes back to 3',
     ]),
     ('shape 224 -k 3 -s 2 --target 112', [
         'input    224 × 224',
@@ -338,7 +342,8 @@ README_EXAMPLES = [
         'layer    kernel 3, stride 2, dilation 1',
         'rows     floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
         'columns  floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
-        'note: rows and columns alike: target 112: any total padding 1…2 works; used 0 top, 1 bottom (the smallest, split like `same`); symmetric padding 1 (PyTorch padding=1) works too',
+        'note: rows and columns alike: target 112: any total padding 1…2 works; used 0 top, 1 botto'
+        'm (the smallest, split like `same`); symmetric padding 1 (PyTorch padding=1) works too',
     ]),
     ('shape 224 -k 7 -s 2 -p 3 --channels-in 3 --channels-out 64', [
         'input    224 × 224',
@@ -349,7 +354,8 @@ README_EXAMPLES = [
         'columns  floor((224 + 3 + 3 − 7) / 2) + 1 = 112',
         'tensor   (112, 112, 64) channels-last; PyTorch NCHW (1, 64, 112, 112)',
         'params   9,472 with bias (9,408 weights = 64·3·7·7, + 64 biases); 9,408 without',
-        'note: rows and columns alike: 224 + 3 + 3 − 7 = 223 is not a multiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the image, 1 row of padding)',
+        'note: rows and columns alike: 224 + 3 + 3 − 7 = 223 is not a multiple of the stride 2: the'
+        ' last 1 row of the padded input is never read (0 rows of the image, 1 row of padding)',
     ]),
     ('shape 224 --layer conv:k=7,s=2,p=3 --layer pool:k=3,s=2,p=1 --layer conv:k=3,p=same,d=2', [
         ' #   layer                  output   pads t,b,l,r   field r   jump S   start P',
@@ -359,8 +365,12 @@ README_EXAMPLES = [
         ' 2   pool:k=3,s=2,p=1        56×56        1,1,1,1        11        4         5',
         ' 3   conv:k=3,p=same,d=2     56×56        2,2,2,2        27        4        13',
         'output j sees input rows j·S − P … j·S − P + r − 1',
-        'note: layer 1 (conv:k=7,s=2,p=3): rows and columns alike: 224 + 3 + 3 − 7 = 223 is not a multiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the image, 1 row of padding)',
-        'note: layer 2 (pool:k=3,s=2,p=1): rows and columns alike: 112 + 1 + 1 − 3 = 111 is not a multiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the image, 1 row of padding)',
+        'note: layer 1 (conv:k=7,s=2,p=3): rows and columns alike: 224 + 3 + 3 − 7 = 223 is not a m'
+        'ultiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the i'
+        'mage, 1 row of padding)',
+        'note: layer 2 (pool:k=3,s=2,p=1): rows and columns alike: 112 + 1 + 1 − 3 = 111 is not a m'
+        'ultiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the i'
+        'mage, 1 row of padding)',
     ]),
     ('shape 16 --layer tconv:k=4,s=2,p=1 --layer conv:k=3,p=1', [
         ' #   layer               output   pads t,b,l,r   field r   jump S   start P',
@@ -369,11 +379,19 @@ README_EXAMPLES = [
         ' 1   tconv:k=4,s=2,p=1    32×32        1,1,1,1       5/2      1/2         1',
         ' 2   conv:k=3,p=1         32×32        1,1,1,1       7/2      1/2       3/2',
         'output j sees input rows j·S − P … j·S − P + r − 1',
-        'note: layer 1 (tconv:k=4,s=2,p=1): rows and columns alike: output_padding 0…1 reaches 32…33 rows (added at the bottom); the forward conv with this k, s, d and pads maps each of those sizes back to 16',
-        'note: after a tconv the jump is a fraction (stride 1/s): output j sees the input rows inside the real interval [j·S − P, j·S − P + r − 1]',
+        'note: layer 1 (tconv:k=4,s=2,p=1): rows and columns alike: output_padding 0…1 reaches 32…3'
+        '3 rows (added at the bottom); the forward conv with this k, s, d and pads maps each of tho'
+        'se sizes back to 16',
+        'note: after a tconv the jump is a fraction (stride 1/s): output j sees the input rows insi'
+        'de the real interval [j·S − P, j·S − P + r − 1]',
     ]),
     ('shape 224 -k 3 -s 2 -p same --json', [
-        '{"input":[224,224],"output":[112,112],"padding":"same","pads":{"top":0,"bottom":1,"left":0,"right":1},"kernel":[3,3],"stride":[2,2],"dilation":[1,1],"transposed":false,"layers":[{"output":[112,112],"receptive_field":[3,3],"jump":[2,2],"start":[0,0]}],"notes":["rows and columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow SAME); PyTorch padding=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every window starts 1 row higher"]}',
+        '{"input":[224,224],"output":[112,112],"padding":"same","pads":{"top":0,"bottom":1,"left":0'
+        ',"right":1},"kernel":[3,3],"stride":[2,2],"dilation":[1,1],"transposed":false,"layers":[{"'
+        'output":[112,112],"receptive_field":[3,3],"jump":[2,2],"start":[0,0]}],"notes":["rows and '
+        'columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow SAME); PyTorch padd'
+        'ing=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every window starts 1 ro'
+        'w higher"]}',
     ]),
 ]
 

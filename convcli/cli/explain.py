@@ -368,7 +368,8 @@ def _print_record(record: Any, kernel_name: str, source: str, flipped: bool, pad
         if transposed:
             legend.append_text(Text.assemble("  ", ("inserted zero", "magenta")))
     else:
-        legend = Text(f"x· padding  [x] window of out[{i}, {j}]" + ("  x* inserted zero" if transposed else ""))
+        legend = Text(f"x· padding  [x] window of out[{i}, {j}]"
+                      + ("  x* inserted zero" if transposed else ""))
     console.print(legend)
     _section(console, "K: kernel" + (" (rotated 180° by --flip)" if flipped else ""),
              _grid_table(record.kernel))
@@ -472,7 +473,8 @@ def explain(
         "--max-frames).  [default: no GIF]",
     ),
     max_frames: int = typer.Option(
-        400, "--max-frames", min=1, metavar="N", help="Frame cap of --gif; beyond it cells are sampled evenly."
+        400, "--max-frames", min=1, metavar="N",
+        help="Frame cap of --gif; beyond it cells are sampled evenly.",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --gif file."),
     as_json: bool = typer.Option(

@@ -350,8 +350,8 @@ def _print_single(
     lines = [
         f"input    {size[0]} × {size[1]}",
         f"output   {rows.size_out} × {cols.size_out}   ({kind})",
-        f"padding  {padding_name}: top {rows.pad_before}, bottom {rows.pad_after}, left {cols.pad_before}, "
-        f"right {cols.pad_after}{pad_word}",
+        f"padding  {padding_name}: top {rows.pad_before}, bottom {rows.pad_after}, "
+        f"left {cols.pad_before}, right {cols.pad_after}{pad_word}",
         f"layer    kernel {_both((rows.kernel, cols.kernel))}, stride {_both((rows.stride, cols.stride))}, "
         f"dilation {_both((rows.dilation, cols.dilation))}"
         + (f", output_padding {_both((rows.output_padding, cols.output_padding))}" if rows.transposed else ""),
