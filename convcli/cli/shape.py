@@ -354,7 +354,8 @@ def _print_single(
         f"left {cols.pad_before}, right {cols.pad_after}{pad_word}",
         f"layer    kernel {_both((rows.kernel, cols.kernel))}, stride {_both((rows.stride, cols.stride))}, "
         f"dilation {_both((rows.dilation, cols.dilation))}"
-        + (f", output_padding {_both((rows.output_padding, cols.output_padding))}" if rows.transposed else ""),
+        + (f", output_padding {_both((rows.output_padding, cols.output_padding))}"
+           if rows.transposed else ""),
         f"rows     {formula_text(rows)}",
         f"columns  {formula_text(cols)}",
     ]
