@@ -427,11 +427,12 @@ def explain(
     input_text: str | None = typer.Option(
         None, "--input", metavar="ROWS",
         help="The input as text: rows separated by ';', values by ',' or spaces, or a nested list "
-        "[[1,2],[3,4]]. Give --input or --image.",
+        "[[1,2],[3,4]]. Give --input or --image.  [default: none]",
     ),
     image: str | None = typer.Option(
         None, "--image", metavar="IMAGE",
-        help="An image file or .npy array (use --crop for a small part). Give --input or --image.",
+        help="An image file or .npy array (use --crop for a small part). Give --input or --image.  "
+        "[default: none]",
     ),
     crop: str | None = typer.Option(
         None, "--crop", metavar="Y,X,H,W",

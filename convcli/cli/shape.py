@@ -428,7 +428,8 @@ def shape(
     size: str = typer.Argument(..., metavar="H|IMAGE", help="Input height, HxW, or an image file."),
     width: int | None = typer.Argument(None, metavar="W", help="Input width.  [default: H]"),
     kernel: str | None = typer.Option(
-        None, "-k", "--kernel", metavar="K|KH,KW", help="Kernel size (required unless --layer is given)."
+        None, "-k", "--kernel", metavar="K|KH,KW", help="Kernel size.  "
+        "[default: none; required unless --layer is given]"
     ),
     stride: str = typer.Option("1", "-s", "--stride", metavar="S|SH,SW", help="Stride."),
     padding: str | None = typer.Option(
