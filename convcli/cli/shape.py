@@ -373,6 +373,7 @@ def _print_single(
         )
     lines += [f"note: {note}" for note in notes]
     sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()  # here, where a closed reader becomes a quiet exit 1
 
 
 def _print_chain(size: tuple[int, int], steps: list[ChainStep]) -> None:
@@ -532,5 +533,6 @@ def _chain(input_size: tuple[int, int], specs: list[str], as_json: bool) -> None
         lines = [f"note: {note}" for note in notes if note != problem]
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
     if problem:
         raise ShapeError(problem)
