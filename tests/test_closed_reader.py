@@ -52,8 +52,9 @@ def test_apply_closed_reader_is_a_quiet_exit_1(args, tmp_path):
     os.close(read_end)
     try:
         image = str(ROOT / "sample_images" / "camera.png")
-        done = subprocess.run([sys.executable, "-m", "convcli", "apply", image, "-k", "box", *args], stdout=write_end, stderr=subprocess.PIPE, text=True,
-                              timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run([sys.executable, "-m", "convcli", "apply", image, "-k", "box", *args],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     finally:
         os.close(write_end)
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
