@@ -543,7 +543,7 @@ def _write_gif(record: Any, target: str, *, max_frames: int, force: bool, protec
     write_output(target, data, force=force, protect=protect)
     width, height = frame_size(record)
     frames = len(frame_cells(record.output.size, max_frames))
-    err(f"wrote {target} ({frames} frame{'s' if frames != 1 else ''}, {width}×{height})")
+    err(f"wrote {target} ({frames} frame{'s' if frames != 1 else ''}, {height}×{width})")
 
 
 explain.__doc__ = EXPLAIN_HELP
