@@ -91,7 +91,7 @@ def test_narrow_terminal_splits_columns_into_blocks_not_digits():
     cells, _factor = weight_texts(plane)
     lines = grid_lines(cells, width=40)
     assert all(len(line) <= 40 for line in lines)
-    assert lines[0] == "columns 0–4:"  # cells "4.286": 5 wide + 2 spaces, (40 - 2) // 7 = 5 per block
+    assert lines[0] == "columns 0–4:"  # 5-wide cells: 1 + 5 + 4 · (2 + 5) = 34; a sixth makes 41 > 40
     shown = [line.split() for line in lines if not line.startswith("columns")]
     assert sorted(cell for row in shown for cell in row) == sorted(c for row in cells for c in row)
 

@@ -78,16 +78,26 @@ def weight_texts(plane: Any) -> tuple[list[list[str]], str]:
 
 
 def grid_lines(cells: list[list[str]], width: int | None) -> list[str]:
-    """Right-aligned rows; when wider than ``width``, blocks of columns labelled ``columns a–b:``."""
-    cell_width = max(len(cell) for row in cells for cell in row)
-    count = len(cells[0])
-    per_block = count if width is None else max(1, (width - 2) // (cell_width + 2))
+    """Right-aligned columns; wider than ``width``: blocks of columns labelled ``columns a–b:``.
+
+    Each row is indented by one space and its cells separated by two; a
+    column is as wide as its widest cell.
+    """
+    widths = [max(len(row[col]) for row in cells) for col in range(len(cells[0]))]
+    blocks: list[tuple[int, int]] = []
+    start = 0
+    while start < len(widths):
+        stop, used = start + 1, 1 + widths[start]
+        while stop < len(widths) and (width is None or used + 2 + widths[stop] <= width):
+            used += 2 + widths[stop]
+            stop += 1
+        blocks.append((start, stop))
+        start = stop
     lines = []
-    for start in range(0, count, per_block):
-        stop = min(count, start + per_block)
-        if per_block < count:
+    for start, stop in blocks:
+        if len(blocks) > 1:
             lines.append(f"columns {start}–{stop - 1}:")
-        lines += ["  " + "  ".join(cell.rjust(cell_width) for cell in row[start:stop]) for row in cells]
+        lines += [" " + "  ".join(row[col].rjust(widths[col]) for col in range(start, stop)) for row in cells]
     return lines
 
 
