@@ -63,8 +63,6 @@ def test_choices():
     assert bash("convcli apply x.png --reduce m") == ["magnitude", "max", "min"]
 
 
-@pytest.mark.xfail(reason="apply's --scale/-k completion needs autocompletion= in apply.py (phase 2)",
-                   strict=False)
 def test_apply_scale_and_kernel_choices():
     assert bash("convcli apply x.png --scale m") == ["minmax"]
     assert "sobel" in bash("convcli apply x.png -k so")

@@ -76,7 +76,8 @@ PATH_CASES = [(path, command, param) for path, command in COMMANDS for param in 
 
 def test_the_walk_finds_the_known_path_parameters():
     found = {(" ".join(path), param.name) for path, _, param in PATH_CASES}
-    assert {("apply", "inputs"), ("explain", "image"), ("explain", "gif"), ("shape", "size")} <= found
+    assert {("apply", "inputs"), ("apply", "output"), ("apply", "montage"), ("explain", "image"),
+            ("explain", "gif"), ("shape", "size")} <= found
 
 
 @pytest.mark.parametrize(("path", "command", "param"), PATH_CASES,
@@ -98,9 +99,6 @@ def test_empty_path_is_refused_with_one_line_and_nothing_written(path, command, 
 def test_every_parameter_named_like_a_path_is_marked(path, command):
     for param in _params(command):
         if PATH_NAMES.search(param.name or ""):
-            if path == ("apply",) and param.name in ("output", "montage") and not is_path_param(param):
-                pytest.xfail("apply.py (the lead's, being rewritten) gives -o/--montage a path metavar "
-                             "in phase 2")
             assert is_path_param(param), f"{' '.join(path)} {param.name}: metavar {param.metavar!r}"
 
 
@@ -109,6 +107,8 @@ def test_every_parameter_named_like_a_path_is_marked(path, command):
     ["explain", "--image", ""],
     ["shape", "", "-k", "3"],
     ["apply", "", "-k", "box"],
+    ["apply", "ok.png", "-k", "box", "-o", ""],
+    ["apply", "ok.png", "-k", "box", "--montage", "", "-f", "npy", "-o", "e.npy"],
 ])
 def test_issue_examples(args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

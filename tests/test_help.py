@@ -47,10 +47,6 @@ def _commands(command, path: tuple[str, ...] = ()) -> list:
 
 COMMANDS = _commands(ROOT)
 IDS = [" ".join(path) or "convcli" for path, _ in COMMANDS]
-PENDING_APPLY = pytest.mark.xfail(
-    reason="apply.py is being rewritten by the lead (issue 14 point 5 / phase 2 redoes its help)",
-    strict=False,
-)
 
 
 def _help(path: tuple[str, ...]) -> str:
@@ -64,12 +60,8 @@ def _params(command) -> list:
     return command.get_params(ctx)
 
 
-def _maybe_pending(path: tuple[str, ...]):
-    return [PENDING_APPLY] if path == ("apply",) else []
-
-
 @pytest.mark.parametrize(("path", "command"),
-                         [pytest.param(p, c, marks=_maybe_pending(p)) for p, c in COMMANDS], ids=IDS)
+                         COMMANDS, ids=IDS)
 def test_help_has_no_type_names_and_fits_80_columns(path, command):
     text = _help(path)
     assert not TYPE_NAMES.search(text), TYPE_NAMES.search(text)
@@ -80,7 +72,7 @@ def test_help_has_no_type_names_and_fits_80_columns(path, command):
 
 
 @pytest.mark.parametrize(("path", "command"),
-                         [pytest.param(p, c, marks=_maybe_pending(p)) for p, c in COMMANDS], ids=IDS)
+                         COMMANDS, ids=IDS)
 def test_every_option_shows_its_default(path, command):
     text = "".join(_help(path).split())  # compared without whitespace: wrapping may split a word
     for param in _params(command):
@@ -111,7 +103,7 @@ def _example_lines(text: str) -> list[tuple[str, str | None]]:
 
 
 @pytest.mark.parametrize(("path", "command"),
-                         [pytest.param(p, c, marks=_maybe_pending(p)) for p, c in COMMANDS], ids=IDS)
+                         COMMANDS, ids=IDS)
 def test_examples_are_complete_commands(path, command, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # parsing must not write anything; nothing runs
     examples = _example_lines(_help(path))

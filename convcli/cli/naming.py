@@ -154,6 +154,7 @@ class Planned:
     targets: list[str] = field(default_factory=list)
     montage: str | None = None
     skip: str | None = None
+    stem: str | None = None
 
 
 def _stem(source: str, keep_suffix: bool) -> str:
@@ -219,11 +220,10 @@ def plan_batch(
             skipped[index] = f"{active[index].source}: skipped, an output of this run"
     planned = []
     for index, request in enumerate(active):
-        item = Planned(request.source, names.get(index, []))
+        item = Planned(request.source, names.get(index, []), stem=_stem(request.source, index in keep))
         if montage and index not in skipped:
             sheet = Path(montage)
-            stem = _stem(request.source, index in keep)
-            item.montage = str(sheet.with_name(f"{sheet.stem}.{stem}{sheet.suffix or '.png'}"))
+            item.montage = str(sheet.with_name(f"{sheet.stem}.{item.stem}{sheet.suffix or '.png'}"))
         if index in skipped:
             item.skip = skipped[index]
         elif skip_existing and item.targets and all(Path(t).exists() for t in item.targets):
