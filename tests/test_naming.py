@@ -96,3 +96,10 @@ def test_named_specs_and_banks():
     named_bank = load_labelled_bank(["d=sobel"])
     assert named_bank.labels == ["d-1", "d-2"]
     assert load_labelled_bank(["sobel"]).labels == ["sobel-x", "sobel-y"]
+
+
+def test_inputs_named_on_the_command_line_are_never_skipped_as_outputs(tmp_path):
+    source, other = tmp_path / "x.png", tmp_path / "x.blur.png"
+    plan = plan_batch([Request(str(source), ("blur",), ".png", found=False),
+                       Request(str(other), ("blur",), ".png", found=False)], str(tmp_path))
+    assert [p.skip for p in plan] == [None, None]  # apply then refuses to overwrite the input

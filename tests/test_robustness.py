@@ -322,7 +322,7 @@ def test_missing_output_directory(small_png, tmp_path):
     assert apply(small_png, "-k", "sobel", "-o", f"{tmp_path / 'no' / 'such'}/").exit_code == 0
     assert sorted(p.name for p in (tmp_path / "no" / "such").iterdir()) == [
         "small.sobel-x.png", "small.sobel-y.png"]
-    one_line_error(apply(small_png, "-k", "sobel-x", "-o", tmp_path / "no" / "x.png"),
+    one_line_error(apply(small_png, "-k", "sobel-x", "-o", tmp_path / "none" / "x.png"),
                    "output directory", "does not exist")
 
 

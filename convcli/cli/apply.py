@@ -102,6 +102,7 @@ class _Settings:
     as_json: bool
     montage: str | None = None
     skip_existing: bool = False
+    named_inputs: tuple[str, ...] = ()
     batch: bool = False
     written: set[str] = field(default_factory=set)
 
@@ -514,6 +515,7 @@ def apply(
     settings = _Settings(
         out_format=out_format.value if out_format else None, output=output, force=force,
         quiet=quiet, as_json=as_json, montage=montage, skip_existing=skip_existing,
+        named_inputs=tuple(inputs),
     )
     geometry = _geometry(stride, padding, border, dilation, channels.value, flip, bias,
                          output_padding, transpose, method, dtype)
@@ -647,11 +649,13 @@ def _plan_names(settings: _Settings, job: Any, entries: list[tuple[str, Any]]) -
     if output == "-" or (output is not None and not is_directory_target(output)):
         return [None] * len(entries)
     fmt_given = _format_of(settings)
+    named = set(settings.named_inputs)
     requests = []
     for source, problem in entries:
         if problem is None:
             fmt, labels = _files_per_input(job, source, fmt_given)
-            requests.append(Request(source, labels, _EXTENSIONS.get(fmt, f".{fmt}")))
+            requests.append(Request(source, labels, _EXTENSIONS.get(fmt, f".{fmt}"),
+                                    found=source not in named))
     planned = iter(plan_batch(requests, output, montage=settings.montage if settings.batch else None))
     return [next(planned) if problem is None else None for _, problem in entries]
 

@@ -10,9 +10,10 @@ batch cannot fail half-way on a name clash:
   Names without a collision stay ``<stem>.<label><ext>``. Inputs that still
   clash (``a/x.png`` and ``b/x.png`` into one directory) are an
   :class:`~convcli.errors.OptionError` before anything is written.
-* **Own outputs** — an input whose path is an output of this batch (a re-run
-  into the input directory finds ``x.blur.png`` next to ``x.png``) is skipped,
-  not filtered into ``x.blur.blur.png``.
+* **Own outputs** — an input found in a directory whose path is an output of
+  this batch (a re-run into the input directory finds ``x.blur.png`` next to
+  ``x.png``) is skipped, not filtered into ``x.blur.blur.png``. A file named
+  on the command line is never skipped this way (it stays a protected input).
 * **Resume** — with ``skip_existing`` an input whose outputs all exist is
   skipped (an interrupted batch goes on where it stopped).
 
@@ -140,6 +141,9 @@ class Request:
     source: str
     labels: tuple[str, ...]
     ext: str  # ".png", ".tiff", ".npy", ".npz"
+    #: False for an input named on the command line: it is never skipped as an output of the
+    #: run (and stays protected from being overwritten); True for a file found in a directory.
+    found: bool = True
 
 
 @dataclass
@@ -212,7 +216,7 @@ def plan_batch(
                     f"{first} and {second} would both write {target}; rename one or run them separately"
                 )
         outputs = {_key(target): index for index, targets in names.items() for target in targets}
-        newly = {index for index, request in enumerate(active) if index not in skipped
+        newly = {index for index, request in enumerate(active) if index not in skipped and request.found
                  and request.source != "-" and _key(request.source) in outputs}
         if not newly:
             break
