@@ -1,0 +1,423 @@
+"""Conv layers from model files (safetensors, npz, pt, onnx), groups, normalisation, activation.
+
+References: ``torch.nn.functional.conv2d`` / ``conv_transpose2d`` with the
+same weights, bias and geometry (PyTorch NCHW, weights as read from the file)
+and ``onnx.reference.ReferenceEvaluator`` on models built here with
+``onnx.helper``. Torch and onnx tests skip when the package is missing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from convcli import KernelError, ShapeError, conv2d, conv_transpose2d
+from convcli.errors import OptionError
+from convcli.layers import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    activate,
+    normalize,
+    parse_normalize,
+    relu,
+    to_bank_layout,
+)
+from convcli.modelfiles import list_layers, read_layer, split_model_spec
+from convcli.presets import load_bank, resolve_kernel
+
+RNG = np.random.default_rng(1515)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def torch_forward(image, weights, bias, *, stride=1, padding=0, dilation=1, groups=1):
+    """``(H, W, C)`` image, PyTorch ``(F, C/G, kh, kw)`` weights → ``(H', W', F)``, float64."""
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(np.asarray(image, np.float64)).permute(2, 0, 1)[None]
+    w = torch.from_numpy(np.asarray(weights, np.float64))
+    b = None if bias is None else torch.from_numpy(np.asarray(bias, np.float64))
+    out = torch.nn.functional.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation,
+                                     groups=groups)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def apply_layer(image, spec, **overrides):
+    """What the CLI does with ``-k FILE:NAME``: the layer's bank, G, bias and geometry."""
+    bank = load_bank(spec)
+    layer = bank.layer
+    transposed = overrides.pop("transposed", None)
+    if transposed is not None and transposed != bank.transposed:
+        bank = layer.to_bank(transposed=transposed, groups=overrides.get("groups"))
+        layer = bank.layer
+    groups = layer.resolve_groups(image.shape[2], groups=overrides.pop("groups", None))
+    options = {"padding": 0, **layer.conv_options(image.shape), **overrides}
+    bias = 0.0 if bank.bias is None else bank.bias
+    if layer.transposed:
+        return conv_transpose2d(image, bank.stack(), groups=groups, bias=bias, dtype=np.float64,
+                                **options)
+    return conv2d(image, bank.stack(), groups=groups, bias=bias, border="zero", dtype=np.float64,
+                  **options)
+
+
+def random_layer(f, c_per_group, kh, kw, dtype=np.float32):
+    return RNG.standard_normal((f, c_per_group, kh, kw)).astype(dtype), RNG.standard_normal(f).astype(dtype)
+
+
+LAYERS = [  # (C, F, G, kh, kw, stride, padding, dilation)
+    (3, 8, 1, 3, 3, 1, 1, 1),
+    (3, 5, 1, 7, 7, 2, 3, 1),       # a first layer like ResNet's (smaller)
+    (4, 4, 4, 3, 3, 1, 1, 1),       # depthwise: G = C, F = C
+    (6, 6, 3, 3, 2, 2, (1, 0), 2),  # grouped, stride 2, dilation 2, non-square
+    (2, 6, 2, 1, 1, 1, 0, 1),
+]
+
+
+# --- layout and the core's groups ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("c,f,g", [(3, 6, 3), (6, 6, 3), (4, 8, 1), (5, 5, 5), (6, 4, 2)])
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (2, (1, 2), 1), (2, 1, 2)])
+def test_grouped_conv2d_equals_torch_groups(c, f, g, stride, padding, dilation):
+    image = RNG.standard_normal((9, 11, c))
+    weights, bias = random_layer(f, c // g, 3, 3, np.float64)
+    expected = torch_forward(image, weights, bias, stride=stride, padding=padding,
+                             dilation=dilation, groups=g)
+    actual = conv2d(image, to_bank_layout(weights), groups=g, bias=bias, stride=stride,
+                    padding=padding, dilation=dilation)
+    np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("c,f,g", [(3, 6, 3), (4, 4, 1), (4, 8, 4), (6, 4, 2)])
+def test_grouped_conv_transpose2d_equals_torch(c, f, g):
+    torch = pytest.importorskip("torch")
+    image = RNG.standard_normal((5, 6, c))
+    weights = RNG.standard_normal((c, f // g, 3, 2))
+    bias = RNG.standard_normal(f)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    expected = torch.nn.functional.conv_transpose2d(
+        x, torch.from_numpy(weights), torch.from_numpy(bias), stride=2, padding=(1, 0),
+        output_padding=1, dilation=(1, 2), groups=g,
+    )[0].permute(1, 2, 0).numpy()
+    actual = conv_transpose2d(image, to_bank_layout(weights, transposed=True, groups=g), groups=g,
+                              bias=bias, stride=2, padding=(1, 0), output_padding=1, dilation=(1, 2))
+    np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_groups_one_is_channel_sum_and_groups_c_is_per_channel_depthwise():
+    image = RNG.standard_normal((8, 7, 3))
+    bank = RNG.standard_normal((4, 3, 3, 3))
+    np.testing.assert_allclose(conv2d(image, bank, groups=1, padding=1),
+                               conv2d(image, bank, channels="sum", padding=1), rtol=1e-12)
+    one_per_channel = RNG.standard_normal((3, 3, 3, 1))
+    # depthwise mode runs every kernel on every channel (output f·C + c): keep f == c
+    full = conv2d(image, np.repeat(one_per_channel, 3, axis=3), channels="depthwise", padding=1)
+    np.testing.assert_allclose(conv2d(image, one_per_channel, groups=3, padding=1),
+                               full[:, :, [0 * 3 + 0, 1 * 3 + 1, 2 * 3 + 2]], rtol=1e-12)
+
+
+def test_groups_errors():
+    image = np.zeros((5, 5, 6))
+    with pytest.raises(ShapeError, match="must divide"):
+        conv2d(image, np.zeros((6, 3, 3, 2)), groups=4)
+    with pytest.raises(ShapeError, match="channels per filter"):
+        conv2d(image, np.zeros((6, 3, 3, 3)), groups=3)
+    with pytest.raises(OptionError, match="groups"):
+        conv2d(image, np.zeros((6, 3, 3, 1)), groups=0)
+    with pytest.raises(OptionError, match="gray"):
+        conv2d(image, np.zeros((6, 3, 3, 1)), groups=6, channels="gray")
+
+
+def test_transposed_layout_formula():
+    weights = RNG.standard_normal((6, 2, 3, 4))  # (C, F/G, kh, kw) with G = 3: F = 6
+    bank = to_bank_layout(weights, transposed=True, groups=3)
+    assert bank.shape == (6, 3, 4, 2)
+    for g in range(3):
+        for f in range(2):
+            for c in range(2):
+                np.testing.assert_array_equal(bank[g * 2 + f, :, :, c], weights[g * 2 + c, f])
+
+
+# --- tensor files vs torch ---------------------------------------------------------------------
+
+
+def save(kind, path, tensors):
+    if kind == "safetensors":
+        from safetensors.numpy import save_file
+
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path))
+    elif kind == "npz":
+        np.savez(path, **tensors)
+    else:
+        torch = pytest.importorskip("torch")
+        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, path)
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "npz", "pt"])
+@pytest.mark.parametrize("layer", LAYERS, ids=str)
+def test_tensor_file_layer_equals_torch(tmp_path, kind, layer):
+    c, f, g, kh, kw, stride, padding, dilation = layer
+    weights, bias = random_layer(f, c // g, kh, kw)
+    path = tmp_path / f"net.{kind}"
+    save(kind, path, {"features.conv1.weight": weights, "features.conv1.bias": bias,
+                      "fc.weight": RNG.standard_normal((10, 4)).astype(np.float32)})
+    image = RNG.standard_normal((13, 12, c))
+    expected = torch_forward(image, weights, bias, stride=stride, padding=padding,
+                             dilation=dilation, groups=g)
+    actual = apply_layer(image, f"{path}:features.conv1.weight", stride=stride,
+                         padding=padding, dilation=dilation)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bank_carries_the_layer(tmp_path):
+    weights, bias = random_layer(4, 3, 5, 3)
+    path = tmp_path / "m.safetensors"
+    save("safetensors", path, {"conv1.weight": weights, "conv1.bias": bias})
+    bank = load_bank(f"{path}:conv1.weight")
+    assert bank.layout == "pytorch" and not bank.transposed and bank.groups is None
+    assert bank.labels == ["conv1-0", "conv1-1", "conv1-2", "conv1-3"]
+    assert bank.stack().shape == (4, 5, 3, 3)
+    np.testing.assert_array_equal(bank.stack()[2, :, :, 1], weights[2, 1])
+    np.testing.assert_array_equal(bank.bias, bias)
+    assert bank.geometry == {} and bank.layer.conv_options((9, 9, 3)) == {}
+    assert load_bank("sobel").layout == "convcli" and load_bank("sobel").bias is None
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_half_precision_tensors_read_as_float32(tmp_path, dtype):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    weights = torch.randn(3, 2, 3, 3).to(getattr(torch, dtype))
+    save_file({"w": weights}, str(tmp_path / "h.safetensors"))
+    layer = read_layer(tmp_path / "h.safetensors", "w")
+    assert layer.weights.dtype == (np.float64 if dtype == "float64" else np.float32)
+    np.testing.assert_array_equal(layer.weights, weights.to(torch.float64).numpy())
+
+
+def test_module_prefix_and_checkpoint_wrappers(tmp_path):
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential()
+    net.add_module("conv1", torch.nn.Conv2d(3, 4, 3, bias=True))
+    wrapped = {f"module.{k}": v for k, v in net.state_dict().items()}
+    weights = net.conv1.weight.detach().numpy()
+    for index, payload in enumerate([wrapped, {"state_dict": wrapped, "epoch": 3},
+                                     {"model": net.state_dict()}]):
+        path = tmp_path / f"ck{index}.pth"
+        torch.save(payload, path)
+        layer = read_layer(path, "conv1.weight")
+        np.testing.assert_array_equal(layer.weights, weights)
+        np.testing.assert_array_equal(layer.bias, net.conv1.bias.detach().numpy())
+    both = {**wrapped, "conv1.weight": net.conv1.weight.detach() * 2,
+            "other.module.conv1.weight": net.conv1.weight.detach()}
+    torch.save(both, tmp_path / "both.pt")
+    np.testing.assert_array_equal(read_layer(tmp_path / "both.pt", "conv1.weight").weights, 2 * weights)
+    torch.save({"module.a.weight": net.conv1.weight, "module.module.a.weight": net.conv1.weight},
+               tmp_path / "amb.pt")
+    with pytest.raises(KernelError, match="ambiguous"):
+        read_layer(tmp_path / "amb.pt", "a.weight")
+
+
+def test_pt_without_torch_says_what_to_do(tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"not really")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(KernelError, match="install torch or convert the file to safetensors"):
+        resolve_kernel(f"{path}:conv1.weight")
+
+
+def test_name_errors(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save("safetensors", path, {"conv1.weight": np.ones((2, 3, 3, 3), np.float32),
+                               "conv1.bias": np.ones(2, np.float32)})
+    with pytest.raises(KernelError, match=r"no tensor 'conv.weight'; did you mean 'conv1.weight'\?"):
+        resolve_kernel(f"{path}:conv.weight")
+    with pytest.raises(KernelError, match=r"shape \(2,\) is not a 4-D conv weight"):
+        resolve_kernel(f"{path}:conv1.bias")
+    with pytest.raises(KernelError, match=r"m\.safetensors:NAME \(4-D tensors: conv1\.weight\)"):
+        resolve_kernel(str(path))
+    with pytest.raises(KernelError, match="model file not found"):
+        resolve_kernel(str(tmp_path / "none.safetensors") + ":conv1.weight")
+    with pytest.raises(KernelError, match="only -k"):
+        load_bank([f"{path}:conv1.weight", "sobel"])
+
+
+def test_listing_and_spec_split(tmp_path):
+    path = tmp_path / "a:b.npz"  # a colon in the file name, and one in the tensor name
+    np.savez(path, **{"x:0": np.zeros((4, 3, 3, 3)), "conv.weight": np.zeros((2, 1, 5, 5)),
+                      "conv.bias": np.zeros(2), "fc": np.zeros((3, 3))})
+    assert split_model_spec(f"{path}:x:0") == (path, "x:0")
+    assert split_model_spec("gaussian:sigma=2") is None
+    assert [(i.name, i.shape, i.note) for i in list_layers(path)] == [
+        ("x:0", (4, 3, 3, 3), ""), ("conv.weight", (2, 1, 5, 5), "bias")]
+    assert resolve_kernel(f"{path}:x:0").labels[0] == "x-0-0"  # label "x-0", filter 0
+    assert len(resolve_kernel("gaussian:sigma=2")) == 1  # presets with '=' are untouched
+
+
+def test_channel_mismatch_is_a_shape_error(tmp_path):
+    path = tmp_path / "m.npz"
+    np.savez(path, w=np.ones((4, 2, 3, 3)))
+    layer = read_layer(path, "w")
+    assert layer.resolve_groups(4) == 2 and layer.resolve_groups(2) == 1
+    with pytest.raises(ShapeError, match="not a multiple"):
+        layer.resolve_groups(3)
+    with pytest.raises(ShapeError, match="groups=3"):
+        layer.resolve_groups(4, groups=3)
+
+
+def test_transposed_reinterpretation_equals_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    weights = RNG.standard_normal((3, 2, 4, 4)).astype(np.float32)  # (C, F/G, kh, kw)
+    bias = RNG.standard_normal(2).astype(np.float32)
+    save("safetensors", tmp_path / "up.safetensors", {"up.weight": weights, "up.bias": bias})
+    image = RNG.standard_normal((5, 4, 3))
+    expected = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(image).permute(2, 0, 1)[None], torch.from_numpy(weights.astype(np.float64)),
+        torch.from_numpy(bias.astype(np.float64)), stride=2, padding=1,
+    )[0].permute(1, 2, 0).numpy()
+    actual = apply_layer(image, f"{tmp_path / 'up.safetensors'}:up.weight", transposed=True,
+                         stride=2, padding=1)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+# --- ONNX vs the reference evaluator -------------------------------------------------------
+
+
+def onnx_model(op, weights, bias, **attributes):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    inputs = ["x", "w"] + (["b"] if bias is not None else [])
+    node = helper.make_node(op, inputs, ["y"], name=f"/layer1/{op}", **attributes)
+    initializers = [numpy_helper.from_array(weights, "w")]
+    if bias is not None:
+        initializers.append(numpy_helper.from_array(bias, "b"))
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "C", "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "F", "Ho", "Wo"])], initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def run_reference(model, image):
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+    return ReferenceEvaluator(model).run(None, {"x": x})[0][0].transpose(1, 2, 0)
+
+
+CONV_NODES = [  # (C, F, attributes)
+    (3, 4, {"strides": [2, 2], "pads": [1, 0, 2, 1], "dilations": [2, 2], "group": 1}),
+    (3, 6, {"strides": [2, 1], "pads": [0, 2, 1, 0], "dilations": [2, 1], "group": 3}),
+    (3, 3, {"auto_pad": "SAME_UPPER", "strides": [2, 2], "group": 3}),
+    (2, 4, {"auto_pad": "SAME_LOWER", "strides": [2, 2], "dilations": [1, 2]}),
+    (2, 4, {"auto_pad": "VALID", "strides": [1, 2]}),
+]
+
+
+@pytest.mark.parametrize("c,f,attributes", CONV_NODES, ids=str)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_onnx_conv_node_equals_reference_evaluator(tmp_path, c, f, attributes, with_bias):
+    group = attributes.get("group", 1)
+    weights, bias = random_layer(f, c // group, 3, 4)
+    model = onnx_model("Conv", weights, bias if with_bias else None, kernel_shape=[3, 4], **attributes)
+    path = tmp_path / "net.onnx"
+    path.write_bytes(model.SerializeToString())
+    image = RNG.standard_normal((10, 11, c)).astype(np.float32)
+    actual = apply_layer(image, f"{path}:/layer1/Conv")
+    np.testing.assert_allclose(actual, run_reference(model, image), rtol=1e-4, atol=1e-4)
+    bank = load_bank(f"{path}:w")  # the weight initializer's name finds the node too
+    assert bank.groups == group and bank.layer.name == "/layer1/Conv"
+    assert bank.labels[0] == "layer1-Conv-0"
+
+
+CONV_TRANSPOSE_NODES = [  # (C, F, attributes)
+    (3, 4, {"strides": [2, 2], "pads": [1, 0, 0, 1], "output_padding": [1, 0]}),
+    (3, 6, {"strides": [2, 3], "pads": [0, 1, 1, 0], "dilations": [2, 1], "group": 3}),
+    (2, 2, {"strides": [2, 2], "auto_pad": "SAME_UPPER", "group": 2}),
+]
+
+
+@pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
+def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+    group = attributes.get("group", 1)
+    weights = RNG.standard_normal((c, f // group, 3, 3)).astype(np.float32)
+    bias = RNG.standard_normal(f).astype(np.float32)
+    model = onnx_model("ConvTranspose", weights, bias, **attributes)
+    path = tmp_path / "up.onnx"
+    path.write_bytes(model.SerializeToString())
+    image = RNG.standard_normal((5, 6, c)).astype(np.float32)
+    bank = load_bank(f"{path}:/layer1/ConvTranspose")
+    assert bank.transposed and bank.groups == group and len(bank) == f
+    actual = apply_layer(image, f"{path}:/layer1/ConvTranspose")
+    # onnx 1.23's reference ConvTranspose mishandles group > 1 (it slices W by output channels
+    # and gives every group the first bias values; onnx/onnx#8446 fixed only part of it): the
+    # reference is then one group=1 node per group, on the group's channels, weights and bias
+    c_g, f_g = c // group, f // group
+    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
+    expected = np.concatenate([
+        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
+                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
+                      image[:, :, g * c_g:(g + 1) * c_g])
+        for g in range(group)
+    ], axis=2)
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_listing_and_errors(tmp_path):
+    weights, bias = random_layer(4, 3, 3, 3)
+    model = onnx_model("Conv", weights, bias, strides=[2, 2], pads=[1, 1, 1, 1])
+    path = tmp_path / "net.onnx"
+    path.write_bytes(model.SerializeToString())
+    (info,) = list_layers(path)
+    assert (info.name, info.shape, info.kind) == ("/layer1/Conv", (4, 3, 3, 3), "Conv")
+    assert info.note == "stride 2,2, pads 1,1,1,1, group 1, bias"
+    with pytest.raises(KernelError, match=r"no Conv/ConvTranspose node '/layer1/Con'; did you mean"):
+        resolve_kernel(f"{path}:/layer1/Con")
+    with pytest.raises(KernelError, match=r"net\.onnx:NAME \(Conv nodes: /layer1/Conv\)"):
+        resolve_kernel(str(path))
+
+
+# --- normalisation and activation ----------------------------------------------------------
+
+
+def test_normalize_imagenet_8_and_16_bit_by_hand():
+    mean, std = parse_normalize("imagenet")
+    assert (mean, std) == (IMAGENET_MEAN, IMAGENET_STD)
+    pixels8 = RNG.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    expected8 = np.empty((4, 5, 3))
+    for c in range(3):
+        expected8[:, :, c] = (pixels8[:, :, c] / 255 - mean[c]) / std[c]
+    np.testing.assert_allclose(normalize(pixels8, mean, std), expected8, rtol=1e-6)
+    assert normalize(pixels8, mean, std).dtype == np.float32
+    pixels16 = RNG.integers(0, 65536, (4, 5, 3), dtype=np.uint16)
+    expected16 = (pixels16 / 65535 - np.array(mean)) / np.array(std)
+    np.testing.assert_allclose(normalize(pixels16, mean, std), expected16, rtol=1e-6)
+    floats = RNG.random((3, 3, 3))
+    np.testing.assert_allclose(normalize(floats, mean, std), (floats - mean) / std, rtol=1e-12)
+    # a float image holding 8-bit values (how convcli reads them) is scaled when told its depth
+    np.testing.assert_allclose(normalize(pixels8.astype(np.float32), mean, std, bit_depth=8),
+                               expected8, rtol=1e-6)
+
+
+def test_parse_normalize_forms_and_errors():
+    assert parse_normalize("0.5;0.25") == ((0.5,), (0.25,))
+    assert parse_normalize(" 0.485,0.456,0.406 ; 0.229,0.224,0.225 ") == (IMAGENET_MEAN, IMAGENET_STD)
+    for bad in ("0.5", "a;1", "0.5;0", "1,2;1,2,3", "1;2;3"):
+        with pytest.raises(OptionError, match="--normalize"):
+            parse_normalize(bad)
+    with pytest.raises(ShapeError, match="C=4"):
+        normalize(np.zeros((2, 2, 4)), IMAGENET_MEAN, IMAGENET_STD)
+
+
+def test_relu_and_activation():
+    values = RNG.standard_normal((4, 4, 2)).astype(np.float32)
+    np.testing.assert_array_equal(relu(values), np.maximum(values, 0))
+    np.testing.assert_array_equal(activate(values, "relu"), np.maximum(values, 0))
+    np.testing.assert_array_equal(activate(values, "none"), values)
+    with pytest.raises(OptionError, match="activation"):
+        activate(values, "gelu")
