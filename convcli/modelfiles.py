@@ -51,6 +51,8 @@ __all__ = [
 
 MODEL_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".onnx")
 _CONV_OPS = ("Conv", "ConvTranspose")
+_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,14 @@ def _safetensors_store(path: Path) -> _Store:
             shapes = {}
             for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
                 piece = handle.get_slice(name)
-                shapes[name] = (tuple(int(n) for n in piece.get_shape()), str(piece.get_dtype()))
+                dtype = str(piece.get_dtype())
+                shapes[name] = (tuple(int(n) for n in piece.get_shape()), _ST_DTYPES.get(dtype, dtype))
     except (SafetensorError, OSError, ValueError) as exc:
         raise KernelError(f"cannot read {path} as safetensors: {exc}") from None
 
     def read(name: str) -> np.ndarray:
         shape, dtype = shapes[name]
-        if dtype == "BF16":
+        if dtype == "bfloat16":
             return _bf16_to_float32(_safetensors_bytes(path, name), shape)
         with safe_open(str(path), framework="np") as handle:
             return handle.get_tensor(name)

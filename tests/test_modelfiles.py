@@ -8,6 +8,7 @@ and ``onnx.reference.ReferenceEvaluator`` on models built here with
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -421,3 +422,47 @@ def test_relu_and_activation():
     np.testing.assert_array_equal(activate(values, "none"), values)
     with pytest.raises(OptionError, match="activation"):
         activate(values, "gelu")
+
+
+# --- convcli kernels show FILE / FILE:NAME --montage -------------------------------------------
+
+
+def test_cli_lists_layers_and_draws_filters(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from convcli.cli import app
+
+    weights, bias = random_layer(4, 3, 5, 5)
+    path = tmp_path / "net.safetensors"
+    save("safetensors", path, {"conv1.weight": weights, "conv1.bias": bias,
+                               "dw.weight": RNG.standard_normal((2, 2, 3, 3)).astype(np.float32)})
+    runner = CliRunner()
+    listing = runner.invoke(app, ["kernels", "show", str(path)])
+    assert listing.exit_code == 0, listing.output
+    assert "conv1.weight" in listing.output and "(4, 3, 5, 5)" in listing.output
+    as_json = json.loads(runner.invoke(app, ["kernels", "show", str(path), "--json"]).output)
+    assert as_json["layers"][1] == {"name": "dw.weight", "shape": [2, 2, 3, 3], "dtype": "float32",
+                                    "kind": "tensor", "note": ""}
+    sheet = tmp_path / "filters.png"
+    shown = runner.invoke(app, ["kernels", "show", f"{path}:conv1.weight", "--montage", str(sheet)])
+    assert shown.exit_code == 0, shown.output
+    with Image.open(sheet) as picture:
+        pixels = np.asarray(picture.convert("RGB"))
+    # tile 0 (C = 3: RGB) sits at (GAP, GAP), each weight enlarged 64 // 5 = 12 times
+    from convcli.montage import GAP
+
+    tile = pixels[GAP:GAP + 60:12, GAP:GAP + 60:12]
+    expected = np.clip(np.rint(127.5 + 127.5 * weights[0].transpose(1, 2, 0)
+                               / np.abs(weights[0]).max()), 0, 255)
+    np.testing.assert_array_equal(tile, expected)
+    grey = tmp_path / "dw.png"
+    assert runner.invoke(app, ["kernels", "show", f"{path}:dw.weight", "--montage", str(grey)]).exit_code == 0
+    with Image.open(grey) as picture:
+        # 2 filters × 2 channels: grey tiles, one filter per row (C columns)
+        from convcli.montage import montage_layout
+
+        layout = montage_layout(4, (3, 3), columns=2, tile_max=64)
+        assert picture.size == (layout.width, layout.height) and layout.rows == 2
+    missing = runner.invoke(app, ["kernels", "show", f"{path}:conv.weight"])
+    assert missing.exit_code == 1 and "did you mean 'conv1.weight'" in missing.output
