@@ -42,10 +42,13 @@ __all__ = [
     "ACTIVATIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LAYER_OPTIONS",
+    "LayerPlan",
     "ModelLayer",
     "activate",
     "normalize",
     "parse_normalize",
+    "plan_layer",
     "relu",
     "to_bank_layout",
 ]
@@ -278,6 +281,126 @@ class ModelLayer:
         elif padding is not None:
             options["padding"] = padding
         return options
+
+
+# --- a layer's settings for one image: file defaults, explicit options winning ---------------
+
+#: The options a model layer may supply defaults for (the CLI's -s, -p, -d, --output-padding,
+#: --bias, --border, --transpose, --groups).
+LAYER_OPTIONS = ("stride", "padding", "dilation", "output_padding", "bias", "border", "transpose",
+                 "groups")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How to run a model layer on one image (:func:`plan_layer`).
+
+    Attributes
+    ----------
+    weights : ndarray, shape (F, kh, kw, C/G)
+        convcli grouped layout.
+    labels : list of str
+        One per output channel (``conv1-00``, …).
+    groups : int
+    transposed : bool
+    options : dict
+        Keyword arguments for :func:`convcli.conv.conv2d` (``stride``,
+        ``padding``, ``dilation``, ``bias``, ``border``) or
+        :func:`~convcli.conv.conv_transpose2d` (``output_padding`` instead of
+        ``border``), with ``groups``.
+    note : str or None
+        One line naming the explicit options that replaced the layer's own values.
+    """
+
+    weights: np.ndarray
+    labels: list[str]
+    groups: int
+    transposed: bool
+    options: dict[str, Any]
+    note: str | None
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in np.asarray(value).tolist())
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _same_value(first: Any, second: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(first, dtype=object), np.asarray(second, dtype=object)))
+    except (TypeError, ValueError):
+        return first == second
+
+
+def plan_layer(bank: KernelBank, image_shape: Sequence[int], given: Mapping[str, Any]) -> LayerPlan:
+    """Combine a model layer's own settings with the options given explicitly.
+
+    Defaults come from the file: ONNX attributes (stride, pads or auto_pad,
+    dilation, output_padding, group, Conv vs ConvTranspose), the bias beside
+    the weight, zero padding (``border='zero'``, as the network was trained)
+    and G inferred from the image channels (:meth:`ModelLayer.resolve_groups`).
+    Every key of ``given`` (a subset of :data:`LAYER_OPTIONS`, values already
+    parsed, e.g. ``stride=(1, 1)``) wins; ``note`` names those that changed a
+    value the file states.
+
+    Parameters
+    ----------
+    bank : KernelBank
+        A bank read from a model file (``bank.layer`` set).
+    image_shape : (H, W) or (H, W, C)
+    given : mapping
+        The options the user typed.
+
+    Raises
+    ------
+    KernelError
+        ``bank`` is not a model layer, or an unknown key in ``given``.
+    ShapeError
+        Channels, groups or bias length that do not fit.
+    """
+    layer = bank.layer
+    if layer is None:
+        raise KernelError(f"kernel bank {bank.name!r} is not a model layer (FILE:TENSOR)")
+    unknown = sorted(set(given) - set(LAYER_OPTIONS))
+    if unknown:
+        raise KernelError(f"plan_layer: unknown option(s) {', '.join(unknown)}")
+    channels = int(image_shape[2]) if len(image_shape) > 2 else 1
+    transposed = bool(given.get("transpose", layer.transposed))
+    groups_given = given.get("groups")
+    own = layer.to_bank(transposed=transposed, groups=groups_given)
+    groups = own.layer.resolve_groups(channels, groups=groups_given)
+    weights = own.stack()
+    stated: dict[str, Any] = dict(own.layer.conv_options(image_shape))
+    if not transposed:
+        stated.pop("output_padding", None)
+    if layer.bias is not None:
+        if layer.bias.size != weights.shape[0]:
+            raise ShapeError(
+                f"{layer.source}: the bias has {layer.bias.size} values, the layer F={weights.shape[0]} "
+                "outputs"
+            )
+        stated["bias"] = layer.bias
+    if layer.groups is not None:
+        stated["groups"] = layer.groups
+    if layer.geometry:  # an ONNX node states Conv vs ConvTranspose; a tensor does not
+        stated["transpose"] = layer.transposed
+    options = {key: value for key, value in stated.items() if key not in ("groups", "transpose")}
+    if not transposed:
+        options["border"] = "zero"
+    changed = []
+    for key, value in given.items():
+        if key in stated and not _same_value(value, stated[key]):
+            changed.append(f"{key.replace('_', '-')} {_option_text(value)} (layer: "
+                           f"{_option_text(stated[key])})")
+        if key not in ("groups", "transpose"):
+            options[key] = value
+    if transposed:
+        options.pop("border", None)
+    note = (f"{layer.source}: explicit options win over the layer's own: {'; '.join(changed)}"
+            if changed else None)
+    options["groups"] = groups
+    return LayerPlan(weights, own.labels, groups, transposed, options, note)
 
 
 # --- input normalisation and activations ---------------------------------------------------

@@ -22,6 +22,7 @@ from convcli.layers import (
     activate,
     normalize,
     parse_normalize,
+    plan_layer,
     relu,
     to_bank_layout,
 )
@@ -45,22 +46,11 @@ def torch_forward(image, weights, bias, *, stride=1, padding=0, dilation=1, grou
     return out[0].permute(1, 2, 0).numpy()
 
 
-def apply_layer(image, spec, **overrides):
-    """What the CLI does with ``-k FILE:NAME``: the layer's bank, G, bias and geometry."""
-    bank = load_bank(spec)
-    layer = bank.layer
-    transposed = overrides.pop("transposed", None)
-    if transposed is not None and transposed != bank.transposed:
-        bank = layer.to_bank(transposed=transposed, groups=overrides.get("groups"))
-        layer = bank.layer
-    groups = layer.resolve_groups(image.shape[2], groups=overrides.pop("groups", None))
-    options = {"padding": 0, **layer.conv_options(image.shape), **overrides}
-    bias = 0.0 if bank.bias is None else bank.bias
-    if layer.transposed:
-        return conv_transpose2d(image, bank.stack(), groups=groups, bias=bias, dtype=np.float64,
-                                **options)
-    return conv2d(image, bank.stack(), groups=groups, bias=bias, border="zero", dtype=np.float64,
-                  **options)
+def apply_layer(image, spec, **given):
+    """What the CLI does with ``-k FILE:NAME`` and the options typed (``given``): plan_layer."""
+    plan = plan_layer(load_bank(spec), image.shape, given)
+    run = conv_transpose2d if plan.transposed else conv2d
+    return run(image, plan.weights, dtype=np.float64, **plan.options)
 
 
 def random_layer(f, c_per_group, kh, kw, dtype=np.float32):
@@ -278,7 +268,7 @@ def test_transposed_reinterpretation_equals_torch(tmp_path):
         torch.from_numpy(image).permute(2, 0, 1)[None], torch.from_numpy(weights.astype(np.float64)),
         torch.from_numpy(bias.astype(np.float64)), stride=2, padding=1,
     )[0].permute(1, 2, 0).numpy()
-    actual = apply_layer(image, f"{tmp_path / 'up.safetensors'}:up.weight", transposed=True,
+    actual = apply_layer(image, f"{tmp_path / 'up.safetensors'}:up.weight", transpose=True,
                          stride=2, padding=1)
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
@@ -466,3 +456,28 @@ def test_cli_lists_layers_and_draws_filters(tmp_path):
         assert picture.size == (layout.width, layout.height) and layout.rows == 2
     missing = runner.invoke(app, ["kernels", "show", f"{path}:conv.weight"])
     assert missing.exit_code == 1 and "did you mean 'conv1.weight'" in missing.output
+
+
+def test_plan_layer_defaults_and_explicit_options(tmp_path):
+    weights, bias = random_layer(6, 1, 3, 3)
+    model = onnx_model("Conv", weights, bias, strides=[2, 2], pads=[1, 1, 1, 1], group=3)
+    path = tmp_path / "dw.onnx"
+    path.write_bytes(model.SerializeToString())
+    bank = load_bank(f"{path}:/layer1/Conv")
+    plan = plan_layer(bank, (8, 8, 3), {})
+    assert plan.note is None and plan.groups == 3 and not plan.transposed
+    assert plan.options == {"stride": (2, 2), "dilation": (1, 1), "padding": (1, 1, 1, 1),
+                            "bias": bank.bias, "border": "zero", "groups": 3}
+    plan = plan_layer(bank, (8, 8, 3), {"stride": (1, 1), "dilation": (1, 1), "bias": 0.5})
+    assert plan.options["stride"] == (1, 1) and plan.options["bias"] == 0.5
+    assert plan.note == (f"{path}:/layer1/Conv: explicit options win over the layer's own: "
+                         f"stride 1,1 (layer: 2,2); bias 0.5 (layer: "
+                         f"{','.join(f'{v:g}' for v in bank.bias)})")
+    with pytest.raises(ShapeError, match="C=4"):
+        plan_layer(bank, (8, 8, 4), {})
+    tensor = tmp_path / "t.npz"
+    np.savez(tensor, w=weights)  # (6, 1, 3, 3): G = C for a 3-channel image, 6 for 6 channels
+    assert plan_layer(load_bank(f"{tensor}:w"), (5, 5, 3), {}).groups == 3
+    assert plan_layer(load_bank(f"{tensor}:w"), (5, 5, 6), {"transpose": True}).transposed
+    with pytest.raises(KernelError, match="not a model layer"):
+        plan_layer(load_bank("sobel"), (5, 5, 1), {})
