@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -190,13 +191,19 @@ def _torch_store(path: Path) -> _Store:
             f"{path}: reading .pt/.pth needs PyTorch; install torch or convert the file to "
             "safetensors"
         ) from None
+    import pickle
+
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise KernelError(
+            f"{path}: torch.load(weights_only=True) refuses it (a pickled model object, not a "
+            "state dict); save model.state_dict() or convert it to safetensors"
+        ) from None
     except Exception as exc:  # torch raises many kinds for unreadable files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise KernelError(
-            f"cannot read {path} with torch.load(weights_only=True): {first} (save a state_dict)"
-        ) from None
+        first = re.sub(r"\x1b\[[0-9;]*m", "", first)
+        raise KernelError(f"cannot read {path} with torch.load(weights_only=True): {first}") from None
     if isinstance(data, Mapping):
         for key in ("state_dict", "model"):
             if isinstance(data.get(key), Mapping):

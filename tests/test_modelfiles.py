@@ -481,3 +481,16 @@ def test_plan_layer_defaults_and_explicit_options(tmp_path):
     assert plan_layer(load_bank(f"{tensor}:w"), (5, 5, 6), {"transpose": True}).transposed
     with pytest.raises(KernelError, match="not a model layer"):
         plan_layer(load_bank("sobel"), (5, 5, 1), {})
+
+
+def test_pickled_module_and_bare_tensor_are_refused_with_advice(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save(torch.nn.Conv2d(3, 4, 3), tmp_path / "module.pt")
+    with pytest.raises(KernelError, match=r"refuses it .*save model\.state_dict\(\)"):
+        resolve_kernel(f"{tmp_path / 'module.pt'}:weight")
+    torch.save(torch.zeros(4, 3, 3, 3), tmp_path / "bare.pt")
+    with pytest.raises(KernelError, match="holds a Tensor, not a state dict"):
+        resolve_kernel(f"{tmp_path / 'bare.pt'}:w")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(KernelError, match=r"cannot read .*junk\.pt"):
+        resolve_kernel(f"{tmp_path / 'junk.pt'}:w")
