@@ -46,6 +46,7 @@ __all__ = [
     "LayerPlan",
     "ModelLayer",
     "activate",
+    "expand_groups",
     "normalize",
     "parse_normalize",
     "plan_layer",
@@ -100,6 +101,35 @@ def to_bank_layout(weights: np.ndarray, *, transposed: bool = False, groups: int
     return np.ascontiguousarray(
         split.transpose(0, 2, 3, 4, 1).reshape(groups * per_group, kh, kw, in_channels // groups)
     )
+
+
+def expand_groups(bank: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped bank ``(F, kh, kw, C/G)`` as an equivalent dense ``(F, kh, kw, C)`` bank.
+
+    ``D[f, m, n, g·C/G + c] = K[f, m, n, c]`` for filter ``f`` of group
+    ``g = f // (F/G)``, zeros elsewhere (block-diagonal), so that
+    ``conv2d(x, D, channels='sum') == conv2d(x, K, groups=G)`` (and likewise
+    transposed): a way to run a grouped layer through any code that knows
+    only the ``sum`` channel mode (e.g. a band-streaming renderer), at G
+    times the multiply-adds.
+
+    Raises
+    ------
+    KernelError
+        When ``bank`` is not 4-D or G does not divide F.
+    """
+    array = np.asarray(bank)
+    if array.ndim != 4:
+        raise KernelError(f"a grouped bank must be (F, kh, kw, C/G), got shape {array.shape}")
+    n_filters, kh, kw, per_group = array.shape
+    if groups < 1 or n_filters % groups:
+        raise KernelError(f"groups={groups} does not divide the bank's F={n_filters} filters")
+    dense = np.zeros((n_filters, kh, kw, per_group * groups), dtype=array.dtype)
+    step = n_filters // groups
+    for group in range(groups):
+        dense[group * step:(group + 1) * step, :, :, group * per_group:(group + 1) * per_group] = \
+            array[group * step:(group + 1) * step]
+    return dense
 
 
 def _onnx_same_pads(size: int, kernel: int, stride: int, dilation: int, lower: bool,

@@ -20,6 +20,7 @@ from convcli.layers import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     activate,
+    expand_groups,
     normalize,
     parse_normalize,
     plan_layer,
@@ -107,6 +108,17 @@ def test_groups_one_is_channel_sum_and_groups_c_is_per_channel_depthwise():
     full = conv2d(image, np.repeat(one_per_channel, 3, axis=3), channels="depthwise", padding=1)
     np.testing.assert_allclose(conv2d(image, one_per_channel, groups=3, padding=1),
                                full[:, :, [0 * 3 + 0, 1 * 3 + 1, 2 * 3 + 2]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_expanded_groups_in_sum_mode_equal_grouped(transposed):
+    image = RNG.standard_normal((7, 8, 6))
+    bank = RNG.standard_normal((9, 3, 2, 2))  # G = 3: F = 9, C/G = 2
+    run = conv_transpose2d if transposed else conv2d
+    dense = expand_groups(bank, 3)
+    assert dense.shape == (9, 3, 2, 6) and not dense[0, :, :, 2:].any()
+    np.testing.assert_allclose(run(image, dense, channels="sum", stride=2),
+                               run(image, bank, groups=3, stride=2), rtol=1e-12, atol=1e-12)
 
 
 def test_groups_errors():
