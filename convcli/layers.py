@@ -45,7 +45,9 @@ __all__ = [
     "LAYER_OPTIONS",
     "LayerPlan",
     "ModelLayer",
+    "NormalizedSource",
     "activate",
+    "dense_grouped_bank",
     "expand_groups",
     "normalize",
     "parse_normalize",
@@ -130,6 +132,38 @@ def expand_groups(bank: np.ndarray, groups: int) -> np.ndarray:
         dense[group * step:(group + 1) * step, :, :, group * per_group:(group + 1) * per_group] = \
             array[group * step:(group + 1) * step]
     return dense
+
+
+def dense_grouped_bank(bank: Any, groups: int, channels: int) -> np.ndarray:
+    """A bank meant for ``groups=G`` on a C-channel image as a dense ``channels='sum'`` bank.
+
+    ``bank`` is ``(F, kh, kw, C/G)`` or ``(F, kh, kw)`` (the same weights on
+    every channel of a group); the result is :func:`expand_groups` of it,
+    ``(F, kh, kw, C)``.
+
+    Raises
+    ------
+    ShapeError
+        When G does not divide C and F, or the bank's last axis is not C/G.
+    """
+    weights = np.asarray(bank, dtype=np.float64)
+    if weights.ndim == 2:
+        weights = weights[None]
+    n_filters = weights.shape[0]
+    if groups < 1 or channels % groups or n_filters % groups:
+        raise ShapeError(
+            f"--groups {groups} must divide the image's C={channels} channels and the bank's "
+            f"F={n_filters} filters"
+        )
+    per_group = channels // groups
+    if weights.ndim == 3:
+        weights = np.repeat(weights[..., None], per_group, axis=3)
+    if weights.ndim != 4 or weights.shape[3] != per_group:
+        raise ShapeError(
+            f"--groups {groups} on C={channels} channels needs filters of C/G={per_group} channels, "
+            f"the bank has shape {weights.shape}"
+        )
+    return expand_groups(weights, groups)
 
 
 def _onnx_same_pads(size: int, kernel: int, stride: int, dilation: int, lower: bool,
@@ -533,6 +567,49 @@ def normalize(image: Any, mean: Any, std: Any, *, bit_depth: int | None = None) 
     out = array.astype(np.float64) / scale
     out = (out - means) / stds
     return out.astype(dtype)
+
+
+class NormalizedSource:
+    """A row source (``shape``, ``read_rows(start, stop)``) whose rows are normalised (:func:`normalize`).
+
+    Wraps any object with the :class:`convcli.pipeline.sources.Source`
+    interface, so a band-streaming renderer pads and filters normalised
+    values (zero padding then means 0 *after* normalisation, as in PyTorch).
+    The scale comes from the source's ``bit_depth`` (8 → 255, 16 → 65535,
+    else 1). An alpha channel beyond the given C values (``channel_names``
+    ending in ``A``) gets mean 0 and std 1 (only scaled). Other attributes
+    are the wrapped source's; rows are float32 (float64 for a float64 source).
+
+    Raises
+    ------
+    ShapeError
+        When ``mean``/``std`` have neither 1 nor C values.
+    """
+
+    def __init__(self, source: Any, mean: Sequence[float], std: Sequence[float]) -> None:
+        self._source = source
+        channels = int(source.shape[2])
+        names = tuple(getattr(source, "channel_names", ()))
+        mean, std = list(np.ravel(mean)), list(np.ravel(std))
+        if names and names[-1] == "A" and channels > 1:
+            for values, fill in ((mean, 0.0), (std, 1.0)):
+                if len(values) == channels - 1:
+                    values.append(fill)
+                elif len(values) == 1 and channels > 2:
+                    values[:] = [values[0]] * (channels - 1) + [fill]
+        self.mean = _per_channel(mean, channels, "--normalize MEAN")
+        self.std = _per_channel(std, channels, "--normalize STD")
+        depth = getattr(source, "bit_depth", 0)
+        self._depth = depth if depth in (8, 16) else 0
+        self.dtype = np.dtype(np.float64 if np.dtype(source.dtype) == np.float64 else np.float32)
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        """Normalised rows ``start .. stop − 1``: ``(stop − start, W, C)``."""
+        rows = self._source.read_rows(start, stop)
+        return normalize(rows, self.mean, self.std, bit_depth=self._depth).astype(self.dtype, copy=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
 
 
 def relu(values: Any) -> np.ndarray:

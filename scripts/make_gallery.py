@@ -27,8 +27,9 @@ what the command line does:
   see :func:`first_layer_weights`;
 - ``first-layer-filters.png``: ``convcli kernels show first-layer.safetensors:conv1.weight
   --montage`` (each filter an RGB tile, 0 = mid-grey);
-- ``first-layer-maps.png``: the layer applied to ``input.png`` (:data:`LAYER_ARGS`,
-  ``-f npy``), its 16 maps next to the input by :func:`convcli.montage.make_montage`.
+- ``first-layer-maps.png``: the layer applied to ``input.png`` as a network would
+  (:data:`LAYER_ARGS`: ImageNet normalisation, padding 3, ReLU; ``-f npy``), its 16
+  maps next to the input by :func:`convcli.montage.make_montage`.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ LAYER_TENSOR = "conv1.weight"
 LAYER_FILTERS = "first-layer-filters.png"
 LAYER_MAPS = "first-layer-maps.png"
 #: ``convcli apply`` arguments after ``-k FILE:TENSOR`` for the feature maps.
-LAYER_ARGS = ("--channels", "sum", "-p", "3", "--border", "zero")
+LAYER_ARGS = ("-p", "3", "--normalize", "imagenet", "--activation", "relu")
 
 
 def convcli(*args: str) -> subprocess.CompletedProcess:

@@ -506,3 +506,163 @@ def test_pickled_module_and_bare_tensor_are_refused_with_advice(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(KernelError, match=r"cannot read .*junk\.pt"):
         resolve_kernel(f"{tmp_path / 'junk.pt'}:w")
+
+
+# --- convcli apply -k FILE:NAME through the CLI (-f npy) ---------------------------------------
+
+
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from convcli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def cli_maps(tmp_path, image, *args, name="maps.npy"):
+    """``convcli apply image.npy ARGS -f npy``: the float maps (input saved as float64 .npy)."""
+    source = tmp_path / "image.npy"
+    np.save(source, image)
+    out = tmp_path / name
+    result = cli("apply", source, *args, "-f", "npy", "-o", out, "--force", "-q")
+    assert result.exit_code == 0, result.output
+    return np.load(out)
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "npz", "pt"])
+@pytest.mark.parametrize("layer", LAYERS, ids=str)
+def test_cli_tensor_file_layer_equals_torch(tmp_path, kind, layer):
+    c, f, g, kh, kw, stride, padding, dilation = layer
+    weights, bias = random_layer(f, c // g, kh, kw)
+    path = tmp_path / f"net.{kind}"
+    save(kind, path, {"module.conv1.weight": weights, "module.conv1.bias": bias})
+    image = RNG.standard_normal((13, 12, c))
+    expected = torch_forward(image, weights, bias, stride=stride, padding=padding,
+                             dilation=dilation, groups=g)
+    pads = padding if isinstance(padding, int) else ",".join(map(str, padding))
+    actual = cli_maps(tmp_path, image, "-k", f"{path}:conv1.weight", "-s", stride, "-p", pads,
+                      "-d", dilation, "--dtype", "float64")
+    np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_cli_model_layer_defaults_are_pytorch_layer_defaults(tmp_path):
+    weights, bias = random_layer(4, 3, 3, 3)
+    save("npz", tmp_path / "m.npz", {"c.weight": weights, "c.bias": bias})
+    image = RNG.standard_normal((9, 10, 3))
+    # padding 0, stride 1, zero border, the file's bias (not the CLI's same/reflect defaults)
+    actual = cli_maps(tmp_path, image, "-k", f"{tmp_path / 'm.npz'}:c.weight", "--dtype", "float64")
+    np.testing.assert_allclose(actual, torch_forward(image, weights, bias), rtol=1e-6, atol=1e-6)
+    with_bias = cli_maps(tmp_path, image, "-k", f"{tmp_path / 'm.npz'}:c.weight", "--bias", "2",
+                         "--dtype", "float64")
+    np.testing.assert_allclose(with_bias, torch_forward(image, weights, None) + 2, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("c,f,attributes", CONV_NODES, ids=str)
+def test_cli_onnx_conv_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+    group = attributes.get("group", 1)
+    weights, bias = random_layer(f, c // group, 3, 4)
+    model = onnx_model("Conv", weights, bias, kernel_shape=[3, 4], **attributes)
+    path = tmp_path / "net.onnx"
+    path.write_bytes(model.SerializeToString())
+    image = RNG.standard_normal((10, 11, c)).astype(np.float32)
+    actual = cli_maps(tmp_path, image, "-k", f"{path}:/layer1/Conv")
+    np.testing.assert_allclose(actual, run_reference(model, image), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
+def test_cli_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+    group = attributes.get("group", 1)
+    weights = RNG.standard_normal((c, f // group, 3, 3)).astype(np.float32)
+    bias = RNG.standard_normal(f).astype(np.float32)
+    model = onnx_model("ConvTranspose", weights, bias, **attributes)
+    path = tmp_path / "up.onnx"
+    path.write_bytes(model.SerializeToString())
+    image = RNG.standard_normal((5, 6, c)).astype(np.float32)
+    actual = cli_maps(tmp_path, image, "-k", f"{path}:/layer1/ConvTranspose")
+    c_g, f_g = c // group, f // group  # group by group (see the library test above)
+    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
+    expected = np.concatenate([
+        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
+                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
+                      image[:, :, g * c_g:(g + 1) * c_g])
+        for g in range(group)
+    ], axis=2)
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_cli_explicit_options_win_over_onnx_with_a_note(tmp_path):
+    weights, bias = random_layer(4, 3, 3, 3)
+    model = onnx_model("Conv", weights, bias, strides=[2, 2], pads=[1, 1, 1, 1])
+    path = tmp_path / "net.onnx"
+    path.write_bytes(model.SerializeToString())
+    image = RNG.standard_normal((8, 9, 3))
+    np.save(tmp_path / "image.npy", image)
+    result = cli("apply", tmp_path / "image.npy", "-k", f"{path}:/layer1/Conv", "-s", "1",
+                 "-f", "npy", "-o", tmp_path / "maps.npy")
+    assert result.exit_code == 0, result.output
+    assert "note:" in result.output and "stride 1,1 (layer: 2,2)" in result.output
+    np.testing.assert_allclose(np.load(tmp_path / "maps.npy"),
+                               torch_forward(image, weights, bias, stride=1, padding=1),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_cli_grouped_bank_equals_torch_groups_3(tmp_path):
+    bank = RNG.standard_normal((6, 3, 3, 1))  # convcli layout (F, kh, kw, C/G), G = 3, F = 6
+    np.save(tmp_path / "bank.npy", bank)
+    image = RNG.standard_normal((9, 8, 3))
+    actual = cli_maps(tmp_path, image, "-k", tmp_path / "bank.npy", "--groups", "3", "-p", "1",
+                      "--dtype", "float64")
+    expected = torch_forward(image, bank.transpose(0, 3, 1, 2), None, padding=1, groups=3)
+    np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_cli_normalize_imagenet_by_hand(tmp_path, depth):
+    from convcli.imageio import encode_png
+
+    dtype = np.uint8 if depth == 8 else np.uint16
+    pixels = RNG.integers(0, 2 ** depth, (6, 7, 3)).astype(dtype)
+    (tmp_path / "photo.png").write_bytes(encode_png(pixels))
+    identity = np.eye(3, dtype=np.float32)[:, :, None, None]  # 1×1 layer: output c = input c
+    save("npz", tmp_path / "id.npz", {"w": identity})
+    out = tmp_path / "maps.npy"
+    result = cli("apply", tmp_path / "photo.png", "-k", f"{tmp_path / 'id.npz'}:w",
+                 "--normalize", "imagenet", "-f", "npy", "-o", out, "--dtype", "float64")
+    assert result.exit_code == 0, result.output
+    scale = 255.0 if depth == 8 else 65535.0
+    expected = (pixels / scale - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(np.load(out), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_cli_activation_relu_and_json_record(tmp_path):
+    weights, bias = random_layer(5, 3, 3, 3)
+    save("safetensors", tmp_path / "m.safetensors", {"conv1.weight": weights, "conv1.bias": bias})
+    image = RNG.standard_normal((8, 8, 3))
+    spec = f"{tmp_path / 'm.safetensors'}:conv1.weight"
+    plain = cli_maps(tmp_path, image, "-k", spec, "-p", "1")
+    relu_maps = cli_maps(tmp_path, image, "-k", spec, "-p", "1", "--activation", "relu", name="r.npy")
+    np.testing.assert_array_equal(relu_maps, np.maximum(plain, 0))
+    result = cli("apply", tmp_path / "image.npy", "-k", spec, "--normalize", "0.5;0.25",
+                 "--activation", "relu", "-f", "npy", "-o", tmp_path / "j.npy", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["normalize"] == {"mean": [0.5], "std": [0.25]} and record["activation"] == "relu"
+    assert record["layer"]["groups"] == 1 and record["layer"]["bias_from_file"]
+    assert [k["name"] for k in record["kernels"]] == [f"conv1-{i}" for i in range(5)]
+
+
+def test_cli_layer_errors_are_one_line(tmp_path):
+    save("npz", tmp_path / "m.npz", {"w": np.ones((4, 2, 3, 3), np.float32)})
+    image = np.zeros((6, 6, 3))
+    np.save(tmp_path / "image.npy", image)
+    for args, fragment in [
+        (["-k", f"{tmp_path / 'm.npz'}:w"], "not a multiple"),
+        (["-k", f"{tmp_path / 'm.npz'}:ww"], "no tensor 'ww'; did you mean 'w'?"),
+        (["-k", str(tmp_path / "m.npz")], "m.npz:NAME (4-D tensors: w)"),
+        (["-k", f"{tmp_path / 'm.npz'}:w", "--channels", "gray"], "--channels gray does not apply"),
+        (["-k", "sobel", "--activation", "relu", "--reduce", "magnitude"], "--activation"),
+        (["-k", "sobel", "--normalize", "1;0"], "--normalize"),
+    ]:
+        result = cli("apply", tmp_path / "image.npy", *args, "-f", "npy", "-o", tmp_path / "x.npy")
+        assert result.exit_code == 1, (args, result.output)
+        assert fragment in result.output and len(result.output.strip().splitlines()) == 1, result.output
