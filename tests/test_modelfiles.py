@@ -666,3 +666,30 @@ def test_cli_layer_errors_are_one_line(tmp_path):
         result = cli("apply", tmp_path / "image.npy", *args, "-f", "npy", "-o", tmp_path / "x.npy")
         assert result.exit_code == 1, (args, result.output)
         assert fragment in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_three_learner_commands(tmp_path, monkeypatch):
+    """List a file's conv layers, draw a layer's filters, apply it to a photo with a montage
+    (the README's commands, on the gallery's stand-in first layer)."""
+    import shutil
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "docs" / "gallery" / "first-layer.safetensors", tmp_path)
+    shutil.copy(root / "sample_images" / "chelsea.png", tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    listing = cli("kernels", "show", "first-layer.safetensors")
+    assert listing.exit_code == 0 and "conv1.weight" in listing.output and "(16, 3, 7, 7)" in listing.output
+    drawn = cli("kernels", "show", "first-layer.safetensors:conv1.weight", "--montage", "filters.png")
+    assert drawn.exit_code == 0, drawn.output
+    (tmp_path / "layer-maps").mkdir()
+    applied = cli("apply", "photo.png", "-k", "first-layer.safetensors:conv1.weight", "--normalize",
+                  "imagenet", "--activation", "relu", "-p", "3", "-o", "layer-maps/", "--montage",
+                  "layer-maps.png")
+    assert applied.exit_code == 0, applied.output
+    assert len(list((tmp_path / "layer-maps").iterdir())) == 16
+    with Image.open("photo.png") as photo, Image.open("layer-maps/photo.conv1-00.png") as first:
+        assert first.size == photo.size  # 7×7, padding 3, stride 1
+    assert (tmp_path / "filters.png").is_file() and (tmp_path / "layer-maps.png").is_file()

@@ -77,8 +77,7 @@ Examples:
   convcli apply photo.png -k "1,0,-1;2,0,-2;1,0,-1" --channels gray -o gx.png
   convcli apply a.png -k gaussian -f npy -o - | convcli apply - -k sobel -o e.png
   convcli apply *.png -k kirsch --reduce max -o out/     # a batch into a directory
-  convcli apply photo.png -k net.safetensors:conv1.weight --normalize imagenet \\
-      --activation relu -s 2 -p 3 -o maps/ --montage maps.png   # a trained layer
+  convcli apply photo.png -k net.safetensors:conv1.weight --normalize imagenet
 
 \b
 The operation is CNN convolution (cross-correlation, no flip; --flip for true
