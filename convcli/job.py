@@ -230,6 +230,7 @@ class _Runner:
         if job.activation != "none" and job.reduce != "none":
             raise OptionError("--activation applies to the maps, --reduce would combine them first; "
                               "use one of them (or chain two runs through -f npy)")
+        self.input_source = source  # the pixels as read (the montage shows them)
         if job.normalize is not None:
             from convcli.layers import NormalizedSource
 
@@ -629,7 +630,7 @@ def _write_montage(runner: _Runner, maps: np.ndarray, target: str, record: dict[
     from convcli import imageio
     from convcli.montage import make_montage
 
-    source, plan = runner.source, runner.plan
+    source, plan = runner.input_source, runner.plan
     image = np.asarray(source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used], dtype=np.float32)
     sheet = make_montage(maps, runner.names, input_image=image)
     imageio.write_output(target, imageio.encode_png(sheet), force=runner.destination.force,
