@@ -35,6 +35,7 @@ __all__ = [
     "CHANNEL_MODES",
     "conv2d",
     "conv_transpose2d",
+    "grouped_conv2d",
     "luminance",
     "upsample_nearest_conv2d",
 ]
@@ -244,6 +245,7 @@ def conv2d(
     bias: Any = 0.0,
     method: str = "auto",
     dtype: Any = None,
+    groups: int | None = None,
 ) -> np.ndarray:
     """2-D CNN convolution (cross-correlation) of an image with a kernel bank.
 
@@ -275,6 +277,9 @@ def conv2d(
         ``auto`` or a strategy name from :data:`convcli.engines.FORWARD_ENGINES`.
     dtype : {None, float32, float64}
         Compute type; default float64 for float64 input, float32 otherwise.
+    groups : int, optional
+        PyTorch ``groups`` G (see :func:`grouped_conv2d`); replaces
+        ``channels`` (which must then not be ``gray``).
 
     Returns
     -------
@@ -295,6 +300,11 @@ def conv2d(
     array([[ -7.,  -6.],
            [-36.,  -8.]], dtype=float32)
     """
+    if groups is not None:
+        return grouped_conv2d(
+            image, bank, groups=groups, stride=stride, padding=padding, border=border,
+            dilation=dilation, channels=channels, flip=flip, bias=bias, method=method, dtype=dtype,
+        )
     array, weights, mode = _prepare(image, bank, channels, flip, dtype, keep_integers=True)
     strides = pair(stride, "stride")
     dilations = pair(dilation, "dilation")
@@ -332,6 +342,7 @@ def conv_transpose2d(
     bias: Any = 0.0,
     method: str = "auto",
     dtype: Any = None,
+    groups: int | None = None,
 ) -> np.ndarray:
     """Transposed convolution with PyTorch ``conv_transpose2d`` semantics.
 
@@ -358,11 +369,19 @@ def conv_transpose2d(
         Extra rows/columns at the bottom/right, ``0 <= op < max(s, d)``.
     channels, flip, bias, method, dtype
         As in :func:`conv2d`.
+    groups : int, optional
+        PyTorch ``groups`` G (see :func:`grouped_conv2d`).
 
     Returns
     -------
     ndarray, shape (H', W', N)
     """
+    if groups is not None:
+        return grouped_conv2d(
+            image, bank, groups=groups, transposed=True, stride=stride, padding=padding,
+            output_padding=output_padding, dilation=dilation, channels=channels, flip=flip,
+            bias=bias, method=method, dtype=dtype,
+        )
     array, weights, mode = _prepare(image, bank, channels, flip, dtype)
     strides = pair(stride, "stride")
     dilations = pair(dilation, "dilation")
@@ -388,6 +407,94 @@ def conv_transpose2d(
     _, run = _pick(method, engines.TRANSPOSE_ENGINES, engines.choose_transpose, problem)
     out = run(problem)
     return _add_bias(out, bias, weights.shape[0])
+
+
+def grouped_conv2d(
+    image: Any,
+    bank: Any,
+    *,
+    groups: int,
+    transposed: bool = False,
+    channels: str = "sum",
+    bias: Any = 0.0,
+    dtype: Any = None,
+    **options: Any,
+) -> np.ndarray:
+    """PyTorch ``groups``: input channels and filters split into G groups.
+
+    With ``C/G`` channels and ``F/G`` filters per group, filter ``f`` of group
+    ``g = f // (F/G)`` sees only that group's channels::
+
+        O[i, j, f] = bias[f] + Σ_{m,n} Σ_{c < C/G}  P[s·i + d·m, s·j + d·n, g·C/G + c] · K[f, m, n, c]
+
+    (transposed: the scatter-add of :func:`conv_transpose2d` per group). Output
+    channels are in PyTorch's order: group 0's filters, then group 1's, …
+    ``groups=1`` equals ``channels='sum'``; ``groups=C`` with F = C is a
+    depthwise layer with one kernel per channel. Each group is computed by the
+    ordinary ``sum`` mode on its channel slice.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (H, W, C)
+    bank : array_like, shape (F, kh, kw, C/G) or (F, kh, kw)
+        convcli layout (a PyTorch ``(F, C/G, kh, kw)`` weight is
+        ``W.transpose(0, 2, 3, 1)``, see :func:`convcli.layers.to_bank_layout`);
+        a 3-D bank uses the same weights on every channel of a group.
+    groups : int
+        G, a positive integer dividing both C and F.
+    transposed : bool
+        Use :func:`conv_transpose2d` instead of :func:`conv2d`.
+    channels : str
+        Must not be ``gray`` (any other value is ignored: the groups decide).
+    bias : float or array_like
+        A scalar or F values.
+    dtype : {None, float32, float64}
+    **options
+        The geometry and method options of :func:`conv2d` / :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    ndarray, shape (H', W', F)
+
+    Raises
+    ------
+    OptionError
+        ``groups`` not a positive integer, or ``channels='gray'``.
+    ShapeError
+        G does not divide C or F, or the bank's ``C/G`` does not match.
+    """
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise OptionError(f"`groups` must be a positive integer, got {groups!r}")
+    if channels == "gray":
+        raise OptionError("`groups` and `channels='gray'` exclude each other; convert the image first")
+    groups = int(groups)
+    array = _as_image(image, dtype, keep_integers=True)
+    weights = _as_bank(bank, _result_dtype(array, dtype))
+    n_channels, n_filters = array.shape[2], weights.shape[0]
+    if n_channels % groups or n_filters % groups:
+        raise ShapeError(
+            f"`groups`={groups} must divide the image's C={n_channels} channels and the bank's "
+            f"F={n_filters} filters"
+        )
+    per_group = n_channels // groups
+    if weights.ndim == 4 and weights.shape[3] != per_group:
+        raise ShapeError(
+            f"bank has {weights.shape[3]} channels per filter but groups={groups} splits the "
+            f"image's C={n_channels} into {per_group} per group (bank (F, kh, kw, C/G))"
+        )
+    run = conv_transpose2d if transposed else conv2d
+    step = n_filters // groups
+    out: np.ndarray | None = None
+    for group in range(groups):
+        part = run(
+            array[:, :, group * per_group:(group + 1) * per_group],
+            weights[group * step:(group + 1) * step], channels="sum", dtype=dtype, **options,
+        )
+        if out is None:
+            out = np.empty((*part.shape[:2], n_filters), dtype=part.dtype)
+        out[:, :, group * step:(group + 1) * step] = part
+    assert out is not None
+    return _add_bias(out, bias, n_filters)
 
 
 def upsample_nearest_conv2d(

@@ -99,6 +99,12 @@ class Job:
         Record each map's min and max (``--json``).
     spec_text : str
         How the user named the bank, for messages (``-k sobel``).
+    normalize : ((mean, …), (std, …)) or None
+        Normalise the input as a network was trained before filtering
+        (:class:`convcli.layers.NormalizedSource`: ``(x/scale − mean)/std``).
+    activation : {'none', 'relu'}
+        Applied to the maps after the bias (:func:`convcli.layers.activate`);
+        not with ``reduce`` (it would come after it).
     band_bytes, hold_bytes : int
         Memory budgets in bytes.
     """
@@ -121,6 +127,8 @@ class Job:
     spec_text: str = "bank"
     band_bytes: int = DEFAULT_BAND_BYTES
     hold_bytes: int = DEFAULT_HOLD_BYTES
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    activation: str = "none"
 
 
 @dataclass(frozen=True)
@@ -217,6 +225,16 @@ class _Runner:
         from convcli.maps import group_maps
         from convcli.pipeline.render import plan_render
 
+        if job.activation not in ("none", "relu"):
+            raise OptionError(f"`activation` must be none or relu, got {job.activation!r}")
+        if job.activation != "none" and job.reduce != "none":
+            raise OptionError("--activation applies to the maps, --reduce would combine them first; "
+                              "use one of them (or chain two runs through -f npy)")
+        self.input_source = source  # the pixels as read (the montage shows them)
+        if job.normalize is not None:
+            from convcli.layers import NormalizedSource
+
+            source = NormalizedSource(source, *job.normalize)
         self.job, self.source, self.destination = job, source, destination
         self.name = "stdin" if source.name == "-" else source.name
         channel_names = tuple(source.channel_names)
@@ -282,6 +300,10 @@ class _Runner:
             maps = render_rows(self.plan, self.source, rows)
         except (KernelError, ShapeError) as exc:
             raise type(exc)(f"{self.name}: {self.job.spec_text}: {exc}") from None
+        if self.job.activation != "none":
+            from convcli.layers import activate
+
+            maps = activate(maps, self.job.activation)
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(np.add.reduce(maps, axis=None)) if maps.size else 0.0
         if not np.isfinite(total) and not np.isfinite(maps).all():
@@ -572,6 +594,8 @@ def _verify(runner: _Runner, maps: np.ndarray) -> dict[str, Any]:
     job, plan = runner.job, runner.plan
     if job.reduce != "none":
         raise OptionError("--verify compares the raw maps; drop --reduce to verify")
+    if job.activation != "none":
+        raise OptionError("--verify compares the raw maps; drop --activation to verify")
     image = np.asarray(runner.source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used],
                        dtype=np.float64)
     geometry = {k: v for k, v in job.geometry.items() if k not in ("bias", "method", "dtype")}
@@ -606,7 +630,7 @@ def _write_montage(runner: _Runner, maps: np.ndarray, target: str, record: dict[
     from convcli import imageio
     from convcli.montage import make_montage
 
-    source, plan = runner.source, runner.plan
+    source, plan = runner.input_source, runner.plan
     image = np.asarray(source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used], dtype=np.float32)
     sheet = make_montage(maps, runner.names, input_image=image)
     imageio.write_output(target, imageio.encode_png(sheet), force=runner.destination.force,

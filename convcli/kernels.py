@@ -29,6 +29,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -144,10 +145,16 @@ class KernelBank:
         ``"sobel"``, ``"sobel-x"``, ``"gaussian-s2"``, ``"inline"``, …
     kernels : tuple of Kernel
         The members, in output order.
+    layer : convcli.layers.ModelLayer or None
+        Set for a bank read from a model file (``FILE:TENSOR``): its kernels
+        are then the layer's filters in convcli layout ``(kh, kw, C/G)``
+        (:meth:`convcli.layers.ModelLayer.to_bank`), and :attr:`bias`,
+        :attr:`groups`, :attr:`transposed`, :attr:`geometry` carry the rest.
     """
 
     name: str
     kernels: tuple[Kernel, ...]
+    layer: Any = None
 
     def __post_init__(self) -> None:
         members = tuple(self.kernels)
@@ -170,6 +177,31 @@ class KernelBank:
         """The display hint shared by every member, else ``None``."""
         hints = {kernel.display for kernel in self.kernels}
         return hints.pop() if len(hints) == 1 else None
+
+    @property
+    def layout(self) -> str:
+        """Where the weights came from: ``"pytorch"`` (a model file) or ``"convcli"``."""
+        return "convcli" if self.layer is None else "pytorch"
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        """The model layer's bias (one value per output channel), else ``None``."""
+        return None if self.layer is None else self.layer.bias
+
+    @property
+    def groups(self) -> int | None:
+        """G stated by the model file (ONNX ``group``); ``None``: inferred from the image."""
+        return None if self.layer is None else self.layer.groups
+
+    @property
+    def transposed(self) -> bool:
+        """True for a transposed layer (ONNX ``ConvTranspose``)."""
+        return False if self.layer is None else bool(self.layer.transposed)
+
+    @property
+    def geometry(self) -> dict[str, Any]:
+        """The model layer's stored geometry (ONNX attributes), else ``{}``."""
+        return {} if self.layer is None else dict(self.layer.geometry)
 
     def stack(self) -> np.ndarray:
         """All weights as one array ``(F, kh, kw)`` or ``(F, kh, kw, C)``, float64.

@@ -1,4 +1,5 @@
-"""Contact sheets of feature maps: the classic CNN "what each filter sees" picture.
+"""Contact sheets of feature maps (the classic CNN "what each filter sees" picture) and of
+filters (:func:`make_filter_montage`, the classic "first-layer filters" picture).
 
 An I/O-side module (it draws text with Pillow); the core never imports it.
 
@@ -42,7 +43,15 @@ import numpy as np
 
 from convcli.errors import OptionError, ShapeError
 
-__all__ = ["GAP", "LABEL_HEIGHT", "SCALINGS", "MontageLayout", "make_montage", "montage_layout"]
+__all__ = [
+    "GAP",
+    "LABEL_HEIGHT",
+    "SCALINGS",
+    "MontageLayout",
+    "make_filter_montage",
+    "make_montage",
+    "montage_layout",
+]
 
 GAP = 4
 LABEL_HEIGHT = 16
@@ -218,8 +227,6 @@ def make_montage(
         For maps that are not ``(H, W, N)``, a label count that is not N, or
         an unknown ``scaling``.
     """
-    from PIL import Image, ImageDraw, ImageFont
-
     stack = np.asarray(maps)
     if stack.ndim == 2:
         stack = stack[:, :, None]
@@ -243,6 +250,13 @@ def make_montage(
         tiles.append((np.repeat(gray[:, :, None], 3, axis=2), label))
 
     layout = montage_layout(len(tiles), stack.shape[:2], columns=columns, tile_max=tile_max)
+    return _compose(tiles, layout)
+
+
+def _compose(tiles: list[tuple[np.ndarray, str]], layout: MontageLayout) -> np.ndarray:
+    """Place ``(pixels, label)`` tiles on a sheet of ``layout`` and draw the labels."""
+    from PIL import Image, ImageDraw, ImageFont
+
     sheet = np.empty((layout.height, layout.width, 3), dtype=np.uint8)
     sheet[:] = BACKGROUND
     for index, (pixels, _) in enumerate(tiles):
@@ -258,3 +272,74 @@ def make_montage(
         text = _short_label(draw, label, font, layout.tile_w)
         draw.text((left, top + layout.tile_h + 2), text, fill=LABEL_COLOR, font=font)
     return np.asarray(picture).copy()
+
+
+def _symmetric(values: np.ndarray, bound: float) -> np.ndarray:
+    """Weights → uint8 with 0 at mid-grey: ``round(127.5 + 127.5·w/bound)``; ``bound = 0`` → 128."""
+    if not bound > 0:
+        return np.full(values.shape, 128, dtype=np.uint8)
+    return np.clip(np.rint(127.5 + 127.5 * values / bound), 0, 255).astype(np.uint8)
+
+
+def make_filter_montage(
+    bank: np.ndarray,
+    labels: list[str],
+    *,
+    scaling: str = "per-map",
+    columns: int | None = None,
+    tile_max: int = 64,
+) -> np.ndarray:
+    """Draw a bank's filters: the classic "first-layer filters" picture, ``(height, width, 3)`` uint8.
+
+    Each weight ``w`` becomes ``round(127.5 + 127.5·w / m)`` (clipped to
+    0–255), so 0 is mid-grey, positive weights are lighter and negative
+    darker; ``m`` is the filter's own ``max |w|`` (``per-map``) or one over the
+    bank (``shared``). A bank with C = 3 draws one RGB tile per filter (the
+    channels as red, green, blue); any other C draws one grey tile per
+    channel, labelled ``label.cN``, a filter's channels side by side (C
+    columns when C <= 16). Tiles are enlarged by an integer factor (square
+    pixels), laid out as in :func:`montage_layout`.
+
+    Parameters
+    ----------
+    bank : ndarray, shape (F, kh, kw), (F, kh, kw, C) or (kh, kw)
+        convcli layout (a PyTorch weight ``W`` is ``W.transpose(0, 2, 3, 1)``).
+    labels : list of str, length F
+    scaling : {'per-map', 'shared'}
+    columns : int, optional
+    tile_max : int
+        Longest tile side in pixels.
+
+    Raises
+    ------
+    ShapeError, OptionError
+        For another bank shape, a label count that is not F, or an unknown ``scaling``.
+    """
+    weights = np.asarray(bank, dtype=np.float64)
+    if weights.ndim == 2:
+        weights = weights[None]
+    if weights.ndim == 3:
+        weights = weights[..., None]
+    if weights.ndim != 4 or min(weights.shape) < 1:
+        raise ShapeError(f"a filter montage needs an (F, kh, kw[, C]) bank, got shape {np.shape(bank)}")
+    if len(labels) != weights.shape[0]:
+        raise ShapeError(f"filter montage needs one label per filter: {weights.shape[0]} filters, "
+                         f"{len(labels)} labels")
+    if scaling not in SCALINGS:
+        raise OptionError(f"`scaling` must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    shared = float(np.abs(weights).max())
+    depth = weights.shape[3]
+    tiles: list[tuple[np.ndarray, str]] = []
+    for weight, label in zip(weights, labels):
+        bound = shared if scaling == "shared" else float(np.abs(weight).max())
+        if depth == 3:
+            tiles.append((_symmetric(weight, bound), label))
+            continue
+        for channel in range(depth):
+            grey = _symmetric(weight[:, :, channel], bound)
+            name = label if depth == 1 else f"{label}.c{channel}"
+            tiles.append((np.repeat(grey[:, :, None], 3, axis=2), name))
+    if columns is None and depth not in (1, 3) and depth <= 16:
+        columns = depth
+    layout = montage_layout(len(tiles), weights.shape[1:3], columns=columns, tile_max=tile_max)
+    return _compose(tiles, layout)

@@ -13,8 +13,13 @@ A **spec** (one ``-k/--kernel`` value) is resolved in this order:
 3. an existing file: ``.npy`` of shape ``(kh, kw)``, ``(F, kh, kw)`` or
    ``(F, kh, kw, C)``; ``.toml`` in the ``kernels/`` format; anything else a
    text matrix like ``numpy.loadtxt`` (blank lines separate the kernels of a
-   bank, ``#`` starts a comment);
-4. a row of numbers such as ``1,2,1`` → a 1×k inline kernel.
+   bank, ``#`` starts a comment); a model file (``.safetensors``, ``.npz``,
+   ``.pt``, ``.pth``, ``.onnx``) without ``:NAME`` is an error listing its layers;
+4. ``FILE:NAME`` where FILE (the part before a ``:``) is an existing model
+   file: one conv layer in PyTorch layout (:mod:`convcli.modelfiles`,
+   :meth:`convcli.layers.ModelLayer.to_bank`); such a bank must be the only
+   ``-k`` of a command, since it brings its own bias and geometry;
+5. a row of numbers such as ``1,2,1`` → a 1×k inline kernel.
 
 A bare preset name wins over a file of the same name in the current
 directory (write ``./sobel`` for the file). A spec that looks like a path
@@ -67,6 +72,13 @@ from convcli.kernels import (
     parse_numbers,
     parse_params,
 )
+from convcli.modelfiles import (
+    is_model_file,
+    layer_names_error,
+    missing_model_file,
+    read_layer,
+    split_model_spec,
+)
 
 __all__ = [
     "PresetInfo",
@@ -80,7 +92,8 @@ __all__ = [
 _TOP_KEYS = {"name", "description", "convention", "display", "scale", "weights", "kernels",
              "members"}
 _KERNEL_KEYS = {"name", "description", "convention", "display", "scale", "weights"}
-_PATH_SUFFIXES = {".npy", ".npz", ".toml", ".txt", ".csv", ".tsv", ".dat", ".asc"}
+_PATH_SUFFIXES = {".npy", ".npz", ".toml", ".txt", ".csv", ".tsv", ".dat", ".asc", ".safetensors",
+                  ".pt", ".pth", ".onnx"}
 _NUMBER_START = re.compile(r"^[-+]?(\d|\.\d)")
 _TEXT_SPLIT = re.compile(r"[,\s]+")
 
@@ -380,9 +393,8 @@ def load_kernel_file(path: str | Path) -> KernelBank:
     """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        raise KernelError(f"{path}: .npz kernel files are not supported; save one array with "
-                          "numpy.save (.npy) of shape (kh, kw), (F, kh, kw) or (F, kh, kw, C)")
+    if is_model_file(path):
+        raise layer_names_error(path)
     if suffix == ".npy":
         return _bank_from_arrays(path, _read_npy(path))
     if suffix == ".toml":
@@ -418,6 +430,17 @@ def _looks_like_path(text: str) -> bool:
         return Path(text).suffix.lower() in _PATH_SUFFIXES
     except ValueError:
         return False
+
+
+def _model_bank(text: str) -> KernelBank | None:
+    """``FILE:TENSOR`` of a model file → the layer's bank; ``None`` when not such a spec."""
+    found = split_model_spec(text)
+    if found is not None:
+        return read_layer(*found).to_bank()
+    missing = missing_model_file(text)
+    if missing is not None:
+        raise KernelError(f"model file not found: {missing} (in kernel {text!r})")
+    return None
 
 
 def _all_names() -> list[str]:
@@ -475,6 +498,9 @@ def resolve_kernel(spec: str) -> KernelBank:
     path = _existing_file(text)
     if path is not None:
         return load_kernel_file(path)
+    model = _model_bank(text)
+    if model is not None:
+        return model
     if _NUMBER_START.match(text):
         try:
             return parse_inline(text)
@@ -501,6 +527,7 @@ def load_bank(specs: Sequence[str] | str) -> KernelBank:
         raise KernelError("no kernel given; use -k NAME (convcli kernels list)")
     if len(banks) == 1:
         return banks[0]
+    _refuse_mixed_layers(specs, banks)
     kernels: list[Kernel] = []
     seen: set[str] = set()
     inline_count = 0
@@ -518,6 +545,15 @@ def load_bank(specs: Sequence[str] | str) -> KernelBank:
             kernels.append(kernel if label == kernel.name
                            else Kernel(label, kernel.weights, kernel.description, kernel.display))
     return KernelBank("+".join(bank.name for bank in banks), tuple(kernels))
+
+
+def _refuse_mixed_layers(specs: Sequence[str], banks: Sequence[KernelBank]) -> None:
+    """A model layer brings its own bias, groups and geometry: it cannot share a bank."""
+    for spec, bank in zip(specs, banks):
+        if bank.layer is not None:
+            raise KernelError(
+                f"kernel {spec!r} is a model layer; it must be the only -k (run one command per layer)"
+            )
 
 
 def _size_text(bank: KernelBank) -> str:

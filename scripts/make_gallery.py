@@ -19,7 +19,17 @@ what the command line does:
   ``tile_max = --width·3/8`` (``apply --montage`` makes the same sheet with
   256-pixel tiles);
 - ``explain.gif``: ``convcli explain … --gif`` on a 5×5 ramp (:data:`EXPLAIN_ARGS`),
-  the window of a stride-2, padding-1 Sobel sliding over the padded input.
+  the window of a stride-2, padding-1 Sobel sliding over the padded input;
+- ``first-layer.safetensors``: a stand-in for a trained network's first layer
+  (no real weights can be downloaded here): 16 filters of 7×7×3 in PyTorch
+  layout ``(F, C, kh, kw)`` under ``conv1.weight`` (8 oriented grey Gabors, 2
+  grey centre-surround DoGs, 6 colour-opponent DoGs; each of unit L2 norm),
+  see :func:`first_layer_weights`;
+- ``first-layer-filters.png``: ``convcli kernels show first-layer.safetensors:conv1.weight
+  --montage`` (each filter an RGB tile, 0 = mid-grey);
+- ``first-layer-maps.png``: the layer applied to ``input.png`` as a network would
+  (:data:`LAYER_ARGS`: ImageNet normalisation, padding 3, ReLU; ``-f npy``), its 16
+  maps next to the input by :func:`convcli.montage.make_montage`.
 """
 
 from __future__ import annotations
@@ -30,6 +40,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = ROOT / "sample_images" / "chelsea.png"
@@ -65,6 +79,14 @@ EXPLAIN_GIF = "explain.gif"
 #: ``convcli explain`` arguments of the animation: a 5×5 ramp, sobel-x, stride 2, padding 1.
 EXPLAIN_ARGS = ("--input", "0,1,2,3,4;5,6,7,8,9;10,11,12,13,14;15,16,17,18,19;20,21,22,23,24",
                 "-k", "sobel-x", "-s", "2", "-p", "1")
+
+#: The stand-in first layer and the two pictures drawn from it.
+LAYER_FILE = "first-layer.safetensors"
+LAYER_TENSOR = "conv1.weight"
+LAYER_FILTERS = "first-layer-filters.png"
+LAYER_MAPS = "first-layer-maps.png"
+#: ``convcli apply`` arguments after ``-k FILE:TENSOR`` for the feature maps.
+LAYER_ARGS = ("-p", "3", "--normalize", "imagenet", "--activation", "relu")
 
 
 def convcli(*args: str) -> subprocess.CompletedProcess:
@@ -106,6 +128,63 @@ def write_montage(out: Path, width: int) -> None:
     Image.fromarray(sheet).save(out / MONTAGE, optimize=True)
 
 
+def first_layer_weights() -> np.ndarray:
+    """16 first-layer-like filters, float32 ``(16, 3, 7, 7)`` in PyTorch layout ``(F, C, kh, kw)``.
+
+    0–7: grey Gabors (``λ = 4``, ``σ = 1.6``, ``γ = 0.8``) at θ = 0°, 45°, 90°, 135°,
+    each even (ψ = 0) and odd (ψ = 90°), minus their mean, the same on R, G and B;
+    8–9: grey DoG ``gaussian(1) − gaussian(2)``, on- and off-centre; 10–15:
+    colour-opponent DoGs, centre ``gaussian(1)`` on one colour minus surround
+    ``gaussian(2)`` on its opponent (red/green, green/red, blue/yellow,
+    yellow/blue, red/cyan, cyan/red; yellow = (R + G)/2, cyan = (G + B)/2).
+    Every filter is scaled to unit L2 norm.
+    """
+    import numpy as np
+
+    from convcli.kernels import dog, gabor, gaussian
+
+    grey = np.ones(3) / 3
+    filters = []
+    for theta in (0, 45, 90, 135):
+        for psi in (0, 90):
+            plane = gabor(theta=theta, lambda_=4, sigma=1.6, gamma=0.8, psi=psi, size=7)
+            filters.append(grey[:, None, None] * (plane - plane.mean()))
+    centre_surround = dog(1.0, 2.0, size=7)
+    filters += [grey[:, None, None] * centre_surround, grey[:, None, None] * -centre_surround]
+    red, green, blue = np.eye(3)
+    yellow, cyan = (red + green) / 2, (green + blue) / 2
+    centre, surround = gaussian(1.0, 7), gaussian(2.0, 7)
+    for on, off in ((red, green), (green, red), (blue, yellow), (yellow, blue), (red, cyan), (cyan, red)):
+        filters.append(on[:, None, None] * centre - off[:, None, None] * surround)
+    bank = np.stack(filters)
+    bank /= np.sqrt((bank ** 2).sum(axis=(1, 2, 3), keepdims=True))
+    return bank.astype(np.float32)
+
+
+def write_first_layer(out: Path, width: int) -> list[Path]:
+    """The stand-in layer file, its filters (``kernels show --montage``) and its maps."""
+    import numpy as np
+    from PIL import Image
+    from safetensors.numpy import save_file
+
+    from convcli.montage import make_montage
+
+    layer = out / LAYER_FILE
+    save_file({LAYER_TENSOR: first_layer_weights()}, str(layer))
+    spec = f"{layer}:{LAYER_TENSOR}"
+    convcli("kernels", "show", spec, "--montage", str(out / LAYER_FILTERS), "--force")
+    with tempfile.TemporaryDirectory() as scratch:
+        maps_path = Path(scratch) / "maps.npy"
+        result = convcli("apply", str(out / "input.png"), "-k", spec, *LAYER_ARGS, "-f", "npy",
+                         "-o", str(maps_path), "--json", "-q")
+        maps = np.load(maps_path)
+    labels = [entry["name"] for entry in json.loads(result.stdout)["results"][0]["maps"]]
+    image = np.asarray(Image.open(out / "input.png"))
+    sheet = make_montage(maps, labels, input_image=image, tile_max=max(16, width * 3 // 8))
+    Image.fromarray(sheet).save(out / LAYER_MAPS, optimize=True)
+    return [layer, out / LAYER_FILTERS, out / LAYER_MAPS]
+
+
 def make_gallery(source: Path, out: Path, width: int = DEFAULT_WIDTH) -> list[Path]:
     """Write every gallery image into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
@@ -118,6 +197,7 @@ def make_gallery(source: Path, out: Path, width: int = DEFAULT_WIDTH) -> list[Pa
     written.append(out / MONTAGE)
     convcli("explain", *EXPLAIN_ARGS, "--gif", str(out / EXPLAIN_GIF), "--force", "--json")
     written.append(out / EXPLAIN_GIF)
+    written += write_first_layer(out, width)
     return written
 
 

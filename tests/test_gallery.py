@@ -24,7 +24,11 @@ def gallery_module() -> dict:
 
 def expected_names(module: dict) -> list[str]:
     return ["input.png", *(entry[0] for entry in module["GALLERY"]), module["MONTAGE"],
-            module["EXPLAIN_GIF"]]
+            module["EXPLAIN_GIF"], module["LAYER_FILE"], module["LAYER_FILTERS"], module["LAYER_MAPS"]]
+
+
+def picture_names(module: dict) -> list[str]:
+    return [name for name in expected_names(module) if name != module["LAYER_FILE"]]
 
 
 def apply_registered() -> bool:
@@ -54,7 +58,7 @@ def test_script_runs_on_a_small_image(tmp_path):
         with Image.open(out / name) as picture:
             return picture.size
 
-    sizes = {name: size(name) for name in names}
+    sizes = {name: size(name) for name in picture_names(module)}
     full = (64, round(40 * 64 / 90))  # (width, height), resized with the aspect kept
     for name in ("input.png", "sobel-magnitude.png", "gaussian.png", "kirsch-max.png",
                  "laplacian.png", "dilation-2.png"):
@@ -66,6 +70,14 @@ def test_script_runs_on_a_small_image(tmp_path):
     assert sizes["montage.png"] == (layout.width, layout.height)
     with Image.open(out / module["EXPLAIN_GIF"]) as gif:
         assert gif.n_frames == 9  # 5×5 input, 3×3 kernel, stride 2, padding 1 → 3×3 output
+    # the stand-in first layer: 16 filters of 7×7×3 (RGB tiles ×9), and its 16 maps beside the input
+    from safetensors.numpy import load_file
+
+    assert load_file(out / module["LAYER_FILE"])[module["LAYER_TENSOR"]].shape == (16, 3, 7, 7)
+    filters = montage_layout(16, (7, 7), tile_max=64)
+    assert sizes[module["LAYER_FILTERS"]] == (filters.width, filters.height)
+    maps = montage_layout(1 + 16, (full[1], full[0]), tile_max=64 * 3 // 8)
+    assert sizes[module["LAYER_MAPS"]] == (maps.width, maps.height)
 
 
 def test_committed_gallery_is_the_scripts_output_set():
@@ -76,6 +88,6 @@ def test_committed_gallery_is_the_scripts_output_set():
         with Image.open(GALLERY_DIR / name) as picture:
             return picture.size[0]
 
-    widths = {name: width(name) for name in names}
+    widths = {name: width(name) for name in picture_names(module)}
     assert widths["input.png"] == module["DEFAULT_WIDTH"]
     assert max(w for n, w in widths.items() if n != module["EXPLAIN_GIF"]) <= 2 * module["DEFAULT_WIDTH"]

@@ -362,10 +362,11 @@ def test_toml_user_file_errors(tmp_path, text, fragment):
     assert fragment in str(info.value) and "user.toml" in str(info.value)
 
 
-def test_npz_is_refused_with_advice(tmp_path):
+def test_npz_without_a_name_lists_its_layers(tmp_path):
+    # an .npz is a model file (FILE:NAME, tests/test_modelfiles.py): alone it is an error naming them
     path = tmp_path / "k.npz"
-    np.savez(path, a=np.ones((3, 3)))
-    with pytest.raises(KernelError, match=r"numpy\.save"):
+    np.savez(path, a=np.ones((3, 3)), conv=np.ones((2, 1, 3, 3)))
+    with pytest.raises(KernelError, match=r"k\.npz:NAME \(4-D tensors: conv\)"):
         resolve_kernel(str(path))
 
 

@@ -58,6 +58,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(ROOT / "sample_images" / "chelsea.png", root / "photo.png")
     # the gallery's transposed-convolution example upsamples the stride-2 picture
     shutil.copy(ROOT / "docs" / "gallery" / "stride-2.png", root / "stride-2.png")
+    # the gallery's stand-in first layer (scripts/make_gallery.py) for the model-file examples
+    shutil.copy(ROOT / "docs" / "gallery" / "first-layer.safetensors", root / "first-layer.safetensors")
     return root
 
 

@@ -56,6 +56,13 @@ class Format(StrEnum):
     npz = "npz"
 
 
+class Activation(StrEnum):
+    """What follows the bias."""
+
+    none = "none"
+    relu = "relu"
+
+
 class Alpha(StrEnum):
     """What happens to an input's alpha channel."""
 
@@ -73,6 +80,7 @@ Examples:
   convcli apply photo.png -k edge="1,0,-1;2,0,-2;1,0,-1" --channels gray
   convcli apply a.png -k gaussian -f npy -o - | convcli apply - -k sobel
   convcli apply photos/ -k kirsch --reduce max -o out/ --skip-existing
+  convcli apply photo.png -k net.safetensors:conv1.weight --normalize imagenet
 
 \b
 The operation is CNN convolution (cross-correlation, no flip; --flip for
@@ -88,6 +96,14 @@ inputs that would share a name both keep their suffix (a.png.sobel-x.png,
 a.jpg.sobel-x.png); files this run writes are not taken as its inputs.
 Labels: preset names, -k NAME=SPEC, or k-xxxx (a hash) for inline weights.
 Files are written atomically; existing files need --force.
+
+\b
+A layer of a model file (-k FILE:NAME: .safetensors, .npz, .pt/.pth,
+.onnx; list them with `convcli kernels show FILE`) is in PyTorch layout
+(F, C/G, kh, kw) and sums over channels in G groups (G = C / (C/G), or
+--groups); its bias is added. Its padding defaults to PyTorch's 0 and its
+border to zero; an ONNX node also brings its strides, pads, dilations,
+group and Conv/ConvTranspose. Options given explicitly win (with a note).
 """
 
 
@@ -240,9 +256,9 @@ def _claim(settings: _Settings, paths: list[str]) -> None:
         seen.add(key)
 
 
-def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str],
+def _run_one(job_for: Any, source: str, settings: _Settings, inputs_seen: list[str],
              plan: Any = None, on_band: Any = None) -> dict[str, Any]:
-    """Run the job on one input (streaming) and report what was written.
+    """Run the job (``job_for(opened source)``) on one input (streaming) and report what was written.
 
     With ``--skip-existing`` an input whose outputs all exist is not run:
     the record is then ``{"skipped": reason}``.
@@ -251,8 +267,9 @@ def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str],
     from convcli.pipeline.sources import open_source
 
     destination = _destination(settings, source, inputs_seen, plan)
-    opened = open_source(source, max_pixels=job.max_pixels)
+    opened = open_source(source, max_pixels=job_for.max_pixels)
     try:
+        job = job_for(opened)
         planned = planned_outputs(job, opened, destination)
         files = [path for path in planned if path != "-"]
         if settings.skip_existing and files and all(Path(path).exists() for path in files):
@@ -382,9 +399,10 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def _summary(bank: Any, sources: list[str], records: list[dict[str, Any]],
-             failures: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``--json`` document."""
+             failures: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``--json`` document (``extra``: normalize, activation, groups, layer)."""
     return {
+        **(extra or {}),
         "inputs": sources,
         "outputs": [dict(output, input=record["input"]) for record in records
                     for output in record["outputs"]],
@@ -397,7 +415,89 @@ def _summary(bank: Any, sources: list[str], records: list[dict[str, Any]],
     }
 
 
+def _explicit(context: Any, names: set[str]) -> set[str]:
+    """The options among ``names`` that the user typed (not left at their defaults)."""
+    if context is None:
+        return set()
+    sources = {name: context.get_parameter_source(name) for name in names}
+    return {name for name, source in sources.items()
+            if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
+def _given_value(key: str, geometry: dict[str, Any], transpose: bool) -> Any:
+    """The parsed value of an explicit option, as :func:`convcli.layers.plan_layer` takes it."""
+    if key == "transpose":
+        return transpose
+    if key == "border":
+        return geometry.get("border", "zero")
+    if key == "output_padding":
+        return geometry.get("output_padding", (0, 0))
+    return geometry[key]
+
+
+class _JobFactory:
+    """The job for one opened input: the shared job, or one fitted to the input's channels and
+    size for a model layer (groups, ONNX SAME pads) or ``--groups`` (a dense block-diagonal bank
+    for the ``sum`` channel mode, :func:`convcli.layers.expand_groups`)."""
+
+    def __init__(self, job: Any, bank: Any, given: dict[str, Any], groups: int | None,
+                 quiet: bool) -> None:
+        self.job, self.bank, self.given, self.groups, self.quiet = job, bank, given, groups, quiet
+        self.max_pixels = job.max_pixels
+        self.layer_record: dict[str, Any] | None = None
+        self._noted = False
+
+    def _channels_used(self, source: Any) -> int:
+        names = tuple(source.channel_names)
+        has_alpha = len(names) in (2, 4) and names[-1] == "A"
+        return source.shape[2] - (1 if has_alpha and self.job.alpha == "drop" else 0)
+
+    def __call__(self, source: Any) -> Any:
+        import dataclasses
+
+        from convcli.layers import dense_grouped_bank, expand_groups, plan_layer
+
+        if self.bank.layer is None and self.groups is None:
+            return self.job
+        channels = self._channels_used(source)
+        geometry = dict(self.job.geometry, channels="sum")
+        if self.bank.layer is None:
+            try:
+                weights = dense_grouped_bank(self.bank.stack(), self.groups, channels)
+            except ConvcliError as exc:
+                raise type(exc)(f"{source.name}: {exc}") from None
+            return dataclasses.replace(self.job, weights=weights, geometry=geometry)
+        plan = plan_layer(self.bank, (*source.shape[:2], channels), self.given)
+        if plan.note and not self._noted and not self.quiet:
+            err(f"note: {plan.note}")
+        self._noted = True
+        # the layer's own values and the explicit options; PyTorch's defaults for the rest
+        geometry = {key: geometry[key] for key in ("channels", "flip", "method", "dtype")}
+        geometry.update({key: value for key, value in plan.options.items() if key != "groups"})
+        geometry.setdefault("stride", (1, 1))
+        geometry.setdefault("dilation", (1, 1))
+        geometry.setdefault("padding", 0 if plan.transposed else "valid")
+        geometry.setdefault("bias", 0.0)
+        if plan.transposed:
+            geometry.pop("border", None)
+            geometry.setdefault("output_padding", (0, 0))
+        else:
+            geometry.pop("output_padding", None)
+            geometry.setdefault("border", "zero")
+        weights = plan.weights if plan.groups == 1 else expand_groups(plan.weights, plan.groups)
+        layer = self.bank.layer
+        self.layer_record = {
+            "source": layer.source, "name": layer.name, "layout": "pytorch",
+            "shape": list(layer.shape), "groups": plan.groups, "transposed": plan.transposed,
+            "bias_from_file": layer.bias is not None and "bias" not in self.given,
+            "note": plan.note,
+        }
+        return dataclasses.replace(self.job, weights=weights, labels=tuple(plan.labels),
+                                   geometry=geometry, transpose=plan.transposed)
+
+
 def apply(
+    ctx: typer.Context,
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...",
         help="Image files (PNG, JPEG, TIFF/BigTIFF, BMP, WebP, GIF), .npy arrays (H, W[, C]), "
@@ -406,8 +506,8 @@ def apply(
     kernel: list[str] = typer.Option(
         ..., "-k", "--kernel", metavar="SPEC", autocompletion=complete_kernel,
         help="Kernel spec, repeatable (all form one bank): a file (.npy, text matrix, .toml bank), "
-        "NAME=SPEC, a preset (sobel, gaussian:sigma=2, …; convcli kernels list) or inline weights "
-        "'1,0,-1;2,0,-2;1,0,-1'.",
+        "a model layer FILE:NAME (.safetensors, .npz, .pt/.pth, .onnx), NAME=SPEC, a preset "
+        "(sobel, gaussian:sigma=2, …; convcli kernels list) or inline weights '1,0,-1;2,0,-2;1,0,-1'.",
     ),
     stride: str = typer.Option("1", "-s", "--stride", metavar="N|ROWS,COLS", help="Stride."),
     padding: str = typer.Option(
@@ -471,6 +571,20 @@ def apply(
         Alpha.drop, "--alpha",
         help="An input's alpha channel: drop (maps are opaque) or filter (convolve it as a channel).",
     ),
+    groups: int | None = typer.Option(
+        None, "--groups", min=1, metavar="G",
+        help="PyTorch groups G: channels and kernels split into G groups, each kernel summing over "
+        "its group's C/G channels (replaces --channels).  [default: none; a model layer's is inferred]",
+    ),
+    normalize: str | None = typer.Option(
+        None, "--normalize", metavar="MEAN;STD|imagenet",
+        help="Normalise the input as a network was trained: (x/255 − mean)/std per channel "
+        "(÷65535 for 16-bit, float as is), e.g. imagenet = 0.485,0.456,0.406;0.229,0.224,0.225.  "
+        "[default: none]",
+    ),
+    activation: Activation = typer.Option(
+        Activation.none, "--activation", help="After the bias: none or relu (max(x, 0))."
+    ),
     montage: str | None = typer.Option(
         None, "--montage", metavar="FILE.png",
         help="Also write all feature maps as one labelled contact sheet (in a batch "
@@ -517,9 +631,26 @@ def apply(
         quiet=quiet, as_json=as_json, montage=montage, skip_existing=skip_existing,
         named_inputs=tuple(inputs),
     )
+    bank = load_labelled_bank(kernel)
+    given = _explicit(ctx, {"stride", "padding", "dilation", "output_padding", "bias", "border",
+                       "transpose", "channels"})
+    if bank.layer is not None and "transpose" not in given:
+        transpose = bank.transposed
     geometry = _geometry(stride, padding, border, dilation, channels.value, flip, bias,
                          output_padding, transpose, method, dtype)
-    bank = load_labelled_bank(kernel)
+    if (bank.layer is not None or groups is not None) and "channels" in given \
+            and channels.value != "sum":
+        what = "a model layer" if bank.layer is not None else "--groups"
+        raise OptionError(f"--channels {channels.value} does not apply to {what}: its kernels sum over "
+                          "their group's channels (set --groups)")
+    if activation.value != "none" and reduce.value != "none":
+        raise OptionError("--activation applies to the maps, --reduce would combine them first; "
+                          "use one of them (or chain two runs through -f npy)")
+    normalization = None
+    if normalize is not None:
+        from convcli.layers import parse_normalize
+
+        normalization = parse_normalize(normalize)
     job = Job(
         weights=bank.stack(), labels=tuple(bank.labels), bank_name=bank.name, geometry=geometry,
         display_hint=bank.display, transpose=transpose, reduce=reduce.value, scale=scale_text,
@@ -530,7 +661,20 @@ def apply(
         else imageio.DEFAULT_MAX_PIXELS,
         verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",
         **_memory_budgets(),
+        normalize=normalization, activation=activation.value,
     )
+    layer_options = {key: _given_value(key, geometry, transpose) for key in given
+                     if key not in ("channels",)}
+    if groups is not None:
+        layer_options["groups"] = groups
+    job_for = _JobFactory(job, bank, layer_options, groups, quiet)
+    shown = bank if bank.layer is None else bank.layer.to_bank(transposed=transpose, groups=groups)
+    extra = {
+        "normalize": None if normalization is None
+        else {"mean": list(normalization[0]), "std": list(normalization[1])},
+        "activation": activation.value,
+        "groups": groups,
+    }
     entries = _expand_inputs(inputs)
     sources = [source for source, _ in entries]
     if sources.count("-") > 1:
@@ -566,7 +710,7 @@ def apply(
                 if progress is not None:
                     def on_band(fraction: float, done: int = index) -> None:
                         progress.update(0, completed=done + fraction)
-                record = _run_one(job, source, settings, inputs_seen, plan, on_band)
+                record = _run_one(job_for, source, settings, inputs_seen, plan, on_band)
                 if record.get("skipped"):
                     skipped.append({"input": source, "reason": record["skipped"]})
                 else:
@@ -589,7 +733,10 @@ def apply(
         err(f"{len(records)} of {len(entries)} inputs done, {len(failures)} failed"
             + (f", {len(skipped)} skipped" if skipped else ""))
     if as_json:
-        summary = _summary(bank, sources, records, failures)
+        if job_for.layer_record is not None:
+            extra["layer"] = job_for.layer_record
+            extra["groups"] = job_for.layer_record["groups"]
+        summary = _summary(shown, sources, records, failures, extra)
         summary["skipped"] = skipped
         write_json(summary)  # one compact line, flushed: a closed pipe fails inside the error translation
     if failures:

@@ -6,6 +6,7 @@ importing this module (on every ``convcli`` start) stays cheap.
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -192,11 +193,21 @@ def show(
         help="A preset or bank name (with params: gaussian:sigma=2), inline weights, or a file.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one line of JSON (weights, sum, factors)."),
+    montage: str | None = typer.Option(
+        None, "--montage", metavar="FILE.png",
+        help="Also draw the filters as tiles (0 = mid-grey; C=3 as RGB, else a tile per channel).  "
+        "[default: none]",
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --montage file."),
 ) -> None:
     """Show a kernel's weights (rows top to bottom), their sum, and whether it is separable.
 
     A separable kernel equals column ⊗ row (an outer product); convcli can then
     filter with two 1-D passes. Weights are correlation weights, as applied.
+
+    A model file (.safetensors, .npz, .pt/.pth, .onnx) lists its conv layers;
+    FILE:NAME shows one layer's filters (PyTorch layout (F, C/G, kh, kw) in
+    the file, shown per channel).
 
     \b
     Examples:
@@ -204,10 +215,21 @@ def show(
       convcli kernels show gabor:theta=45,lambda=8
       convcli kernels show "3x3: 0,1,0,1,-4,1,0,1,0"
       convcli kernels show weights.npy --json
+      convcli kernels show resnet18.safetensors
+      convcli kernels show resnet18.safetensors:conv1.weight --montage filters.png
     """
     from convcli.presets import resolve_kernel
 
+    if _is_model_file_alone(spec):
+        if montage:
+            from convcli.errors import OptionError
+
+            raise OptionError(f"--montage draws one layer: name it as {spec}:NAME")
+        _show_model_file(spec, as_json)
+        return
     bank = resolve_kernel(spec)
+    if montage:
+        _write_filter_montage(bank, montage, force)
     if as_json:
         payload = {
             "spec": spec,
@@ -216,6 +238,8 @@ def show(
             "display": bank.display,
             "kernels": [_kernel_json(kernel) for kernel in bank.kernels],
         }
+        if bank.layer is not None:
+            payload["layer"] = _layer_json(bank)
         write_json(payload)
         return
     import shutil
@@ -223,6 +247,10 @@ def show(
     # a terminal: grids wider than it are split into column blocks; piped: whole rows
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     lines: list[str] = []
+    if bank.layer is not None:
+        from rich.console import Console
+
+        _print_layer_header(Console(soft_wrap=not sys.stdout.isatty()), bank)
     for index, kernel in enumerate(bank.kernels):
         if index:
             lines.append("")
@@ -259,3 +287,104 @@ def _kernel_lines(kernel: Any, width: int | None) -> list[str]:
     if kernel.display:
         lines.append(f"display hint: {kernel.display}")
     return lines
+
+
+
+# --- model files (convcli.modelfiles): listing, layer header, filter montage ----------------
+
+
+def _is_model_file_alone(spec: str) -> bool:
+    """``spec`` is an existing model file without ``:NAME``."""
+    from pathlib import Path
+
+    from convcli.modelfiles import is_model_file
+
+    try:
+        return is_model_file(spec) and Path(spec).expanduser().is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _shape_text(shape: Any) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def _show_model_file(spec: str, as_json: bool) -> None:
+    """``kernels show FILE``: the file's 4-D tensors or Conv/ConvTranspose nodes with shapes."""
+    from dataclasses import asdict
+
+    from convcli.modelfiles import list_layers
+
+    infos = list_layers(spec)
+    if as_json:
+        write_json({"file": spec, "layers": [asdict(info) for info in infos]})
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(soft_wrap=not sys.stdout.isatty())
+    if not infos:
+        console.print(f"{escape(spec)}: no 4-D tensors or Conv nodes")
+        return
+    table = Table(title=f"{escape(spec)}: conv layers (use -k {escape(spec)}:NAME)",
+                  title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("kind")
+    table.add_column("shape")
+    table.add_column("dtype")
+    table.add_column("notes")
+    for info in infos:
+        table.add_row(escape(info.name), info.kind, _shape_text(info.shape), info.dtype,
+                      escape(info.note))
+    console.print(table)
+
+
+def _layer_json(bank: Any) -> dict[str, Any]:
+    layer = bank.layer
+    return {
+        "source": layer.source,
+        "name": layer.name,
+        "layout": bank.layout,
+        "shape": list(layer.shape),
+        "transposed": bank.transposed,
+        "groups": bank.groups,
+        "bias": None if bank.bias is None else bank.bias.tolist(),
+        "geometry": {key: list(value) if isinstance(value, tuple) else value
+                     for key, value in bank.geometry.items()},
+    }
+
+
+def _print_layer_header(console: Any, bank: Any) -> None:
+    from rich.markup import escape
+
+    layer = bank.layer
+    layout = "(C, F/G, kh, kw)" if bank.transposed else "(F, C/G, kh, kw)"
+    text = (f"[bold]{escape(layer.source)}[/bold]  {len(bank)} filters, weight "
+            f"{_shape_text(layer.shape)} = {layout}")
+    if bank.transposed:
+        text += ", transposed"
+    if bank.groups is not None:
+        text += f", groups {bank.groups}"
+    if bank.geometry:
+        text += f"  [dim]{escape(json.dumps(_layer_json(bank)['geometry']))}[/dim]"
+    console.print(text)
+    if bank.bias is not None:
+        console.print(f"bias: {_vector(bank.bias)}")
+    console.print()
+
+
+def _write_filter_montage(bank: Any, target: str, force: bool) -> None:
+    """``--montage PNG``: the bank's filters as tiles (:func:`convcli.montage.make_filter_montage`)."""
+    from pathlib import Path
+
+    from convcli import imageio
+    from convcli.errors import OptionError
+    from convcli.montage import make_filter_montage
+
+    if Path(target).suffix.lower() not in ("", ".png"):
+        raise OptionError(f"--montage {target}: the filter sheet is a PNG; name it .png")
+    sheet = make_filter_montage(bank.stack(), bank.labels)
+    imageio.write_output(target, imageio.encode_png(sheet), force=force)
+    rows, cols = sheet.shape[:2]
+    typer.echo(f"wrote {target} ({rows}×{cols}, {len(bank)} filters)", err=True)
