@@ -284,7 +284,7 @@ def test_auto_keeps_a_blur_in_range_and_emboss_uses_its_hint(tmp_path):
     blurred = signal.correlate2d(image, np.full((3, 3), 1 / 9), mode="same")
     np.testing.assert_allclose(pixels(tmp_path / "blur.png"), np.rint(blurred), atol=1)
     ok(apply(source, "-k", "emboss", "-o", tmp_path / "emboss.png"))
-    emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float64)
+    emboss = np.array([[-2, -1, 0], [-1, 0, 1], [0, 1, 2]], np.float64)
     response = signal.correlate2d(image, emboss, mode="same")
     np.testing.assert_allclose(pixels(tmp_path / "emboss.png"),
                                np.clip(np.rint(response + 128), 0, 255), atol=1)

@@ -365,9 +365,10 @@ def explain(
     padding: str = typer.Option(
         "valid", "-p", "--padding", help="valid (default) | same | full | N | PH,PW | T,B,L,R."
     ),
-    border: str = typer.Option(
-        "zero", "--border", help="What fills the padding: zero | constant:V | reflect | symmetric | "
-        "replicate | wrap."
+    border: str | None = typer.Option(
+        None, "--border", help="What fills the padding: reflect (default: a flat image stays flat, "
+        "as OpenCV and scipy.ndimage) | zero (PyTorch) | constant:V | symmetric | replicate | wrap. "
+        "Not with --transpose, which has no border."
     ),
     dilation: str = typer.Option("1", "-d", "--dilation", help="Dilation: N or ROWS,COLS."),
     flip: bool = typer.Option(False, "--flip", help="Rotate the kernel 180° (true convolution)."),
@@ -407,13 +408,13 @@ def explain(
     }
     out_pads = parse_int_pair(output_padding, "output-padding", minimum=0)
     if transpose:
-        if border.strip().lower() != "zero":
+        if border is not None and border.strip().lower() != "zero":
             raise OptionError("`--border` does not apply to --transpose (its padding crops the output)")
         geometry["output_padding"] = out_pads
     else:
         if out_pads != (0, 0):
             raise OptionError("`--output-padding` only applies with --transpose")
-        geometry["border"] = parse_border(border)
+        geometry["border"] = parse_border("reflect" if border is None else border)
     plane, source = _load_input(input_text, image, crop, channel)
     _check_size(plane, machine_only=as_json)
     weights, kernel_name = _pick_kernel(kernel, feature)
