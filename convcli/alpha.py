@@ -49,6 +49,7 @@ __all__ = [
     "ALPHA_MODES",
     "COLOR_NAMES",
     "KeptGroup",
+    "Prepared",
     "alpha_max",
     "alpha_weights",
     "background_values",
@@ -61,6 +62,7 @@ __all__ = [
     "parse_alpha_mode",
     "parse_color",
     "premultiply",
+    "prepare_input",
     "unpremultiply",
 ]
 
@@ -374,3 +376,52 @@ def keep_alpha(colour_maps: np.ndarray, alpha_maps: np.ndarray, kinds: Sequence[
         else:
             target[...] = colour
     return result
+
+
+class Prepared(NamedTuple):
+    """What goes into the convolution for one ``--alpha`` mode (:func:`prepare_input`)."""
+
+    colour: np.ndarray
+    """(H, W, C') the channels to filter: premultiplied (keep), flattened (drop), all (channel),
+    or the image as it is when it has no alpha."""
+    alpha: np.ndarray | None
+    """(H, W, 1) float alpha to filter with :func:`alpha_weights` (keep), else None."""
+    channel_names: tuple[str, ...]
+    """Names of ``colour``'s channels."""
+
+
+def prepare_input(pixels: np.ndarray, channel_names: Sequence[str], mode: str, *, max_value: float,
+                  background: str | Sequence[float] | None = None) -> Prepared:
+    """Split an image (or any band of its rows) for ``--alpha`` ``mode`` before the convolution.
+
+    Parameters
+    ----------
+    pixels : ndarray, (H, W, C)
+        The input in its native units (uint8/uint16/float).
+    channel_names : sequence of str
+        :attr:`convcli.imageio.LoadedImage.channel_names`; alpha is the last
+        channel of ``(L, A)`` and ``(R, G, B, A)``.
+    mode : str
+        ``keep``, ``drop``, ``channel`` (or ``filter``).
+    max_value : float
+        Opaque alpha (:func:`alpha_max`).
+    background : str or (R, G, B) or None
+        ``--background`` for ``drop`` (8-bit units; None: black).
+
+    Returns
+    -------
+    Prepared
+        An image without alpha is returned as it is (integer pixels stay
+        integer) in every mode; ``background`` is then not used.
+    """
+    mode = parse_alpha_mode(mode)
+    names = tuple(channel_names)
+    if not has_alpha(names) or mode == "channel":
+        return Prepared(pixels, None, names)
+    colour, alpha = pixels[:, :, :-1], pixels[:, :, -1]
+    if mode == "drop":
+        values = background_values(background, colour.shape[2], max_value) if background is not None \
+            else None
+        return Prepared(flatten(colour, alpha, max_value, values), None, names[:-1])
+    dtype = _float(colour)
+    return Prepared(premultiply(colour, alpha, max_value), alpha[:, :, None].astype(dtype), names[:-1])

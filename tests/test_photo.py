@@ -31,6 +31,7 @@ from convcli.alpha import (
     parse_alpha_mode,
     parse_color,
     premultiply,
+    prepare_input,
     unpremultiply,
 )
 from convcli.display import (
@@ -90,6 +91,24 @@ def test_channel_mode_filters_alpha_as_a_plain_channel():
     maps = conv2d(ONE_BY_TWO, [[0.5, 0.5]], padding="valid")
     np.testing.assert_array_equal(to_pixels(maps, kind="image"), [[[255, 128, 128, 128]]])
     assert parse_alpha_mode("filter") == "channel" == parse_alpha_mode(" Channel ")
+
+
+def test_prepare_input_for_each_mode():
+    rgba = ONE_BY_TWO
+    keep = prepare_input(rgba, ("R", "G", "B", "A"), "keep", max_value=255)
+    np.testing.assert_array_equal(keep.colour, [[[0, 0, 0], [255, 255, 255]]])
+    np.testing.assert_array_equal(keep.alpha[..., 0], [[0, 255]])
+    assert keep.channel_names == ("R", "G", "B")
+    drop = prepare_input(rgba, ("R", "G", "B", "A"), "drop", max_value=255, background="#0000ff")
+    np.testing.assert_array_equal(drop.colour, [[[0, 0, 255], [255, 255, 255]]])
+    assert drop.alpha is None
+    channel = prepare_input(rgba, ("R", "G", "B", "A"), "filter", max_value=255)
+    assert channel.colour is rgba and channel.channel_names == ("R", "G", "B", "A")
+    gray = np.zeros((2, 2, 1), np.uint16)
+    assert prepare_input(gray, ("L",), "keep", max_value=65535).colour is gray
+    la = np.array([[[1000, 0], [1000, 65535]]], np.uint16)
+    np.testing.assert_array_equal(prepare_input(la, ("L", "A"), "keep", max_value=65535).colour,
+                                  [[[0], [1000]]])
 
 
 @pytest.mark.parametrize("text", ["", "none", "premultiply", "keep,drop"])
