@@ -75,6 +75,7 @@ __all__ = [
     "encode_tiff",
     "encode_webp",
     "format_from_suffix",
+    "frame_stem",
     "parse_frames",
     "read_frames",
     "read_image",
@@ -559,6 +560,15 @@ def select_frames(spec: str | int, n_frames: int, name: str) -> range:
         has = "1 frame (0)" if n_frames == 1 else f"{n_frames} frames (0-{n_frames - 1})"
         raise OptionError(f"`--frames {spec}`: {name} has {has}")
     return range(first, last + 1)
+
+
+def frame_stem(stem: str, frame: int | None, last: int) -> str:
+    """``stem.fNNN`` for ``frame`` of a multi-frame input, the index zero-padded to the width of
+    ``last`` (the last frame written): frames 0-12 give ``photo.f00`` … ``photo.f12``; ``stem``
+    itself for a single image (``frame`` None)."""
+    if frame is None:
+        return stem
+    return f"{stem}.f{frame:0{len(str(max(last, frame)))}d}"
 
 
 def _unify_channels(decoded: list[tuple[np.ndarray, str, int, tuple[str, ...]]]

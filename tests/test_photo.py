@@ -585,3 +585,21 @@ def test_cli_writes_jpeg_with_the_profile_kept(tmp_path):
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "photo.identity.webp") as back:
         assert back.format == "WEBP" and back.info["icc_profile"] == _icc()
+
+
+def test_animated_webp_frames_and_frame_stems(tmp_path):
+    from convcli.imageio import encode_webp, frame_stem, read_frames
+
+    rgba = np.zeros((5, 6, 4), np.uint8)
+    rgba[..., 1] = 200
+    second = rgba.copy()
+    second[1:3, 2:4] = (255, 0, 0, 255)  # a small opaque square over a transparent frame
+    path = tmp_path / "anim.webp"
+    path.write_bytes(encode_webp([rgba, second], lossless=True))
+    frames = read_frames(path)
+    assert [f.frame for f in frames] == [0, 1] and frames[0].channel_names == ("R", "G", "B", "A")
+    np.testing.assert_array_equal(frames[1].pixels[..., 3], second[..., 3])
+    np.testing.assert_array_equal(frames[1].pixels[1:3, 2:4], second[1:3, 2:4])
+    assert frame_stem("photo", None, 0) == "photo"
+    assert [frame_stem("photo", i, 12) for i in (0, 3, 12)] == ["photo.f00", "photo.f03", "photo.f12"]
+    assert frame_stem("clip", 7, 9) == "clip.f7"
