@@ -603,3 +603,42 @@ def test_animated_webp_frames_and_frame_stems(tmp_path):
     assert frame_stem("photo", None, 0) == "photo"
     assert [frame_stem("photo", i, 12) for i in (0, 3, 12)] == ["photo.f00", "photo.f03", "photo.f12"]
     assert frame_stem("clip", 7, 9) == "clip.f7"
+
+
+@pytest.mark.parametrize("border", ["reflect", "zero", "wrap"])
+def test_keep_band_by_band_equals_the_whole_image(border):
+    """--alpha keep through the streaming pieces (PreparedRows + plan_render/render_rows per band)
+    gives the whole-image library result."""
+    from convcli.pipeline.bands import Rows
+    from convcli.pipeline.prepared import PreparedRows
+    from convcli.pipeline.render import plan_render, render_rows
+    from convcli.pipeline.sources import ArraySource
+
+    image = _disc_on_hidden_red(size=23, radius=7)
+    image[..., 3] = np.where(image[..., 3] > 0, 255, np.arange(23)[None, :] * 5)  # a ramp of alpha
+    bank = np.stack([gaussian(sigma=1.0, size=5), np.pad(resolve_kernel("sobel-x").stack()[0], 1)])
+    source = ArraySource(image, name="disc", mode="RGBA", bit_depth=8, channel_names=("R", "G", "B", "A"))
+    prepared = PreparedRows(source, source.channel_names, "keep", max_value=255)
+    assert prepared.channel_names == ("R", "G", "B") and prepared.alpha is not None
+    geometry = {"padding": "same", "border": border, "stride": 2}
+    colour_plan = plan_render(prepared.colour.shape, bank, **geometry)
+    alpha_plan = plan_render(prepared.alpha.shape, alpha_weights(bank), **geometry)
+    kinds = kernel_kinds(bank)
+    bands = []
+    for start in range(0, colour_plan.out_shape[0], 5):
+        rows = Rows(start, min(start + 5, colour_plan.out_shape[0]))
+        bands.append(keep_alpha(render_rows(colour_plan, prepared.colour, rows),
+                                render_rows(alpha_plan, prepared.alpha, rows), kinds, 255))
+    whole, _ = _keep(image, bank, **geometry)
+    np.testing.assert_allclose(np.concatenate(bands), whole, rtol=1e-5, atol=1e-3)
+
+
+def test_is_float_unit_of_sources():
+    from convcli.pipeline.prepared import is_float_unit
+    from convcli.pipeline.sources import ArraySource
+
+    ramp = np.linspace(0, 1, 60, dtype=np.float32).reshape(10, 6, 1)
+    assert is_float_unit(ArraySource.from_array(ramp), band_rows=3)
+    assert not is_float_unit(ArraySource.from_array(ramp * 1.5), band_rows=3)
+    assert not is_float_unit(ArraySource.from_array(np.full((4, 4), np.nan, np.float32)))
+    assert not is_float_unit(ArraySource.from_array(np.ones((4, 4), np.uint8)))
