@@ -75,6 +75,7 @@ __all__ = [
     "encode_tiff",
     "encode_webp",
     "format_from_suffix",
+    "frame_count",
     "frame_stem",
     "parse_frames",
     "read_frames",
@@ -560,6 +561,27 @@ def select_frames(spec: str | int, n_frames: int, name: str) -> range:
         has = "1 frame (0)" if n_frames == 1 else f"{n_frames} frames (0-{n_frames - 1})"
         raise OptionError(f"`--frames {spec}`: {name} has {has}")
     return range(first, last + 1)
+
+
+def frame_count(source: str | os.PathLike) -> int:
+    """Frames (GIF, WebP, APNG) or pages (TIFF) in an image file, from its headers; 1 for
+    ``.npy``, standard input and anything Pillow cannot open (the read reports those)."""
+    if isinstance(source, str) and source == _STDIN:
+        return 1
+    try:
+        _, handle = _open_source(source)
+    except ImageError:
+        return 1
+    with handle:
+        if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            return 1
+        handle.seek(0)
+        with _pillow_guard():
+            try:
+                with Image.open(handle) as image:
+                    return max(1, int(getattr(image, "n_frames", 1) or 1))
+            except Exception:
+                return 1
 
 
 def frame_stem(stem: str, frame: int | None, last: int) -> str:

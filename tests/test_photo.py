@@ -254,7 +254,8 @@ def test_a_bias_offsets_and_clips():
 
 
 def test_kirsch_max_saturates_at_most_one_percent():
-    camera = np.asarray(Image.open(SAMPLES / "camera.png").convert("L"))
+    with Image.open(SAMPLES / "camera.png") as image:
+        camera = np.asarray(image.convert("L"))
     bank = resolve_kernel("kirsch").stack()
     maps = conv2d(camera, bank, padding="same", border="reflect").max(axis=2, keepdims=True)
     assert maps.min() >= 0 and maps.max() > 255
@@ -567,24 +568,88 @@ def test_multipage_tiff_pages_and_frame_errors(tmp_path):
     assert frame.frame is None and frame.n_frames == 1
 
 
-def test_cli_writes_jpeg_with_the_profile_kept(tmp_path):
-    """`convcli apply photo.jpg -k gaussian:sigma=2 -o blurred.jpg` (was: unknown output suffix)."""
+def _cli(*args):
     from typer.testing import CliRunner
 
     from convcli.cli import app
 
-    path, _ = _photo_jpeg(tmp_path)
+    return CliRunner().invoke(app, ["apply", *map(str, args)])
+
+
+def _read(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def _ok(result):
+    assert result.exit_code == 0, (result.exit_code, result.output)
+    return result
+
+
+def test_cli_writes_jpeg_with_the_profile_kept(tmp_path):
+    """`convcli apply photo.jpg -k gaussian:sigma=2 -o blurred.jpg` (was: unknown output suffix)."""
+    path, _ = _photo_jpeg(tmp_path, orientation=6)
     target = tmp_path / "blurred.jpg"
-    result = CliRunner().invoke(app, ["apply", str(path), "-k", "gaussian:sigma=2", "-o", str(target)])
-    assert result.exit_code == 0, result.output
+    _ok(_cli(path, "-k", "gaussian:sigma=2", "-o", target))
     with Image.open(target) as back:
         assert back.format == "JPEG" and back.info["icc_profile"] == _icc()
-        assert back.info["dpi"] == (300, 300)
-    result = CliRunner().invoke(app, ["apply", str(path), "-k", "identity", "-f", "webp", "-o",
-                                      str(tmp_path)])
-    assert result.exit_code == 0, result.output
+        assert back.info["dpi"] == (300, 300) and back.getexif()[0x0112] == 1
+        assert back.size == (12, 20)  # upright
+    _ok(_cli(path, "-k", "identity", "-f", "webp", "--lossless", "-o", tmp_path))
     with Image.open(tmp_path / "photo.identity.webp") as back:
         assert back.format == "WEBP" and back.info["icc_profile"] == _icc()
+    _ok(_cli(path, "-k", "identity", "--strip", "-o", tmp_path / "bare.png"))
+    with Image.open(tmp_path / "bare.png") as back:
+        assert "icc_profile" not in back.info and "dpi" not in back.info
+    _ok(_cli(path, "-k", "identity", "-o", tmp_path / "kept.tiff"))
+    with Image.open(tmp_path / "kept.tiff") as back:
+        assert back.info["icc_profile"] == _icc() and back.info["dpi"] == (300, 300)
+
+
+def test_cli_defaults_reflect_keep_and_the_new_auto(tmp_path):
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((16, 20, 3), 200, np.uint8)).save(flat)
+    _ok(_cli(flat, "-k", "gaussian:sigma=2", "-o", tmp_path / "blur.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "blur.png"), 200)
+    _ok(_cli(flat, "-k", "emboss", "-o", tmp_path / "emboss.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "emboss.png"), 128)
+    pair = tmp_path / "pair.png"
+    Image.fromarray(ONE_BY_TWO).save(pair)
+    _ok(_cli(pair, "-k", "0.5,0.5", "-p", "valid", "-o", tmp_path / "pair-keep.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "pair-keep.png"), [[[255, 255, 255, 128]]])
+    _ok(_cli(pair, "-k", "0.5,0.5", "-p", "valid", "--alpha", "filter", "-o", tmp_path / "pair-ch.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "pair-ch.png"), [[[255, 128, 128, 128]]])
+    _ok(_cli(pair, "-k", "0.5,0.5", "-p", "valid", "--alpha", "drop", "--background", "white",
+             "-o", tmp_path / "pair-drop.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "pair-drop.png"), [[[255, 255, 255]]])
+    two = tmp_path / "two.npy"
+    np.save(two, np.array([[200.0, 0.0]], np.float32))
+    _ok(_cli(two, "-k", "-1,1", "-p", "valid", "--bias", "128", "-f", "png", "-o", tmp_path / "bias.png"))
+    assert _read(tmp_path / "bias.png").ravel().tolist() == [0]
+    ramp = tmp_path / "ramp.tiff"
+    import tifffile
+
+    tifffile.imwrite(ramp, np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5))
+    _ok(_cli(ramp, "-k", "identity", "-o", tmp_path / "ramp.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "ramp.png"),
+                                  np.rint(np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5) * 255))
+    refused = _cli(flat, "-k", "box", "--transpose", "--border", "reflect", "-o", tmp_path / "t.png")
+    assert refused.exit_code == 1 and "does not apply" in refused.output
+    _ok(_cli(flat, "-k", "box", "--transpose", "-s", "2", "-o", tmp_path / "t.png"))
+
+
+def test_cli_filters_every_frame(tmp_path):
+    path = tmp_path / "anim.gif"
+    expected = _gif_with_partial_frames(path)
+    _ok(_cli(path, "-k", "identity", "-o", tmp_path))
+    for index, want in enumerate(expected):
+        np.testing.assert_array_equal(_read(tmp_path / f"anim.f{index}.identity.png"), want)
+    _ok(_cli(path, "-k", "identity", "--frames", "1-2", "-o", tmp_path / "one.png"))
+    assert sorted(p.name for p in tmp_path.glob("one.*")) == ["one.f1.identity.png", "one.f2.identity.png"]
+    bad = _cli(path, "-k", "identity", "--frames", "5", "-o", tmp_path)
+    assert bad.exit_code == 1 and "has 3 frames" in bad.output
+    bad = _cli(path, "-k", "identity", "--frames", "x", "-o", tmp_path)
+    assert bad.exit_code == 1 and "--frames" in bad.output
 
 
 def test_animated_webp_frames_and_frame_stems(tmp_path):

@@ -49,6 +49,8 @@ class Format(StrEnum):
 
     png = "png"
     tiff = "tiff"
+    jpeg = "jpeg"
+    webp = "webp"
     npy = "npy"
     npz = "npz"
 
@@ -56,7 +58,9 @@ class Format(StrEnum):
 class Alpha(StrEnum):
     """What happens to an input's alpha channel."""
 
+    keep = "keep"
     drop = "drop"
+    channel = "channel"
     filter = "filter"
 
 
@@ -92,6 +96,7 @@ class _Settings:
     montage: str | None = None
     batch: bool = False
     written: set[str] = field(default_factory=set)
+    frames: str = "all"
 
 
 def _parse_bias(text: str) -> Any:
@@ -117,7 +122,7 @@ def _parse_padding(text: str, parse: Any) -> Any:
         ) from None
 
 
-def _geometry(stride: str, padding: str, border: str, dilation: str, channels: str, flip: bool,
+def _geometry(stride: str, padding: str, border: str | None, dilation: str, channels: str, flip: bool,
               bias: str, output_padding: str, transpose: bool, method: str, dtype: str) -> dict:
     from convcli.borders import parse_border
     from convcli.geometry import parse_int_pair, parse_padding_text
@@ -137,12 +142,12 @@ def _geometry(stride: str, padding: str, border: str, dilation: str, channels: s
         if options["padding"] == "full":
             raise OptionError("`--padding full` is not defined with --transpose (use valid, same or N)")
         options["output_padding"] = out_pads
-        if border.strip().lower() != "zero":
+        if border is not None and border.strip().lower() != "zero":
             raise OptionError("`--border` does not apply to --transpose (its padding crops the output)")
     else:
         if out_pads != (0, 0):
             raise OptionError("`--output-padding` only applies with --transpose")
-        options["border"] = parse_border(border)
+        options["border"] = parse_border("reflect" if border is None else border)
     if dtype not in ("float32", "float64"):
         raise OptionError(f"`dtype` must be float32 or float64, got {dtype!r}")
     return options
@@ -179,8 +184,8 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         )
     if not settings.out_format and suffix and suffix_format is None:
         raise OptionError(
-            f"-o {output}: unknown output suffix {suffix!r}; use .png, .tif/.tiff, .npy, .npz or .zarr, "
-            "or name the format with -f"
+            f"-o {output}: unknown output suffix {suffix!r}; use .png, .jpg, .webp, .tif/.tiff, .npy, "
+            ".npz or .zarr, or name the format with -f"
         )
     parent = Path(output).parent
     if not parent.is_dir():
@@ -218,19 +223,59 @@ def _claim(settings: _Settings, paths: list[str]) -> None:
         seen.add(key)
 
 
+def _frame_sources(job: Any, source: str, settings: _Settings) -> list[tuple[Any, int | None, int]] | None:
+    """The frames of a multi-frame input (GIF/WebP/APNG, multi-page TIFF) as in-memory sources,
+    each with its index and the last index written; None for a one-frame input (streamed)."""
+    from convcli import imageio
+    from convcli.pipeline.sources import PillowSource
+
+    if source == "-" or imageio.frame_count(source) <= 1:
+        if settings.frames not in ("all", "0", "0-0") and source != "-":
+            imageio.select_frames(settings.frames, 1, source)  # the error names the file
+        return None
+    loaded = imageio.read_frames(source, settings.frames, max_pixels=job.max_pixels)
+    last = loaded[-1].frame or 0
+    return [(PillowSource(frame), frame.frame, last) for frame in loaded]
+
+
 def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
-    """Run the job on one input (streaming) and report what was written."""
+    """Run the job on one input (streaming; a multi-frame input frame by frame) and report it."""
+    import dataclasses
+
+    from convcli import imageio
     from convcli.job import planned_outputs, run
     from convcli.pipeline.sources import open_source
 
     destination = _destination(settings, source, inputs_seen)
-    opened = open_source(source, max_pixels=job.max_pixels)
-    try:
-        planned = planned_outputs(job, opened, destination)
-        _claim(settings, planned)
-        record = run(job, opened, destination)
-    finally:
-        opened.close()
+    frames = _frame_sources(job, source, settings)
+    if frames is None:
+        opened = open_source(source, max_pixels=job.max_pixels)
+        frames = [(opened, None, 0)]
+    elif destination.output == "-":
+        raise OptionError(f"{source}: {len(frames)} frames cannot go to stdout (-o -); use -o DIR")
+    elif destination.output is not None and not Path(destination.output).is_dir() \
+            and not destination.output.endswith(("/", "\\")):
+        # -o FILE with several frames: FILE's stem, one file per frame beside it
+        target = Path(destination.output)
+        destination = dataclasses.replace(destination, output=str(target.parent) + os.sep,
+                                          stem=target.stem)
+    records = []
+    for opened, index, last in frames:
+        frame_destination = destination if index is None else dataclasses.replace(
+            destination, stem=imageio.frame_stem(destination.stem or opened.stem, index, last))
+        try:
+            planned = planned_outputs(job, opened, frame_destination)
+            _claim(settings, planned)
+            records.append(run(job, opened, frame_destination))
+        finally:
+            opened.close()
+    record = records[0]
+    if len(records) > 1:
+        record = dict(record, frames=[dict(r, frame=i) for r, (_, i, _) in zip(records, frames)],
+                      outputs=[output for r in records for output in r["outputs"]])
+    for note in record.get("notes", []):
+        if not settings.quiet:
+            err(f"note: {note}")
     for output in record["outputs"]:
         if output["path"] != "-":
             settings.written.add(os.path.abspath(output["path"]))
@@ -351,9 +396,11 @@ def apply(
         "same", "-p", "--padding",
         help="valid | same (TF/ONNX SAME: output = ceil(H/s)) | full | N | PH,PW | T,B,L,R.",
     ),
-    border: str = typer.Option(
-        "zero", "--border",
-        help="What fills the padding: zero | constant:V | reflect | symmetric | replicate | wrap.",
+    border: str | None = typer.Option(
+        None, "--border",
+        help="What fills the padding: reflect (default: a blur keeps a flat image flat, as OpenCV, "
+        "scipy.ndimage, libvips) | zero (PyTorch) | constant:V | symmetric | replicate | wrap. "
+        "Not with --transpose.",
     ),
     dilation: str = typer.Option("1", "-d", "--dilation", help="Dilation: N or ROWS,COLS."),
     channels: Channels = typer.Option(
@@ -382,8 +429,8 @@ def apply(
     ),
     out_format: Format | None = typer.Option(
         None, "-f", "--format",
-        help="png | tiff | npy (exact float32 (H',W',N)) | npz (one array per map). Default: "
-        "from the output suffix, else png (npy for .npy input).",
+        help="png | tiff | jpeg | webp | npy (exact float32 (H',W',N)) | npz (one array per map). "
+        "Default: from the output suffix, else png (npy for .npy input).",
     ),
     scale: str = typer.Option(
         "auto", "--scale",
@@ -400,8 +447,28 @@ def apply(
         help="PNG zlib level 0-9 (lower is faster, larger).",
     ),
     alpha: Alpha = typer.Option(
-        Alpha.drop, "--alpha",
-        help="An input's alpha channel: drop (maps are opaque) or filter (convolve it as a channel).",
+        Alpha.keep, "--alpha",
+        help="An input's alpha: keep (premultiplied filtering, hidden colour never bleeds in; image "
+        "kernels keep a filtered alpha, feature maps are opaque) | drop (flatten over black or "
+        "--background) | channel (alias filter: alpha filtered as a plain channel).",
+    ),
+    background: str | None = typer.Option(
+        None, "--background",
+        help="With --alpha drop: the colour to flatten over (name, #RRGGBB, gray level, R,G,B).",
+    ),
+    quality: int = typer.Option(90, "--quality", min=1, max=100,
+                                help="JPEG/WebP quality 1-100 (JPEG: no chroma subsampling from 90)."),
+    lossless: bool = typer.Option(False, "--lossless",
+                                  help="Lossless WebP (keeps the colour under transparent pixels)."),
+    strip: bool = typer.Option(
+        False, "--strip",
+        help="Write no metadata. By default the ICC profile, EXIF (Orientation 1), dpi and PNG text "
+        "are carried over.",
+    ),
+    frames: str = typer.Option(
+        "all", "--frames",
+        help="Frames of an animated GIF/WebP or pages of a TIFF: all | N | A-B (from 0). Each frame "
+        "is written as <stem>.fNNN.<kernel>.<ext>.",
     ),
     montage: str | None = typer.Option(
         None, "--montage", help="Also write all feature maps as one labelled contact sheet (PNG)."
@@ -437,13 +504,19 @@ def apply(
     )
     geometry = _geometry(stride, padding, border, dilation, channels.value, flip, bias,
                          output_padding, transpose, method, dtype)
+    if background is not None:
+        from convcli.alpha import parse_color
+
+        parse_color(background)
+    imageio.parse_frames(frames)
+    settings.frames = frames
     bank = load_bank(kernel)
     job = Job(
         weights=bank.stack(), labels=tuple(bank.labels), bank_name=bank.name, geometry=geometry,
         display_hint=bank.display, transpose=transpose, reduce=reduce.value, scale=scale_text,
         out_format=settings.out_format, bit_depth=bit_depth,
         compress_level=imageio.DEFAULT_PNG_LEVEL if compress_level is None else compress_level,
-        alpha=alpha.value,
+        alpha=alpha.value, background=background, quality=quality, lossless=lossless, strip=strip,
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
         verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",
