@@ -276,7 +276,7 @@ def test_bad_geometry_and_options(small_png, out_dir, options, needles):
 
 
 @pytest.mark.parametrize("options", [["--channels", "rainbow"], ["--reduce", "mean"], ["-f", "gif"],
-                                     ["--compress-level", "10"], ["--alpha", "keep"], ["--nope"]])
+                                     ["--compress-level", "10"], ["--alpha", "premultiply"], ["--nope"]])
 def test_unknown_choice_is_a_usage_error(small_png, out_dir, options):
     result = apply(small_png, "-k", "sobel", *options, "-o", out_dir)
     line = one_line_error(result, options[0], "convcli apply --help", code=2)
