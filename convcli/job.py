@@ -438,6 +438,8 @@ def _run(job: Job, source: Any, destination: Destination) -> dict[str, Any]:
         "input": source.name, "mode": source.mode,
         "shape_in": [source.shape[0], source.shape[1], runner.plan.channels_used],
         "shape_out": list(runner.out_shape), "outputs": [],
+        "border": None if job.transpose else str(runner.plan.conv_options["border"]),
+        "alpha": job.alpha if runner.colour_source is not source else "none",
     }
     montage_target = destination.montage
     if montage_target:
