@@ -73,6 +73,7 @@ __all__ = [
     "encode_npz",
     "encode_png",
     "encode_tiff",
+    "encode_tiff_pages",
     "encode_webp",
     "format_from_suffix",
     "frame_count",
@@ -1035,6 +1036,42 @@ def encode_tiff(array: np.ndarray, *, metadata: Mapping[str, Any] | None = None,
     options = _tiff_tags(_metadata(metadata, strip))  # Pillow gives every page the same tags
     buffer = io.BytesIO()
     pages[0].save(buffer, format="TIFF", save_all=len(pages) > 1, append_images=pages[1:], **options)
+    return buffer.getvalue()
+
+
+def encode_tiff_pages(pages: Sequence[np.ndarray], *, metadata: Mapping[str, Any] | None = None,
+                      strip: bool = False) -> bytes:
+    """A multi-page TIFF: one page per frame, each ``(H, W, N)`` samples (uint8, uint16 or float32).
+
+    Pages of 3 or 4 samples are RGB (the fourth an extra sample, alpha), others
+    gray with extra samples; deflate-compressed. ``metadata`` gives every page
+    its dpi and ICC profile (unless ``strip``).
+    """
+    import tifffile
+
+    kept = _metadata(metadata, strip)
+    options: dict[str, Any] = {"compression": "zlib", "metadata": None}
+    if kept.get("dpi"):
+        options["resolution"] = tuple(float(v) for v in kept["dpi"])
+        options["resolutionunit"] = "INCH"
+    if kept.get("icc_profile"):
+        options["iccprofile"] = bytes(kept["icc_profile"])
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer, bigtiff=sum(p.nbytes for p in pages) > 2**32 - 2**25) as writer:
+        for page in pages:
+            page = np.asarray(page)
+            if page.ndim == 2:
+                page = page[:, :, np.newaxis]
+            if page.dtype.kind == "f":
+                page = page.astype(np.float32, copy=False)
+            elif page.dtype not in (np.uint8, np.uint16):
+                raise OptionError(f"TIFF output needs uint8, uint16 or float data, got {page.dtype}")
+            samples = page.shape[2]
+            rgb = samples in (3, 4) and page.dtype.kind == "u"
+            extra = {"extrasamples": ("unassalpha",)} if rgb and samples == 4 else {}
+            writer.write(np.ascontiguousarray(page if samples > 1 else page[:, :, 0]),
+                         photometric="rgb" if rgb else "minisblack",
+                         planarconfig="contig" if samples > 1 else None, **extra, **options)
     return buffer.getvalue()
 
 

@@ -155,6 +155,11 @@ class Destination:
         Paths that must never be written (the run's inputs).
     montage : str or None
         Also write a labelled contact sheet of all maps (PNG) there.
+    collect : list or None
+        Frames of a multi-frame input that go into one file (multi-page TIFF,
+        animated WebP, ``(T, H', W', N)`` npy): instead of writing, every
+        output's final array is appended here as ``(path, array)`` for the
+        caller to write once all frames are done.
     """
 
     output: str | None = None
@@ -162,6 +167,7 @@ class Destination:
     force: bool = False
     protect: tuple[str, ...] = ()
     montage: str | None = None
+    collect: list | None = None
 
 
 def is_directory_target(output: str) -> bool:
@@ -478,8 +484,9 @@ def _write_float(runner: _Runner, record: dict[str, Any], held: list[np.ndarray]
         payload = imageio.encode_npz({name: maps[..., i] for i, name in enumerate(runner.names)})
         imageio.write_output(target, payload, force=destination.force, protect=list(destination.protect))
     else:
-        with open_sink(target, runner.fmt, shape, dtype, force=destination.force,
-                       protect=destination.protect) as sink:
+        with (_CollectSink(target, shape, dtype, destination.collect) if destination.collect is not None
+              else open_sink(target, runner.fmt, shape, dtype, force=destination.force,
+                             protect=destination.protect)) as sink:
             for _, maps in runner.bands_of_maps():
                 if held is not None:
                     held.append(maps)
@@ -584,10 +591,34 @@ class _WholeImageSink:
                              protect=list(self.destination.protect))
 
 
+class _CollectSink:
+    """Rows gathered into one array, handed to ``collect`` at commit (:attr:`Destination.collect`)."""
+
+    def __init__(self, target: str, shape: tuple[int, int, int], dtype: Any, collect: list) -> None:
+        self.target, self.collect = target, collect
+        self.pixels = np.empty(shape, dtype)
+        self.row = 0
+
+    def __enter__(self) -> _CollectSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def write_rows(self, band: np.ndarray) -> None:
+        self.pixels[self.row:self.row + band.shape[0]] = band.reshape(band.shape[0], *self.pixels.shape[1:])
+        self.row += band.shape[0]
+
+    def commit(self) -> None:
+        self.collect.append((self.target, self.pixels))
+
+
 def _open_image_sink(runner: _Runner, target: str, shape: tuple[int, int, int], dtype: Any) -> Any:
     from convcli.pipeline.sinks import open_sink
 
     job, destination = runner.job, runner.destination
+    if destination.collect is not None:
+        return _CollectSink(target, shape, dtype, destination.collect)
     metadata = None if job.strip else dict(getattr(runner.source, "metadata", {}) or {})
     if runner.fmt in ("jpeg", "webp"):
         return _WholeImageSink(target, runner.fmt, shape, dtype, job=job, destination=destination,

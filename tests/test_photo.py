@@ -649,6 +649,23 @@ def test_cli_filters_every_frame(tmp_path):
         np.testing.assert_array_equal(_read(tmp_path / f"anim.f{index}.identity.png"), want)
     _ok(_cli(path, "-k", "identity", "--frames", "1-2", "-o", tmp_path / "one.png"))
     assert sorted(p.name for p in tmp_path.glob("one.*")) == ["one.f1.identity.png", "one.f2.identity.png"]
+    _ok(_cli(path, "-k", "identity", "-o", tmp_path / "all.tiff"))
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "all.tiff") as tif:
+        assert len(tif.pages) == 3
+        for page, want in zip(tif.pages, expected):
+            np.testing.assert_array_equal(page.asarray(), want)
+    _ok(_cli(path, "-k", "identity", "--frames", "1-2", "-o", tmp_path / "two.webp", "--lossless"))
+    with Image.open(tmp_path / "two.webp") as webp:
+        assert webp.n_frames == 2
+        webp.seek(1)
+        np.testing.assert_array_equal(np.asarray(webp.convert("RGB")), expected[2])
+    stacked = _ok(_cli(path, "-k", "identity", "-f", "npy", "-o", "-"))
+    maps = np.load(io.BytesIO(stacked.stdout_bytes))
+    np.testing.assert_array_equal(maps, np.stack(expected).astype(np.float32))
+    refused = _cli(path, "-k", "identity", "-o", "-")
+    assert refused.exit_code == 1 and "-f npy" in refused.output
     bad = _cli(path, "-k", "identity", "--frames", "5", "-o", tmp_path)
     assert bad.exit_code == 1 and "has 3 frames" in bad.output
     bad = _cli(path, "-k", "identity", "--frames", "x", "-o", tmp_path)

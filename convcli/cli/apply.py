@@ -238,21 +238,83 @@ def _frame_sources(job: Any, source: str, settings: _Settings) -> list[tuple[Any
     return [(PillowSource(frame), frame.frame, last) for frame in loaded]
 
 
+_ONE_FILE_FORMATS = ("tiff", "webp", "npy")  # formats that hold every frame of an input in one file
+
+
+def _run_frames_into_one_file(job: Any, source: str, frames: list, settings: _Settings,
+                              destination: Any) -> dict[str, Any]:
+    """A multi-frame input into one file per map: a TIFF page, an animated WebP frame or a
+    ``(T, H', W', N)`` npy slice per frame (the frames' arrays collected, then written)."""
+    import dataclasses
+
+    import numpy as np
+
+    from convcli import imageio
+    from convcli.job import output_format, planned_outputs, run
+
+    collected: list[tuple[str, Any]] = []
+    collecting = dataclasses.replace(destination, collect=collected)
+    records = []
+    for index, (opened, frame, _) in enumerate(frames):
+        try:
+            if index == 0:
+                planned = planned_outputs(job, opened, collecting)
+                _claim(settings, planned)
+                for target in planned:
+                    if target != "-":
+                        imageio.check_output_target(target, force=destination.force,
+                                                    protect=list(destination.protect))
+            records.append(dict(run(job, opened, collecting), frame=frame))
+        finally:
+            opened.close()
+    fmt = output_format(job, destination, frames[0][0].mode)
+    by_target: dict[str, list[Any]] = {}
+    for target, array in collected:
+        by_target.setdefault(target, []).append(array)
+    metadata = dict(getattr(frames[0][0], "metadata", {}) or {})
+    notes: list[str] = []
+    outputs = []
+    for target, arrays in by_target.items():
+        if len({a.shape for a in arrays}) != 1 and fmt != "tiff":
+            raise OptionError(f"{source}: frames of different sizes need -f tiff or one file per frame")
+        if fmt == "tiff":
+            data = imageio.encode_tiff_pages(arrays, metadata=metadata, strip=job.strip)
+        elif fmt == "webp":
+            data = imageio.encode_webp(arrays, quality=job.quality, lossless=job.lossless,
+                                       metadata=metadata, strip=job.strip, notes=notes)
+        else:
+            data = imageio.encode_npy(np.stack(arrays))
+        imageio.write_output(target, data, force=destination.force, protect=list(destination.protect))
+        outputs.append({"path": target, "format": fmt, "shape": [len(arrays), *arrays[0].shape],
+                        "frames": [r["frame"] for r in records]})
+    record = dict(records[0], outputs=outputs, frames=records)
+    for note in sorted(set(notes + [n for r in records for n in r.get("notes", [])])):
+        if not settings.quiet:
+            err(f"note: {note}")
+    for output in outputs:
+        if output["path"] != "-":
+            settings.written.add(os.path.abspath(output["path"]))
+        _say_written(settings, output["path"], output["shape"][1:])
+    return record
+
+
 def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
     """Run the job on one input (streaming; a multi-frame input frame by frame) and report it."""
     import dataclasses
 
     from convcli import imageio
-    from convcli.job import planned_outputs, run
+    from convcli.job import output_format, planned_outputs, run
     from convcli.pipeline.sources import open_source
 
     destination = _destination(settings, source, inputs_seen)
     frames = _frame_sources(job, source, settings)
+    if frames is not None and output_format(job, destination, frames[0][0].mode) in _ONE_FILE_FORMATS:
+        return _run_frames_into_one_file(job, source, frames, settings, destination)
     if frames is None:
         opened = open_source(source, max_pixels=job.max_pixels)
         frames = [(opened, None, 0)]
     elif destination.output == "-":
-        raise OptionError(f"{source}: {len(frames)} frames cannot go to stdout (-o -); use -o DIR")
+        raise OptionError(f"{source}: {len(frames)} frames go to stdout only as -f npy; or use -o DIR")
     elif destination.output is not None and not Path(destination.output).is_dir() \
             and not destination.output.endswith(("/", "\\")):
         # -o FILE with several frames: FILE's stem, one file per frame beside it
