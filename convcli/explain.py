@@ -157,7 +157,7 @@ class Explanation:
             "kernel": self.kernel.tolist(),
             "stride": list(self.stride),
             "dilation": list(self.dilation),
-            "padding": list(self.pads),
+            "pads": list(self.pads),
             "border": self.border,
             "output_padding": list(self.output_padding),
             "padded": self.padded.tolist(),

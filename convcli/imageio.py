@@ -227,7 +227,7 @@ def _open_source(source: str | os.PathLike) -> tuple[str, BinaryIO]:
 def _check_pixels(name: str, height: int, width: int, max_pixels: int | None) -> None:
     if max_pixels is not None and height * width > max_pixels:
         raise ImageError(
-            f"{name}: {width}×{height} = {width * height} pixels exceeds the limit of "
+            f"{name}: {height}×{width} (H×W) = {width * height} pixels exceeds the limit of "
             f"{max_pixels} (--max-pixels); refusing to decode it"
         )
 
@@ -474,7 +474,7 @@ def _read_pillow(name: str, handle: BinaryIO, source: str, stem: str,
             except ImageError as error:
                 raise ImageError(f"{name}: {error}") from None
             except MemoryError:
-                raise ImageError(f"{name}: not enough memory to decode {width}×{height}") from None
+                raise ImageError(f"{name}: not enough memory to decode {height}×{width} (H×W)") from None
             except Exception as error:
                 raise ImageError(f"{name}: corrupt or truncated image ({error})") from None
             orientation = _orientation(image)  # after decoding: a PNG's getexif() loads it

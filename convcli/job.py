@@ -30,7 +30,7 @@ identical to those of a whole-image run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,6 +332,9 @@ class _Runner:
         self.map_bytes = out_rows * out_cols * n_out * itemsize
         self.notes: list[str] = []
         self.map_ranges: list[list[float]] | None = None
+        self.progress: Callable[[float], None] | None = None
+        self.passes = 1
+        self.rendered = 0
 
     def render(self, rows: Rows) -> np.ndarray:
         """One band of maps; an overflow of the compute type is an error naming the input."""
@@ -376,8 +379,13 @@ class _Runner:
         return kept
 
     def bands_of_maps(self) -> Iterator[tuple[Rows, np.ndarray]]:
+        """Render every band in order, reporting the fraction of the run done after each."""
         for rows in self.bands:
-            yield rows, self.render(rows)
+            maps = self.render(rows)
+            self.rendered += 1
+            if self.progress is not None:
+                self.progress(min(1.0, self.rendered / (len(self.bands) * self.passes)))
+            yield rows, maps
 
 
 @dataclass(frozen=True)
@@ -401,7 +409,8 @@ def planned_outputs(job: Job, source: Any, destination: Destination | None = Non
     return runner.targets + ([destination.montage] if destination.montage else [])
 
 
-def run(job: Job, source: Any, destination: Destination | None = None) -> dict[str, Any]:
+def run(job: Job, source: Any, destination: Destination | None = None, *,
+        progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Filter one input with ``job`` and write its outputs; return its JSON record.
 
     Parameters
@@ -411,6 +420,8 @@ def run(job: Job, source: Any, destination: Destination | None = None) -> dict[s
         A path (``-`` for stdin), or an opened :class:`convcli.pipeline.sources.Source`.
     destination : Destination, optional
         Where the outputs go (default: the current directory).
+    progress : callable, optional
+        Called with the fraction of the work done (0–1] after every band.
 
     Returns
     -------
@@ -432,19 +443,21 @@ def run(job: Job, source: Any, destination: Destination | None = None) -> dict[s
     destination = destination or Destination()
     opened = source if isinstance(source, Source) else open_source(source, max_pixels=job.max_pixels)
     try:
-        return _run(job, opened, destination)
+        return _run(job, opened, destination, progress)
     finally:
         if opened is not source:
             opened.close()
 
 
-def _run(job: Job, source: Any, destination: Destination) -> dict[str, Any]:
+def _run(job: Job, source: Any, destination: Destination,
+         progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     runner = _Runner(job, source, destination)
+    runner.progress = progress
     record: dict[str, Any] = {
         "input": source.name, "mode": source.mode,
         "shape_in": [source.shape[0], source.shape[1], runner.plan.channels_used],
         "shape_out": list(runner.out_shape), "outputs": [],
-        "border": None if job.transpose else str(runner.plan.conv_options["border"]),
+        "geometry": _geometry_record(job, runner.plan),
         "alpha": job.alpha if runner.colour_source is not source else "none",
     }
     montage_target = destination.montage
@@ -465,6 +478,27 @@ def _run(job: Job, source: Any, destination: Destination) -> dict[str, Any]:
     if job.map_stats and runner.map_ranges is not None:
         record["maps"] = [{"name": name, "min": _json_number(lo), "max": _json_number(hi)}
                           for name, (lo, hi) in zip(runner.names, runner.map_ranges)]
+    return record
+
+
+def _geometry_record(job: Job, plan: Any) -> dict[str, Any]:
+    """What was computed, as JSON: the padding asked for and resolved, border, stride, dilation, method."""
+    padding = job.geometry.get("padding", "valid")
+    options = plan.conv_options
+    top, bottom, left, right = plan.pads
+    record: dict[str, Any] = {
+        "transpose": job.transpose,
+        "padding": padding if isinstance(padding, str) else list(np.atleast_1d(padding).tolist()),
+        "pads": {"top": top, "bottom": bottom, "left": left, "right": right},
+        "stride": list(options["stride"]),
+        "dilation": list(options["dilation"]),
+        "border": None if job.transpose else str(options["border"]),
+        "channels": options["channels"],
+        "method": plan.method,
+        "dtype": str(np.dtype(options["dtype"])),
+    }
+    if job.transpose:
+        record["output_padding"] = list(np.broadcast_to(job.geometry.get("output_padding", 0), 2).tolist())
     return record
 
 
@@ -673,6 +707,7 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
             accumulators = [_StatsAccumulator((out_rows, out_cols, len(g.channels) - g.has_alpha))
                             for g in groups]
             kept = [] if runner.map_bytes <= job.hold_bytes else None
+            runner.passes = 1 if kept is not None else 2
             for rows, maps in runner.bands_of_maps():
                 for group, accumulator, need in zip(groups, accumulators, needs):
                     if need:

@@ -29,23 +29,71 @@ def test_help_teaches_with_examples():
         assert sub.exit_code == 0 and "Examples" in sub.output
 
 
-def test_list_table_names_every_required_kernel():
-    result = invoke("list")
+def test_list_piped_is_one_tab_separated_line_per_kernel():
+    result = invoke("list")  # CliRunner's stdout is not a terminal
     assert result.exit_code == 0, result.output
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    assert all(len(row) == 4 for row in rows.values())
     for name in ("sobel", "scharr", "prewitt", "roberts", "laplacian-8", "kirsch", "sharpen",
                  "emboss", "identity", "box", "gaussian", "log", "dog", "gabor"):
-        assert f" {name} " in result.output
-    assert "sigma=1" in result.output  # gaussian's parameters
+        assert name in rows
+    assert rows["gaussian"][1] == "7×7" and "sigma=1" in rows["gaussian"][2]
+    assert rows["gabor"][2].startswith("theta=0, lambda=8") and rows["gabor"][3].startswith("Gabor")
 
 
-def test_list_json():
+def test_list_json_is_one_line_with_numbers_as_numbers():
     result = invoke("list", "--json")
     assert result.exit_code == 0
+    assert result.stdout.count("\n") == 1
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert rows["kirsch"]["count"] == 8 and rows["kirsch"]["size"] == "3×3"
-    assert rows["sobel"]["count"] == 2 and rows["sobel"]["params"] == ""
-    assert rows["roberts"]["size"] == "2×2"
+    assert rows["kirsch"]["count"] == 8 and rows["kirsch"]["size"] == [3, 3]
+    assert rows["sobel"]["count"] == 2 and rows["sobel"]["params"] == {}
+    assert rows["roberts"]["size"] == [2, 2]
+    assert rows["gaussian"]["params"] == {"sigma": 1, "size": "auto"}
     assert set(rows["gaussian"]) == {"name", "size", "count", "description", "params"}
+
+
+def _read_back(cells, factor: str) -> np.ndarray:
+    exponent = 0
+    if factor:
+        exponent = int(factor.removeprefix("×10").translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
+    return np.array([[float(c) for c in row] for row in cells]) * 10.0**exponent
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_weight_texts_read_back_close_to_the_weights(seed):
+    from convcli.cli.kernels_cmd import weight_texts
+
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** rng.integers(-9, 8)
+    plane = rng.normal(size=(rng.integers(1, 6), rng.integers(1, 6))) * scale
+    if seed % 3 == 0:
+        plane[0, 0] *= 1e-6  # a wide dynamic range
+    cells, factor = weight_texts(plane)
+    back = _read_back(cells, factor)
+    largest = np.abs(plane).max()
+    # every printed weight is within half a unit of its last digit: never 2.34 for 2.34e-7
+    np.testing.assert_allclose(back, plane, rtol=1e-3, atol=largest * 5e-4)
+    assert all(float(cell) == 0 or np.sign(float(cell)) == np.sign(value)
+               for row, values in zip(cells, plane) for cell, value in zip(row, values))
+
+
+def test_show_issue_gaussian_first_row_keeps_its_exponent():
+    result = invoke("show", "gaussian:sigma=1.4")
+    first = result.stdout.splitlines()[1].split()
+    assert first[:3] == ["2.345e-07", "2.329e-06", "1.389e-05"]
+
+
+def test_narrow_terminal_splits_columns_into_blocks_not_digits():
+    from convcli.cli.kernels_cmd import grid_lines, weight_texts
+
+    plane = np.arange(1, 31, dtype=float).reshape(2, 15) / 7
+    cells, _factor = weight_texts(plane)
+    lines = grid_lines(cells, width=40)
+    assert all(len(line) <= 40 for line in lines)
+    assert lines[0] == "columns 0–4:"  # 5-wide cells: 1 + 5 + 4 · (2 + 5) = 34; a sixth makes 41 > 40
+    shown = [line.split() for line in lines if not line.startswith("columns")]
+    assert sorted(cell for row in shown for cell in row) == sorted(c for row in cells for c in row)
 
 
 def test_show_sobel_grid_sum_and_factors():
@@ -83,7 +131,7 @@ def test_show_json_weights_match_scipy_gaussian():
 def test_show_inline_and_imagemagick():
     result = invoke("show", "1,2,1;2,4,2;1,2,1")
     assert result.exit_code == 0
-    assert "k0" in result.output and "sum: 16" in result.output
+    assert "sum: 16" in result.output
     assert "column [1 2 1] ⊗ row [1 2 1]" in result.output
     result = invoke("show", "3x3: 0,1,0,1,-4,1,0,1,0", "--json")
     assert json.loads(result.stdout)["kernels"][0]["weights"] == [[0, 1, 0], [1, -4, 1], [0, 1, 0]]

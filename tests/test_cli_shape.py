@@ -94,7 +94,9 @@ def test_receptive_field_stacks_json(name, specs, layers, r, jump, start):
 
 def test_json_has_exactly_the_issue_keys():
     report = run_json("224", "-k", "3", "-s", "2")
-    assert list(report) == ["input", "output", "pads", "layers", "notes"]
+    assert list(report) == ["input", "output", "padding", "pads", "kernel", "stride", "dilation",
+                            "transposed", "layers", "notes"]
+    assert report["padding"] == "same" and report["stride"] == [2, 2] and report["dilation"] == [1, 1]
     assert list(report["pads"]) == ["top", "bottom", "left", "right"]
     assert list(report["layers"][0]) == ["output", "receptive_field", "jump", "start"]
     chain = run_json("64", "--layer", "conv:k=3", "--layer", "pool:k=2")
@@ -111,9 +113,17 @@ def test_json_fractional_fields_after_a_tconv():
 def test_text_shows_pads_formula_and_same_note():
     result = run("224", "-k", "3", "-s", "2", "-p", "same")
     assert result.exit_code == 0
-    assert "pads     top 0, bottom 1, left 0, right 1" in result.stdout
+    assert "padding  same: top 0, bottom 1, left 0, right 1" in result.stdout
+    assert "layer    kernel 3, stride 2, dilation 1" in result.stdout
     assert "floor((224 + 0 + 1 − 3) / 2) + 1 = 112" in result.stdout
     assert "PyTorch padding=1" in result.stdout
+
+
+def test_default_padding_is_same_as_apply_and_layers_keep_torch_p0():
+    # issue 14: `shape camera.png -k 3 -s 2` said 159×159 while apply wrote 160×160 (same)
+    assert run_json("319", "-k", "3", "-s", "2")["output"] == [160, 160]
+    assert run_json("319", "-k", "3", "-s", "2", "-p", "valid")["output"] == [159, 159]
+    assert run_json("319", "--layer", "conv:k=3,s=2")["output"] == [159, 159]  # nn.Conv2d padding=0
 
 
 def test_even_kernel_same_note_gives_torch_size():
@@ -124,7 +134,7 @@ def test_even_kernel_same_note_gives_torch_size():
 
 
 def test_dropped_rows_note_per_axis():
-    report = run_json("6", "5", "-k", "3", "-s", "2")
+    report = run_json("6", "5", "-k", "3", "-s", "2", "-p", "valid")
     assert report["output"] == [2, 2]
     assert [note.split(":")[0] for note in report["notes"]] == ["rows"]
     assert "1 row of the image" in report["notes"][0]
@@ -140,7 +150,7 @@ def test_size_forms_agree():
     assert run_json("7x5", "-k", "3")["input"] == [7, 5]
     assert run_json("7,5", "-k", "3")["input"] == [7, 5]
     assert run_json("7", "5", "-k", "3")["input"] == [7, 5]
-    assert run_json("7", "-k", "3,1")["output"] == [5, 7]
+    assert run_json("7", "-k", "3,1", "-p", "valid")["output"] == [5, 7]
 
 
 def test_chain_table_flags_a_layer_below_one_and_exits_nonzero():
@@ -198,7 +208,7 @@ def test_parameter_count_matches_torch(transpose):
     torch = pytest.importorskip("torch")
     layer_type = torch.nn.ConvTranspose2d if transpose else torch.nn.Conv2d
     layer = layer_type(3, 64, (7, 5))
-    args = ["32", "-k", "7,5", "--channels-in", "3", "--channels-out", "64"]
+    args = ["32", "-k", "7,5", "-p", "valid", "--channels-in", "3", "--channels-out", "64"]
     args += ["--transpose"] if transpose else []
     report = run_json(*args)
     assert report["parameters"]["total"] == sum(p.numel() for p in layer.parameters())
@@ -225,7 +235,7 @@ def test_size_from_npy_and_png(tmp_path):
 
 # -------------------------------------------------------------------- errors
 @pytest.mark.parametrize(("args", "match"), [
-    (["4", "-k", "5"], "larger than the padded input"),
+    (["4", "-k", "5", "-p", "valid"], "larger than the padded input"),
     (["no-such-file.png", "-k", "3"], "neither a size"),
     (["5", "-k", "0"], "kernel"),
     (["5", "-k", "3", "-s", "0"], "stride"),
@@ -297,45 +307,49 @@ README_EXAMPLES = [
     ('shape 224 -k 3 -s 2 -p same', [
         'input    224 × 224',
         'output   112 × 112   (forward)',
-        'pads     top 0, bottom 1, left 0, right 1',
+        'padding  same: top 0, bottom 1, left 0, right 1',
+        'layer    kernel 3, stride 2, dilation 1',
         'rows     floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
         'columns  floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
-        'note: rows and columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow '
-        'SAME); PyTorch padding=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every'
-        ' window starts 1 row higher',
+        'note: rows and columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow SAME'
+        '); PyTorch padding=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every win'
+        'dow starts 1 row higher',
     ]),
-    ('shape 6 5 -k 3 -s 2', [
+    ('shape 6 5 -k 3 -s 2 -p valid', [
         'input    6 × 5',
         'output   2 × 2   (forward)',
-        'pads     top 0, bottom 0, left 0, right 0',
+        'padding  valid: top 0, bottom 0, left 0, right 0',
+        'layer    kernel 3, stride 2, dilation 1',
         'rows     floor((6 + 0 + 0 − 3) / 2) + 1 = 2',
         'columns  floor((5 + 0 + 0 − 3) / 2) + 1 = 2',
-        'note: rows: 6 + 0 + 0 − 3 = 3 is not a multiple of the stride 2: the last 1 row of the '
-        'padded input is never read (1 row of the image, 0 rows of padding)',
+        'note: rows: 6 + 0 + 0 − 3 = 3 is not a multiple of the stride 2: the last 1 row of the pad'
+        'ded input is never read (1 row of the image, 0 rows of padding)',
     ]),
     ('shape 3 -k 3 -s 2 -p 1 --transpose --output-padding 1', [
         'input    3 × 3',
         'output   6 × 6   (transposed)',
-        'pads     top 1, bottom 1, left 1, right 1 (cropped from the scatter result)',
+        'padding  1: top 1, bottom 1, left 1, right 1 (cropped from the scatter result)',
+        'layer    kernel 3, stride 2, dilation 1, output_padding 1',
         'rows     (3 − 1)·2 − 1 − 1 + 3 + 1 = 6',
         'columns  (3 − 1)·2 − 1 − 1 + 3 + 1 = 6',
-        'note: rows and columns alike: output_padding 0…1 reaches 5…6 rows (added at the bottom); '
-        'the forward conv with this k, s, d and pads maps each of those sizes back to 3',
+        'note: rows and columns alike: output_padding 0…1 reaches 5…6 rows (added at the bottom); t'
+        'he forward conv with this k, s, d and pads maps each of those sizes back to 3',
     ]),
     ('shape 224 -k 3 -s 2 --target 112', [
         'input    224 × 224',
         'output   112 × 112   (forward)',
-        'pads     top 0, bottom 1, left 0, right 1',
+        'padding  for target 112: top 0, bottom 1, left 0, right 1',
+        'layer    kernel 3, stride 2, dilation 1',
         'rows     floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
         'columns  floor((224 + 0 + 1 − 3) / 2) + 1 = 112',
-        'note: rows and columns alike: target 112: any total padding 1…2 works; used 0 top, 1 '
-        'bottom (the smallest, split like `same`); symmetric padding 1 (PyTorch padding=1) works '
-        'too',
+        'note: rows and columns alike: target 112: any total padding 1…2 works; used 0 top, 1 botto'
+        'm (the smallest, split like `same`); symmetric padding 1 (PyTorch padding=1) works too',
     ]),
     ('shape 224 -k 7 -s 2 -p 3 --channels-in 3 --channels-out 64', [
         'input    224 × 224',
         'output   112 × 112   (forward)',
-        'pads     top 3, bottom 3, left 3, right 3',
+        'padding  3: top 3, bottom 3, left 3, right 3',
+        'layer    kernel 7, stride 2, dilation 1',
         'rows     floor((224 + 3 + 3 − 7) / 2) + 1 = 112',
         'columns  floor((224 + 3 + 3 − 7) / 2) + 1 = 112',
         'tensor   (112, 112, 64) channels-last; PyTorch NCHW (1, 64, 112, 112)',
@@ -351,12 +365,12 @@ README_EXAMPLES = [
         ' 2   pool:k=3,s=2,p=1        56×56        1,1,1,1        11        4         5',
         ' 3   conv:k=3,p=same,d=2     56×56        2,2,2,2        27        4        13',
         'output j sees input rows j·S − P … j·S − P + r − 1',
-        'note: layer 1 (conv:k=7,s=2,p=3): rows and columns alike: 224 + 3 + 3 − 7 = 223 is not a '
-        'multiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the '
-        'image, 1 row of padding)',
-        'note: layer 2 (pool:k=3,s=2,p=1): rows and columns alike: 112 + 1 + 1 − 3 = 111 is not a '
-        'multiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the '
-        'image, 1 row of padding)',
+        'note: layer 1 (conv:k=7,s=2,p=3): rows and columns alike: 224 + 3 + 3 − 7 = 223 is not a m'
+        'ultiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the i'
+        'mage, 1 row of padding)',
+        'note: layer 2 (pool:k=3,s=2,p=1): rows and columns alike: 112 + 1 + 1 − 3 = 111 is not a m'
+        'ultiple of the stride 2: the last 1 row of the padded input is never read (0 rows of the i'
+        'mage, 1 row of padding)',
     ]),
     ('shape 16 --layer tconv:k=4,s=2,p=1 --layer conv:k=3,p=1', [
         ' #   layer               output   pads t,b,l,r   field r   jump S   start P',
@@ -365,18 +379,19 @@ README_EXAMPLES = [
         ' 1   tconv:k=4,s=2,p=1    32×32        1,1,1,1       5/2      1/2         1',
         ' 2   conv:k=3,p=1         32×32        1,1,1,1       7/2      1/2       3/2',
         'output j sees input rows j·S − P … j·S − P + r − 1',
-        'note: layer 1 (tconv:k=4,s=2,p=1): rows and columns alike: output_padding 0…1 reaches '
-        '32…33 rows (added at the bottom); the forward conv with this k, s, d and pads maps each of'
-        ' those sizes back to 16',
-        'note: after a tconv the jump is a fraction (stride 1/s): output j sees the input rows '
-        'inside the real interval [j·S − P, j·S − P + r − 1]',
+        'note: layer 1 (tconv:k=4,s=2,p=1): rows and columns alike: output_padding 0…1 reaches 32…3'
+        '3 rows (added at the bottom); the forward conv with this k, s, d and pads maps each of tho'
+        'se sizes back to 16',
+        'note: after a tconv the jump is a fraction (stride 1/s): output j sees the input rows insi'
+        'de the real interval [j·S − P, j·S − P + r − 1]',
     ]),
     ('shape 224 -k 3 -s 2 -p same --json', [
-        '{"input": [224, 224], "output": [112, 112], "pads": {"top": 0, "bottom": 1, "left": 0, '
-        '"right": 1}, "layers": [{"output": [112, 112], "receptive_field": [3, 3], "jump": [2, 2], '
-        '"start": [0, 0]}], "notes": ["rows and columns alike: `same` pads asymmetrically: 0 top, 1'
-        ' bottom (TensorFlow SAME); PyTorch padding=1 (k_eff//2) pads 1 on both sides and gives 112'
-        ' rows too, but every window starts 1 row higher"]}',
+        '{"input":[224,224],"output":[112,112],"padding":"same","pads":{"top":0,"bottom":1,"left":0'
+        ',"right":1},"kernel":[3,3],"stride":[2,2],"dilation":[1,1],"transposed":false,"layers":[{"'
+        'output":[112,112],"receptive_field":[3,3],"jump":[2,2],"start":[0,0]}],"notes":["rows and '
+        'columns alike: `same` pads asymmetrically: 0 top, 1 bottom (TensorFlow SAME); PyTorch padd'
+        'ing=1 (k_eff//2) pads 1 on both sides and gives 112 rows too, but every window starts 1 ro'
+        'w higher"]}',
     ]),
 ]
 

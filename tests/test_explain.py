@@ -64,7 +64,9 @@ def test_same_padding_known_answer_and_window():
     record = run_json("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,2;3,4", "-p", "same", "--at", "1,1",
                       "--border", "zero")
     assert record["output"] == [[37, 47, 21], [67, 77, 33], [23, 26, 9]]  # SPEC, torch/scipy
-    assert record["padding"] == [0, 1, 0, 1]
+    assert record["padding"] == "same" and record["pads"] == [0, 1, 0, 1]
+    assert record["border"] == "zero" and record["method"] == "direct"
+    assert record["stride"] == [1, 1] and record["dilation"] == [1, 1]
     assert record["window"]["values"] == [[5, 6], [8, 9]]
     assert record["products"] == [[5, 12], [24, 36]]
     assert record["sum"] == record["output_value"] == 77
@@ -73,7 +75,7 @@ def test_same_padding_known_answer_and_window():
 
 def test_dilation_known_answer_window_taps_are_two_apart():
     x = matrix_text(np.arange(25.0).reshape(5, 5))
-    record = run_json("--input", x, "-k", "1,1;1,1", "-d", "2", "--at", "2,1")
+    record = run_json("--input", x, "-k", "1,1;1,1", "-d", "2", "--at", "2,1", "-p", "valid")
     assert record["output"] == [[24, 28, 32], [44, 48, 52], [64, 68, 72]]
     assert record["window"]["rows"] == [2, 4] and record["window"]["cols"] == [1, 3]
     assert record["sum"] == 68
@@ -136,7 +138,7 @@ def test_forward_json_equals_scipy_and_conv2d_at_random_cells():
         if reference is None:  # kernel larger than the padded input: explain must refuse
             result = run("--input", matrix_text(image), "-k", matrix_text(weights),
                          "-p", _padding_text(case["padding"]), "-d", pair_text(case["dilation"]),
-                         "--json")
+                         "--border", case["border"], "--json")
             assert result.exit_code == 1
             continue
         reference = reference[:, :, 0]
@@ -158,7 +160,7 @@ def test_forward_json_equals_scipy_and_conv2d_at_random_cells():
         assert record["output_value"] == core[at]
         assert record["sum"] == pytest.approx(reference[at], abs=1e-9)
         # the padded grid and its mask, checked against numpy.pad
-        pads = record["padding"]
+        pads = record["pads"]
         padded = numpy_pad(image[:, :, None], tuple(pads), case["border"])[:, :, 0]
         np.testing.assert_array_equal(record["padded"], padded)
         mask = np.ones(padded.shape, dtype=bool)
@@ -224,8 +226,43 @@ def test_rich_output_prints_the_cores_numbers():
     assert "P: padded input" in text and "K: kernel" in text
     assert "9·4 = 36" in text
     assert "sum of products = 77" in text and "gives out[1, 1] = 77" in text
-    for row in ("37  47  21", "67  77  33", "23  26   9"):
-        assert row in text
+    # piped (not a terminal): the explained cell is marked [ ] in the output grid
+    rows = [line.split() for line in text.splitlines()[-3:]]
+    assert rows == [["0", "37", "47", "21"], ["1", "67", "[77]", "33"], ["2", "23", "26", "9"]]
+
+
+def test_piped_output_marks_padding_and_window_with_characters():
+    result = run("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,1;1,1", "-p", "0,1,0,1", "--border", "zero",
+                 "--at", "2,2")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    grid = lines[lines.index("P: padded input") + 1 : lines.index("P: padded input") + 6]
+    cells = [line.split()[1:] for line in grid[1:]]
+    assert cells == [["1", "2", "3", "0·"], ["4", "5", "6", "0·"], ["7", "8", "[9]", "[0·]"],
+                     ["0·", "0·", "[0·]", "[0·]"]]
+    assert "\x1b[" not in result.stdout  # no colour codes in piped output
+
+
+def test_nested_list_input_and_feature_note():
+    record = run_json("--input", "[[1, 2, 3], [4, 5, 6], [7, 8, 9]]", "-p", "valid", "-k", "sobel",
+                      "--feature", "1")
+    assert record["input"] == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert record["kernel_name"] == "sobel-y" and record["feature"] == 1
+    # sobel-y correlation weights [[-1,-2,-1],[0,0,0],[1,2,1]] on rows 1..3: 3·(1+2+1)·... known: 24
+    assert record["output"] == [[24.0]]
+    text = run("--input", "[[1,2,3],[4,5,6],[7,8,9]]", "-p", "valid", "-k", "sobel").stdout
+    assert "feature 0 of the 2-kernel bank 'sobel' (0 sobel-x, 1 sobel-y)" in text
+    assert "feature" not in run("--input", "1,2;3,4", "-k", "box:size=2").stdout.split("\n", 3)[2]
+    bad = run("--input", "[[1,2],[3]]")
+    assert bad.exit_code == 1 and "row 2 has 1 values but row 1 has 2" in bad.stderr
+
+
+def test_default_border_is_reflect_and_transposed_has_none():
+    record = run_json("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,0,0;0,0,0;0,0,0")
+    assert record["padding"] == "same" and record["pads"] == [1, 1, 1, 1]
+    assert record["border"] == "reflect" and record["output"][0] == [5, 4, 5]
+    transposed = run_json("--input", "1,2;3,4", "-k", "1,1;1,1", "--transpose")
+    assert transposed["border"] == "none"
 
 
 def test_image_npy_with_crop_and_channel(tmp_path):
@@ -236,7 +273,8 @@ def test_image_npy_with_crop_and_channel(tmp_path):
     refused = run("--image", str(path))
     assert refused.exit_code == 1
     assert "too large" in refused.stderr and "--crop" in refused.stderr
-    record = run_json("--image", str(path), "--crop", "5,7,6,5", "--channel", "1", "-k", "box:size=3")
+    record = run_json("--image", str(path), "--crop", "5,7,6,5", "--channel", "1", "-k", "box:size=3",
+                      "-p", "valid")
     part = array[5:11, 7:12, 1].astype(np.float64)
     assert record["input"] == part.tolist()
     reference = scipy_conv2d(part, np.full((3, 3), 1 / 9))[:, :, 0]
@@ -247,14 +285,14 @@ def test_image_npy_with_crop_and_channel(tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--input", "1,2,3;4,5,6;7,8,9", "--at", "1,0"], "outside the 1×1 output"),
+        (["--input", "1,2,3;4,5,6;7,8,9", "-p", "valid", "--at", "1,0"], "outside the 1×1 output"),
         (["--input", "1,2,3;4,5,6;7,8,9", "-p", "same", "--at", "0,3"], "outside the 3×3 output"),
         (["--input", "1,2,3;4,5,6;7,8,9", "--at", "a;b"], "--at"),
         (["--input", "1,2,3;4,5"], "row 2 has 2 values but row 1 has 3"),
         (["--input", "1,2,x;4,5,6"], "'x', which is not a number"),
         (["--input", " ; "], "empty"),
         (["--input", "1,2;3,4", "--image", "a.png"], "exactly one"),
-        (["--input", "1,2;3,4", "-k", "1,2,3;4,5,6;7,8,9"], "larger than the padded input"),
+        (["--input", "1,2;3,4", "-k", "1,2,3;4,5,6;7,8,9", "-p", "valid"], "larger than the padded input"),
         (["--input", "1,2;3,4", "--output-padding", "1"], "only applies with --transpose"),
         (["--input", "1,2;3,4", "--transpose", "--border", "wrap"], "does not apply"),
         (["--input", ";".join([",".join(["1"] * 17)] * 17)], "too large to print"),

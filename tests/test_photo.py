@@ -635,7 +635,7 @@ def test_cli_defaults_reflect_keep_and_the_new_auto(tmp_path):
     np.testing.assert_array_equal(_read(tmp_path / "ramp.png"),
                                   np.rint(np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5) * 255))
     record = json.loads(_ok(_cli(flat, "-k", "box", "--json", "-o", tmp_path / "j.png")).stdout)
-    assert record["results"][0]["border"] == "reflect"
+    assert record["results"][0]["geometry"]["border"] == "reflect"
     refused = _cli(flat, "-k", "box", "--transpose", "--border", "reflect", "-o", tmp_path / "t.png")
     assert refused.exit_code == 1 and "does not apply" in refused.output
     _ok(_cli(flat, "-k", "box", "--transpose", "-s", "2", "-o", tmp_path / "t.png"))

@@ -318,9 +318,11 @@ def test_working_image_limit_follows_max_pixels(small_png, out_dir):
 
 
 def test_missing_output_directory(small_png, tmp_path):
-    one_line_error(apply(small_png, "-k", "sobel", "-o", f"{tmp_path / 'no' / 'such'}/"),
-                   "output directory does not exist")
-    one_line_error(apply(small_png, "-k", "sobel-x", "-o", tmp_path / "no" / "x.png"),
+    # -o DIR/ (a trailing slash) creates the directory (issue 14); a file's parent is not created
+    assert apply(small_png, "-k", "sobel", "-o", f"{tmp_path / 'no' / 'such'}/").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "no" / "such").iterdir()) == [
+        "small.sobel-x.png", "small.sobel-y.png"]
+    one_line_error(apply(small_png, "-k", "sobel-x", "-o", tmp_path / "none" / "x.png"),
                    "output directory", "does not exist")
 
 

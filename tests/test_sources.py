@@ -568,7 +568,7 @@ def test_npy_refusals_as_read_image(tmp_path):
         open_source(str(complex_))
     big = tmp_path / "big.npy"
     np.save(big, np.zeros((20, 30), np.uint8))
-    with pytest.raises(ImageError, match=r"big\.npy: 30×20 = 600 pixels exceeds the limit of 599"):
+    with pytest.raises(ImageError, match=r"big\.npy: 20×30 \(H×W\) = 600 pixels exceeds the limit of 599"):
         open_source(str(big), max_pixels=599)
     assert open_source(str(big), max_pixels=None).shape == (20, 30, 1)
 
@@ -806,7 +806,7 @@ def test_open_source_refusals(tmp_path, tiff_files):
     with pytest.raises(ImageError, match=r"notes\.tif: not a recognised image file"):
         open_source(str(text))
     path = tiff_files["uint8-1-plain"][0]
-    with pytest.raises(ImageError, match=rf"{WIDTH}×{HEIGHT} = {WIDTH * HEIGHT} pixels exceeds"):
+    with pytest.raises(ImageError, match=rf"{HEIGHT}×{WIDTH} \(H×W\) = {WIDTH * HEIGHT} pixels exceeds"):
         open_source(path, max_pixels=100)
     with pytest.raises(OptionError, match="max_pixels"):
         open_source(path, max_pixels=0)

@@ -149,8 +149,8 @@ def test_forward_bands_equal_whole_image(case):
     plan = plan_render(image.shape, weights, reduce=reduce, **options)
     streamed = _streamed(plan, RowsOf(image), band)
     assert streamed.shape == whole.shape == plan.out_shape
-    if plan.method in ("direct", "separable"):
-        np.testing.assert_array_equal(streamed, whole)
+    if plan.method == "direct" or (plan.method == "separable" and kh * dilation[0] < 5 and kw < 9):
+        np.testing.assert_array_equal(streamed, whole)  # per-tap passes: no tiling in the arithmetic
     else:
         np.testing.assert_allclose(streamed, whole, rtol=1e-4, atol=1e-3 * max(1.0, np.abs(whole).max()))
 

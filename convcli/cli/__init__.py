@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from convcli.cli._plain import PlainCoercionMixin, PlainCommand
 from convcli.errors import ConvcliError
 
-__all__ = ["app", "err", "main"]
+__all__ = ["app", "err", "main", "write_json"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -46,6 +46,20 @@ def err(message: str) -> None:
                        for ch in text)
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def write_json(record: object) -> None:
+    """Write ``record`` as one compact line of JSON on stdout and flush it.
+
+    The one JSON style of every command: ``separators=(",", ":")``, UTF-8 text
+    (``ensure_ascii=False``), numbers as numbers, one object per line. The
+    flush makes a closed reader raise here, inside the command, where the
+    error handling turns it into a quiet exit 1.
+    """
+    import json
+
+    sys.stdout.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _quiet_broken_pipe() -> None:
@@ -72,6 +86,20 @@ def _usage_line(exc: Exception) -> str:
     return f"convcli: error: {message}"
 
 
+def _normalize_completion_instruction(prog_name: str, complete_var: str | None) -> None:
+    """Accept Click 8's ``bash_source``/``bash_complete`` as well as typer's ``source_bash``.
+
+    Typer reads the completion variable (``_CONVCLI_COMPLETE``) as
+    ``ACTION_SHELL``; shells and the Click documentation write ``SHELL_ACTION``.
+    Both orders are understood: the Click order is rewritten for typer.
+    """
+    var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+    value = os.environ.get(var, "")
+    first, _, second = value.partition("_")
+    if first in ("bash", "zsh", "fish", "powershell", "pwsh") and second in ("source", "complete"):
+        os.environ[var] = f"{second}_{first}"
+
+
 class ConvcliGroup(PlainCoercionMixin, TyperGroup):
     """Click group that turns library errors into one line and an exit code."""
 
@@ -84,6 +112,7 @@ class ConvcliGroup(PlainCoercionMixin, TyperGroup):
         **extra: Any,
     ) -> Any:
         """Run the CLI; usage errors become one plain line (not a rich box) and exit 2."""
+        _normalize_completion_instruction(prog_name or self.name or "convcli", complete_var)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -134,7 +163,8 @@ app = typer.Typer(
         "(stride, padding, border, dilation, channels, transposed), fast numpy core."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

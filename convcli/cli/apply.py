@@ -10,7 +10,6 @@ scipy are imported inside the command only.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -20,10 +19,14 @@ from typing import Any
 
 import typer
 
-from convcli.cli import err
+from convcli.cli import err, write_json
+from convcli.cli._complete import complete_border, complete_kernel, complete_scale
 from convcli.errors import ConvcliError, ImageError, OptionError
 
 __all__ = ["apply"]
+
+#: PNG zlib level when --compress-level is not given (convcli.imageio.DEFAULT_PNG_LEVEL; see png.py).
+PNG_LEVEL = 4
 
 
 class Channels(StrEnum):
@@ -68,19 +71,27 @@ APPLY_HELP = """Filter images with a kernel bank and save the feature maps.
 
 \b
 Examples:
-  convcli apply photo.png -k sobel                 # photo.sobel-x.png, photo.sobel-y.png
+  convcli apply photo.png -k sobel      # photo.sobel-x.png, photo.sobel-y.png
   convcli apply photo.png -k sobel --reduce magnitude -o edges.png
   convcli apply photo.png -k gaussian:sigma=2 -s 2 -o small.png
-  convcli apply photo.png -k "1,0,-1;2,0,-2;1,0,-1" --channels gray -o gx.png
-  convcli apply a.png -k gaussian -f npy -o - | convcli apply - -k sobel -o e.png
-  convcli apply *.png -k kirsch --reduce max -o out/     # a batch into a directory
+  convcli apply photo.png -k edge="1,0,-1;2,0,-2;1,0,-1" --channels gray
+  convcli apply a.png -k gaussian -f npy -o - | convcli apply - -k sobel
+  convcli apply photos/ -k kirsch --reduce max -o out/ --skip-existing
 
 \b
-The operation is CNN convolution (cross-correlation, no flip; --flip for true
-convolution), exactly as PyTorch's conv2d / conv_transpose2d. Values are read in
-their native range (0-255, 0-65535) and computed in float32; npy/npz outputs hold
-the exact float32 (H', W', N) result, image outputs are mapped to pixels by
---scale. Output files are written atomically; existing files need --force.
+The operation is CNN convolution (cross-correlation, no flip; --flip for
+true convolution), exactly as PyTorch's conv2d / conv_transpose2d. Values
+are read in their native range (0-255, 0-65535) and computed in float32;
+npy/npz outputs hold the exact float32 (H', W', N) result, image outputs
+are mapped to pixels by --scale. Sizes are H×W.
+
+\b
+Output names: <stem>.<label><ext>, one file per map (one npy/npz per
+input). Every name of a batch is decided before the first write: two
+inputs that would share a name both keep their suffix (a.png.sobel-x.png,
+a.jpg.sobel-x.png); files this run writes are not taken as its inputs.
+Labels: preset names, -k NAME=SPEC, or k-xxxx (a hash) for inline weights.
+Files are written atomically; existing files need --force.
 """
 
 
@@ -94,9 +105,11 @@ class _Settings:
     quiet: bool
     as_json: bool
     montage: str | None = None
+    skip_existing: bool = False
+    frames: str = "all"
+    named_inputs: tuple[str, ...] = ()
     batch: bool = False
     written: set[str] = field(default_factory=set)
-    frames: str = "all"
 
 
 def _parse_bias(text: str) -> Any:
@@ -170,11 +183,12 @@ def _check_output(settings: _Settings, batch: bool) -> None:
             raise OptionError("a batch of several inputs cannot be written to stdout (-o -); use -o DIR")
         return
     if is_directory_target(output):
-        if not Path(output).is_dir():
-            raise OptionError(f"output directory does not exist: {output}")
-        return
+        if Path(output).exists() and not Path(output).is_dir():
+            raise OptionError(f"-o {output}: exists and is not a directory")
+        return  # an existing directory, or DIR/ (created just before the first write)
     if batch:
-        raise OptionError(f"several inputs need -o DIR (an existing directory), not a file: {output}")
+        raise OptionError(f"several inputs need a directory: -o {output}/ (created if missing), "
+                          f"not the file {output}")
     suffix = Path(output).suffix
     suffix_format = ("zarr" if suffix.lower() == ".zarr" else format_from_suffix(output)) if suffix else None
     if settings.out_format and suffix_format and suffix_format != settings.out_format:
@@ -184,8 +198,9 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         )
     if not settings.out_format and suffix and suffix_format is None:
         raise OptionError(
-            f"-o {output}: unknown output suffix {suffix!r}; use .png, .jpg, .webp, .tif/.tiff, .npy, "
-            ".npz or .zarr, or name the format with -f"
+            f"-o {output}: unknown output suffix {suffix!r}; use .png, .jpg, .webp, .tif/.tiff, .npy, .npz "
+            "or .zarr, "
+            "or name the format with -f"
         )
     parent = Path(output).parent
     if not parent.is_dir():
@@ -193,10 +208,18 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         raise OptionError(f"-o {output}: output directory {parent} {what}")
 
 
-def _destination(settings: _Settings, source: str, inputs_seen: list[str]) -> Any:
-    """Where one input's outputs go (``--montage`` per input in a batch: ``sheet.<stem>.png``)."""
+def _destination(settings: _Settings, source: str, inputs_seen: list[str], plan: Any = None) -> Any:
+    """Where one input's outputs go (``--montage`` per input in a batch: ``sheet.<stem>.png``).
+
+    ``plan`` (a :class:`convcli.cli.naming.Planned`) gives the stem and montage
+    decided for the whole batch.
+    """
     from convcli.job import Destination
 
+    if plan is not None:
+        return Destination(output=settings.output, stem=plan.stem, force=settings.force,
+                           protect=tuple(inputs_seen), montage=plan.montage or (
+                               None if settings.batch else settings.montage))
     montage = settings.montage
     if montage and settings.batch:
         target = Path(montage)
@@ -298,15 +321,20 @@ def _run_frames_into_one_file(job: Any, source: str, frames: list, settings: _Se
     return record
 
 
-def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str]) -> dict[str, Any]:
-    """Run the job on one input (streaming; a multi-frame input frame by frame) and report it."""
+def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str],
+             plan: Any = None, on_band: Any = None) -> dict[str, Any]:
+    """Run the job on one input (streaming; a multi-frame input frame by frame) and report it.
+
+    With ``--skip-existing`` an input whose outputs all exist is not run:
+    the record is then ``{"skipped": reason}``.
+    """
     import dataclasses
 
     from convcli import imageio
     from convcli.job import output_format, planned_outputs, run
     from convcli.pipeline.sources import open_source
 
-    destination = _destination(settings, source, inputs_seen)
+    destination = _destination(settings, source, inputs_seen, plan)
     frames = _frame_sources(job, source, settings)
     if frames is not None and output_format(job, destination, frames[0][0].mode) in _ONE_FILE_FORMATS:
         return _run_frames_into_one_file(job, source, frames, settings, destination)
@@ -327,10 +355,17 @@ def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str])
             destination, stem=imageio.frame_stem(destination.stem or opened.stem, index, last))
         try:
             planned = planned_outputs(job, opened, frame_destination)
+            files = [path for path in planned if path != "-"]
+            if settings.skip_existing and files and all(Path(path).exists() for path in files):
+                if index is None:
+                    return {"skipped": f"{source}: skipped, its outputs exist (--skip-existing)"}
+                continue
             _claim(settings, planned)
-            records.append(run(job, opened, frame_destination))
+            records.append(run(job, opened, frame_destination, progress=on_band))
         finally:
             opened.close()
+    if not records:
+        return {"skipped": f"{source}: skipped, its outputs exist (--skip-existing)"}
     record = records[0]
     if len(records) > 1:
         record = dict(record, frames=[dict(r, frame=i) for r, (_, i, _) in zip(records, frames)],
@@ -350,6 +385,26 @@ def _run_one(job: Any, source: str, settings: _Settings, inputs_seen: list[str])
     return record
 
 
+def _memory_budgets() -> dict[str, int]:
+    """``CONVCLI_BAND_BYTES`` / ``CONVCLI_HOLD_BYTES`` (bytes, e.g. ``64M``) override the budgets."""
+    budgets = {}
+    for key, variable in (("band_bytes", "CONVCLI_BAND_BYTES"), ("hold_bytes", "CONVCLI_HOLD_BYTES")):
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            continue
+        units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+        factor = units.get(text[-1].lower(), 1)
+        number = text[:-1] if factor != 1 else text
+        try:
+            value = int(float(number) * factor)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise OptionError(f"{variable} must be a number of bytes (e.g. 64M), got {text!r}")
+        budgets[key] = value
+    return budgets
+
+
 def _say_written(settings: _Settings, target: str, shape: Any) -> None:
     if settings.quiet or target == "-":
         return
@@ -359,6 +414,19 @@ def _say_written(settings: _Settings, target: str, shape: Any) -> None:
 
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy"}
+
+
+def _is_zarr_array(path: Path) -> bool:
+    """A directory holding one zarr array (format 3 ``zarr.json`` or format 2 ``.zarray``)."""
+    if not path.is_dir():
+        return False
+    if (path / ".zarray").is_file():
+        return True
+    meta = path / "zarr.json"
+    try:
+        return meta.is_file() and '"array"' in meta.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _expand_inputs(inputs: list[str]) -> list[tuple[str, ConvcliError | None]]:
@@ -372,9 +440,9 @@ def _expand_inputs(inputs: list[str]) -> list[tuple[str, ConvcliError | None]]:
     expanded: list[tuple[str, ConvcliError | None]] = []
     for source in inputs:
         path = Path(source)
-        if source != "-" and path.is_dir():
+        if source != "-" and path.is_dir() and not _is_zarr_array(path):
             files = sorted(str(p) for p in path.iterdir()
-                           if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+                           if (p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file()) or _is_zarr_array(p))
             if not files:
                 expanded.append((source, ImageError(
                     f"{source}: directory has no image files "
@@ -395,10 +463,10 @@ def _wants_progress(sources: list[str], quiet: bool) -> bool:
         return True
     if sources == ["-"]:
         return False
-    from convcli.imageio import read_size
+    from convcli.pipeline.sources import read_shape
 
     try:
-        rows, cols = read_size(sources[0])
+        rows, cols = read_shape(sources[0])
     except ConvcliError:
         return False  # read_image reports it
     return rows * cols >= _LARGE_IMAGE
@@ -444,40 +512,43 @@ def _summary(bank: Any, sources: list[str], records: list[dict[str, Any]],
 def apply(
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...",
-        help="Image files (PNG, JPEG, TIFF, BMP, WebP, GIF), .npy arrays (H, W[, C]), "
-        "directories of images, or - for stdin.",
+        help="Image files (PNG, JPEG, TIFF/BigTIFF, BMP, WebP, GIF), .npy arrays (H, W[, C]), "
+        ".zarr arrays, directories of images, or - for stdin.",
     ),
     kernel: list[str] = typer.Option(
-        ..., "-k", "--kernel",
-        help="Kernel spec, repeatable (all form one bank): a preset (sobel, gaussian:sigma=2, "
-        "kirsch, …; see `convcli kernels list`), inline weights '1,0,-1;2,0,-2;1,0,-1' or "
-        "'3x3: …', or a file (.npy, text matrix, .toml bank).",
+        ..., "-k", "--kernel", metavar="SPEC", autocompletion=complete_kernel,
+        help="Kernel spec, repeatable (all form one bank): a file (.npy, text matrix, .toml bank), "
+        "NAME=SPEC, a preset (sobel, gaussian:sigma=2, …; convcli kernels list) or inline weights "
+        "'1,0,-1;2,0,-2;1,0,-1'.",
     ),
-    stride: str = typer.Option("1", "-s", "--stride", help="Stride: N or ROWS,COLS."),
+    stride: str = typer.Option("1", "-s", "--stride", metavar="N|ROWS,COLS", help="Stride."),
     padding: str = typer.Option(
-        "same", "-p", "--padding",
+        "same", "-p", "--padding", metavar="PAD",
         help="valid | same (TF/ONNX SAME: output = ceil(H/s)) | full | N | PH,PW | T,B,L,R.",
     ),
     border: str | None = typer.Option(
-        None, "--border",
-        help="What fills the padding: reflect (default: a blur keeps a flat image flat, as OpenCV, "
-        "scipy.ndimage, libvips) | zero (PyTorch) | constant:V | symmetric | replicate | wrap. "
-        "Not with --transpose.",
+        None, "--border", metavar="BORDER", autocompletion=complete_border,
+        help="What fills the padding: reflect (a blur keeps a flat image flat, as OpenCV, "
+        "scipy.ndimage, libvips) | zero (PyTorch) | constant:V | symmetric | replicate | wrap.  "
+        "[default: reflect; none with --transpose]",
     ),
-    dilation: str = typer.Option("1", "-d", "--dilation", help="Dilation: N or ROWS,COLS."),
+    dilation: str = typer.Option("1", "-d", "--dilation", metavar="N|ROWS,COLS", help="Dilation."),
     channels: Channels = typer.Option(
         Channels.depthwise, "--channels",
         help="depthwise: each kernel on each channel (a blur keeps colour); sum: each kernel sums "
         "over channels (PyTorch groups=1); gray: luminance first.",
     ),
     flip: bool = typer.Option(False, "--flip", help="Rotate kernels 180° (true convolution)."),
-    bias: str = typer.Option("0", "--bias", help="Added to every output: one value, or one per kernel."),
+    bias: str = typer.Option(
+        "0", "--bias", metavar="V|V1,V2,…", help="Added to every output: one value, or one per kernel."
+    ),
     transpose: bool = typer.Option(
         False, "--transpose",
         help="Transposed convolution (PyTorch conv_transpose2d): upsamples by the stride.",
     ),
     output_padding: str = typer.Option(
-        "0", "--output-padding", help="With --transpose: extra rows,cols at the bottom/right (< stride)."
+        "0", "--output-padding", metavar="N|ROWS,COLS",
+        help="With --transpose: extra rows,cols at the bottom/right (< stride).",
     ),
     reduce: Reduce = typer.Option(
         Reduce.none, "--reduce",
@@ -485,28 +556,31 @@ def apply(
         "(compass banks), min, sum.",
     ),
     output: str | None = typer.Option(
-        None, "-o", "--output",
-        help="A file, an existing directory, or - for stdout. Default: <stem>.<kernel>.<ext> in "
-        "the current directory, one file per map.",
+        None, "-o", "--output", metavar="FILE|DIR/|-",
+        help="A file (several maps: FILE.sobel-x.png, …; it needs a suffix), a directory (an "
+        "existing one, or DIR/, created), or - for stdout.  [default: <stem>.<label><ext> in the "
+        "current directory]",
     ),
     out_format: Format | None = typer.Option(
         None, "-f", "--format",
-        help="png | tiff | jpeg | webp | npy (exact float32 (H',W',N)) | npz (one array per map). "
-        "Default: from the output suffix, else png (npy for .npy input).",
+        help="png | tiff | jpeg | webp | npy (exact float32 (H',W',N)) | npz (one array per map).  "
+        "[default: "
+        "from the -o suffix, else png; npy for .npy input]",
     ),
     scale: str = typer.Option(
-        "auto", "--scale",
+        "auto", "--scale", metavar="SCALE", autocompletion=complete_scale,
         help="Float maps to pixels: auto (keeps a blur's range; edges as |x| so negatives stay "
         "visible; preset hints) | clip | abs | minmax | offset:V | raw (float32 TIFF).",
     ),
     bit_depth: int | None = typer.Option(
-        None, "--bit-depth",
-        help="8 or 16 for image outputs. Default: 16 for 16-bit input, else 8. A depth other than "
-             "an 8/16-bit input's rescales 0-255 ↔ 0-65535 (×/÷ 257), so the picture looks the same."
+        None, "--bit-depth", metavar="8|16",
+        help="Bits per sample of image outputs. A depth other than an 8/16-bit input's rescales "
+        "0-255 ↔ 0-65535 (×/÷ 257), so the picture looks the same.  [default: 16 for 16-bit "
+        "input, else 8]",
     ),
     compress_level: int | None = typer.Option(
-        None, "--compress-level", min=0, max=9,
-        help="PNG zlib level 0-9 (lower is faster, larger).",
+        None, "--compress-level", min=0, max=9, metavar="0-9",
+        help=f"PNG zlib level (lower is faster, larger).  [default: {PNG_LEVEL}]",
     ),
     alpha: Alpha = typer.Option(
         Alpha.keep, "--alpha",
@@ -515,11 +589,12 @@ def apply(
         "--background) | channel (alias filter: alpha filtered as a plain channel).",
     ),
     background: str | None = typer.Option(
-        None, "--background",
-        help="With --alpha drop: the colour to flatten over (name, #RRGGBB, gray level, R,G,B).",
+        None, "--background", metavar="COLOR",
+        help="With --alpha drop: the colour to flatten over (name, #RRGGBB, gray level, R,G,B).  "
+        "[default: black]",
     ),
-    quality: int = typer.Option(90, "--quality", min=1, max=100,
-                                help="JPEG/WebP quality 1-100 (JPEG: no chroma subsampling from 90)."),
+    quality: int = typer.Option(90, "--quality", min=1, max=100, metavar="1-100",
+                                help="JPEG/WebP quality (JPEG: no chroma subsampling from 90)."),
     lossless: bool = typer.Option(False, "--lossless",
                                   help="Lossless WebP (keeps the colour under transparent pixels)."),
     strip: bool = typer.Option(
@@ -528,41 +603,55 @@ def apply(
         "are carried over.",
     ),
     frames: str = typer.Option(
-        "all", "--frames",
-        help="Frames of an animated GIF/WebP or pages of a TIFF: all | N | A-B (from 0). Each frame "
-        "is written as <stem>.fNNN.<kernel>.<ext>.",
+        "all", "--frames", metavar="all|N|A-B",
+        help="Frames of an animated GIF/WebP or pages of a TIFF (from 0). TIFF/WebP/npy outputs hold "
+        "them all; other formats get <stem>.fNNN.<kernel>.<ext> per frame.",
     ),
     montage: str | None = typer.Option(
-        None, "--montage", help="Also write all feature maps as one labelled contact sheet (PNG)."
+        None, "--montage", metavar="FILE.png",
+        help="Also write all feature maps as one labelled contact sheet (in a batch "
+        "FILE.<stem>.png per input).  [default: none]",
     ),
     method: str = typer.Option(
-        "auto", "--method", help="Strategy: auto, or a name (direct, separable, fft, gemm, …)."
+        "auto", "--method", metavar="NAME",
+        help="Strategy: auto, or a name (direct, separable, fft, gemm, …).",
     ),
-    dtype: str = typer.Option("float32", "--dtype", help="Compute type: float32 or float64."),
+    dtype: str = typer.Option("float32", "--dtype", metavar="float32|float64", help="Compute type."),
     max_pixels: int | None = typer.Option(
-        None, "--max-pixels",
-        help="Refuse images with more pixels (checked before decoding). Default: Pillow's limit; 0: none.",
+        None, "--max-pixels", metavar="N",
+        help="Refuse images with more pixels (checked before decoding); 0: no limit.  "
+        "[default: Pillow's limit, 89478485]",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files (never an input)."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Skip inputs whose outputs all exist (resume a batch)."
+    ),
     verify: bool = typer.Option(
         False, "--verify", help="Recompute with scipy.signal and print the max abs difference."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one line of JSON on stdout: the summary, one record per input."
+    ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing but errors."),
 ) -> None:
     from convcli import imageio
+    from convcli.cli.naming import load_labelled_bank
     from convcli.display import parse_scale
     from convcli.job import Job
-    from convcli.presets import load_bank
 
     if bit_depth not in (None, 8, 16):
         raise OptionError(f"`bit-depth` must be 8 or 16, got {bit_depth}")
     scale_text = scale.strip().lower()
     if scale_text != "raw":
-        scale_text = parse_scale(scale_text)
+        try:
+            scale_text = parse_scale(scale_text)
+        except OptionError:
+            raise OptionError(f"`scale` must be auto, clip, abs, minmax, raw or offset:V (V a number), "
+                              f"got {scale!r}") from None
     settings = _Settings(
         out_format=out_format.value if out_format else None, output=output, force=force,
-        quiet=quiet, as_json=as_json, montage=montage,
+        quiet=quiet, as_json=as_json, montage=montage, skip_existing=skip_existing,
+        named_inputs=tuple(inputs),
     )
     geometry = _geometry(stride, padding, border, dilation, channels.value, flip, bias,
                          output_padding, transpose, method, dtype)
@@ -572,7 +661,7 @@ def apply(
         parse_color(background)
     imageio.parse_frames(frames)
     settings.frames = frames
-    bank = load_bank(kernel)
+    bank = load_labelled_bank(kernel)
     job = Job(
         weights=bank.stack(), labels=tuple(bank.labels), bank_name=bank.name, geometry=geometry,
         display_hint=bank.display, transpose=transpose, reduce=reduce.value, scale=scale_text,
@@ -582,6 +671,7 @@ def apply(
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
         verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",
+        **_memory_budgets(),
     )
     entries = _expand_inputs(inputs)
     sources = [source for source, _ in entries]
@@ -589,16 +679,40 @@ def apply(
         raise OptionError("stdin (-) can be read only once")
     settings.batch = len(entries) > 1
     _check_output(settings, settings.batch)
-    inputs_seen = [source for source in sources if source != "-"]
+    _check_file_output(settings, job, sources)
+    plans = _plan_names(settings, job, entries)
+    if output and output != "-" and output.endswith(("/", "\\")):
+        Path(output).mkdir(parents=True, exist_ok=True)  # -o DIR/: validated, now created
+    # files skipped as this run's own outputs are outputs, not protected inputs
+    own_outputs = {index for index, plan in enumerate(plans)
+                   if plan is not None and (plan.skip or "").endswith("an output of this run")}
+    inputs_seen = [source for index, source in enumerate(sources)
+                   if source != "-" and index not in own_outputs]
     records: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     progress = _progress(len(entries), _wants_progress(sources, quiet))
     try:
-        for source, problem in entries:
+        for index, ((source, problem), plan) in enumerate(zip(entries, plans)):
             try:
                 if problem is not None:
                     raise problem
-                records.append(_run_one(job, source, settings, inputs_seen))
+                if plan is not None and plan.skip:
+                    skipped.append({"input": source, "reason": plan.skip})
+                    if not quiet:
+                        err(plan.skip)
+                    if progress is not None:
+                        progress.update(0, completed=index + 1)
+                    continue
+                on_band = None
+                if progress is not None:
+                    def on_band(fraction: float, done: int = index) -> None:
+                        progress.update(0, completed=done + fraction)
+                record = _run_one(job, source, settings, inputs_seen, plan, on_band)
+                if record.get("skipped"):
+                    skipped.append({"input": source, "reason": record["skipped"]})
+                else:
+                    records.append(record)
             except OptionError:
                 raise  # the same for every input: stop the batch
             except (ConvcliError, MemoryError) as exc:
@@ -609,17 +723,83 @@ def apply(
                 failures.append({"input": source, "error": str(exc)})
                 err(f"convcli: error: {exc}")
             if progress is not None:
-                progress.advance(0)
+                progress.update(0, completed=index + 1)
     finally:
         if progress is not None:
             progress.stop()
     if settings.batch and not quiet:
-        err(f"{len(records)} of {len(entries)} inputs done, {len(failures)} failed")
+        err(f"{len(records)} of {len(entries)} inputs done, {len(failures)} failed"
+            + (f", {len(skipped)} skipped" if skipped else ""))
     if as_json:
-        sys.stdout.write(json.dumps(_summary(bank, sources, records, failures), indent=2) + "\n")
-        sys.stdout.flush()  # a closed pipe fails here, inside the error translation
+        summary = _summary(bank, sources, records, failures)
+        summary["skipped"] = skipped
+        write_json(summary)  # one compact line, flushed: a closed pipe fails inside the error translation
     if failures:
         raise typer.Exit(1)
+
+
+def _files_per_input(job: Any, source: str, out_format: str | None) -> tuple[str, tuple[str, ...]]:
+    """The output format and the labels of one input's files, from its name (nothing is read)."""
+    fmt = out_format or ("npy" if source.lower().endswith((".npy", ".zarr")) else "png")
+    if job.reduce != "none":
+        labels: tuple[str, ...] = (f"{job.bank_name}-{job.reduce}",)
+    else:
+        labels = tuple(job.labels)
+    if fmt in ("npy", "npz", "zarr"):
+        labels = (labels[0] if len(labels) == 1 else job.bank_name,)
+    return fmt, labels
+
+
+def _format_of(settings: _Settings) -> str | None:
+    """-f, else the format the -o suffix names (None: decided per input)."""
+    from convcli.imageio import format_from_suffix
+    from convcli.job import is_directory_target
+
+    if settings.out_format:
+        return settings.out_format
+    output = settings.output
+    if output and output != "-" and not is_directory_target(output) and Path(output).suffix:
+        return "zarr" if Path(output).suffix.lower() == ".zarr" else format_from_suffix(output)
+    return None
+
+
+def _check_file_output(settings: _Settings, job: Any, sources: list[str]) -> None:
+    """``-o NAME`` without a suffix for several maps is an error, not a stem (typo of a directory?)."""
+    from convcli.job import is_directory_target
+
+    output = settings.output
+    if not output or output == "-" or is_directory_target(output) or Path(output).suffix:
+        return
+    _fmt, labels = _files_per_input(job, sources[0] if sources else "", _format_of(settings))
+    if len(labels) > 1:
+        raise OptionError(
+            f"-o {output}: {len(labels)} maps ({', '.join(labels)}) need a directory (-o {output}/, "
+            f"created) or a file name with a suffix (-o {output}.png writes {output}.{labels[0]}.png, …)"
+        )
+
+
+def _plan_names(settings: _Settings, job: Any, entries: list[tuple[str, Any]]) -> list[Any]:
+    """Every output name of the batch (no -o, or -o DIR), decided before the first write.
+
+    One :class:`convcli.cli.naming.Planned` per entry (None for a failed
+    entry, or for every entry when -o is a file or ``-``).
+    """
+    from convcli.cli.naming import Request, plan_batch
+    from convcli.job import _EXTENSIONS, is_directory_target
+
+    output = settings.output
+    if output == "-" or (output is not None and not is_directory_target(output)):
+        return [None] * len(entries)
+    fmt_given = _format_of(settings)
+    named = set(settings.named_inputs)
+    requests = []
+    for source, problem in entries:
+        if problem is None:
+            fmt, labels = _files_per_input(job, source, fmt_given)
+            requests.append(Request(source, labels, _EXTENSIONS.get(fmt, f".{fmt}"),
+                                    found=source not in named))
+    planned = iter(plan_batch(requests, output, montage=settings.montage if settings.batch else None))
+    return [next(planned) if problem is None else None for _, problem in entries]
 
 
 apply.__doc__ = APPLY_HELP

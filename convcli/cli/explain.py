@@ -10,13 +10,13 @@ and the whole output grid; ``--json`` prints the same record for machines and
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import typer
 
-from convcli.cli import err
+from convcli.cli import err, write_json
+from convcli.cli._complete import complete_border, complete_kernel
 from convcli.errors import OptionError, ShapeError
 
 __all__ = ["explain"]
@@ -28,26 +28,35 @@ MAX_PRINT_GRID = 32
 #: Largest input side for --json / --gif only.
 MAX_MACHINE_SIDE = 64
 DEFAULT_KERNEL = "sobel-x"
+#: The border of forward convolution when --border is not given (as ``convcli apply``).
+DEFAULT_BORDER = "reflect"
+#: How explain computes: the core's direct float64 sum (every product is shown).
+METHOD = "direct"
 
-EXPLAIN_HELP = f"""Show one convolution step by step: window, products, sum, output grid.
+EXPLAIN_HELP = f"""Show one convolution step by step: window, products, sum.
 
 \b
 Examples:
-  convcli explain --input "1,2,3;4,5,6;7,8,9" -k "1,2;3,4" -p same
-  convcli explain --input "0,1,2,3;4,5,6,7;8,9,10,11;12,13,14,15" -s 2 -p 1 --at 1,0
-  convcli explain --input "1 2;3 4" -k box:size=3 --transpose -s 2 -p 1 --at 1,1
-  convcli explain --image photo.png --crop 40,60,8,8 -k gaussian:sigma=1 -p same --gif slide.gif
-  convcli explain --input "1,2,3;4,5,6;7,8,9" -p 1 --border reflect --json
+  convcli explain --input "1,2,3;4,5,6;7,8,9" -k "1,2;3,4"
+  convcli explain --input "[[1,2,3],[4,5,6],[7,8,9]]" -p valid
+  convcli explain --input "0,1,2,3;4,5,6,7;8,9,10,11" -s 2 -p 1 --at 1,0
+  convcli explain --input "1 2;3 4" -k box:size=3 --transpose -s 2 -p 1
+  convcli explain --image photo.png --crop 40,60,8,8 -k gaussian:sigma=1
+  convcli explain --image photo.png --crop 40,60,8,8 --gif slide.gif
+  convcli explain --input "1,2,3;4,5,6;7,8,9" -p 1 --border zero --json
 
 \b
-The input is --input text (rows separated by ';', values by ',' or spaces) or
---image (an image or .npy; --crop Y,X,H,W picks a part, --channel one channel;
-default: luminance). The kernel defaults to {DEFAULT_KERNEL} and padding to
-valid, so a 3x3 input gives one output cell. With --transpose the scatter
-terms are listed and the window shows the same value as a stride-1
-correlation of the zero-inserted input with the kernel rotated 180 degrees.
-Inputs larger than {MAX_PRINT_SIDE}x{MAX_PRINT_SIDE} are refused (crop them);
-with --json (tables not printed) up to {MAX_MACHINE_SIDE}x{MAX_MACHINE_SIDE}.
+The input is --input text (rows separated by ';', values by ',' or spaces,
+or a nested list [[1,2],[3,4]]) or --image (an image or .npy; --crop
+Y,X,H,W picks a part, --channel one channel; default: luminance). Defaults
+match `convcli apply`: kernel {DEFAULT_KERNEL}, padding same, border reflect
+(transposed convolution has no border: its padding crops the output).
+With --transpose the scatter terms are listed and the window shows the
+same value as a stride-1 correlation of the zero-inserted input with the
+kernel rotated 180 degrees. Piped output marks padding cells with '·',
+inserted zeros with '*' and the window with [ ]. Sizes are H×W; inputs
+above {MAX_PRINT_SIDE}×{MAX_PRINT_SIDE} are refused (crop them), with --json
+above {MAX_MACHINE_SIDE}×{MAX_MACHINE_SIDE}.
 """
 
 
@@ -62,6 +71,8 @@ def parse_matrix(text: str) -> Any:
     """
     import numpy as np
 
+    if text.strip().startswith("["):
+        return _parse_nested(text)
     rows = [row for row in text.replace("\n", ";").split(";") if row.strip()]
     if not rows:
         raise OptionError(f"`--input` is empty, got {text!r}; write rows like '1,2,3;4,5,6'")
@@ -81,6 +92,30 @@ def parse_matrix(text: str) -> Any:
             )
         values.append(parsed)
     return np.array(values, dtype=np.float64)
+
+
+def _parse_nested(text: str) -> Any:
+    """numpy/PyTorch style ``[[1, 2], [3, 4]]`` (or one row ``[1, 2]``) → 2-D float64."""
+    import ast
+
+    import numpy as np
+
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise OptionError(f"`--input` {text.strip()!r} is not a nested list like [[1,2],[3,4]]") from None
+    rows = value if value and all(isinstance(row, (list, tuple)) for row in value) else [value]
+    if not rows or not all(isinstance(row, (list, tuple)) and row for row in rows):
+        raise OptionError(f"`--input` {text.strip()!r} has an empty row; write [[1,2],[3,4]]")
+    for number, row in enumerate(rows, start=1):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+            raise OptionError(f"`--input` row {number} has a value that is not a number: {list(row)!r}")
+        if len(row) != len(rows[0]):
+            raise OptionError(f"`--input` row {number} has {len(row)} values but row 1 has {len(rows[0])}")
+    array = np.array(rows, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise OptionError("`--input` has a value that is not finite")
+    return array
 
 
 def _is_number(token: str) -> bool:
@@ -156,8 +191,12 @@ def _load_input(input_text: str | None, image: str | None, crop: str | None,
     return np.asarray(plane, dtype=np.float64), source
 
 
-def _pick_kernel(spec: str, feature: int) -> tuple[Any, str]:
-    """The ``(kh, kw)`` weights of member ``feature`` of the bank ``spec`` and its name."""
+def _pick_kernel(spec: str, feature: int) -> tuple[Any, str, str | None]:
+    """The ``(kh, kw)`` weights of member ``feature`` of the bank ``spec``, its name and a note.
+
+    The note (None for a one-kernel bank) says which feature of the bank is
+    explained and how to pick another.
+    """
     from convcli.errors import KernelError
     from convcli.presets import resolve_kernel
 
@@ -176,7 +215,12 @@ def _pick_kernel(spec: str, feature: int) -> tuple[Any, str]:
                 "channel, so give a 2-D kernel"
             )
         weights = weights[:, :, 0]
-    return weights, chosen.name
+    note = None
+    if len(bank.kernels) > 1:
+        others = ", ".join(f"{index} {label}" for index, label in enumerate(bank.labels))
+        note = (f"feature {feature} of the {len(bank.kernels)}-kernel bank {bank.name!r} "
+                f"({others}); --feature N explains another")
+    return weights, chosen.name, note
 
 
 def _check_size(plane: Any, machine_only: bool) -> None:
@@ -203,8 +247,12 @@ def _factor(value: float) -> str:
     return f"({text})" if value < 0 else text
 
 
-def _grid_table(values: Any, styles: Any = None) -> Any:
-    """A rich table of a 2-D array with row/column indices and per-cell styles."""
+def _grid_table(values: Any, styles: Any = None, marks: Any = None) -> Any:
+    """A rich table of a 2-D array with row/column indices, per-cell styles and text marks.
+
+    ``marks[row][col]`` is a format such as ``"[{}·]"`` (used when stdout is
+    not a terminal, where colours are lost).
+    """
     from rich.table import Table
     from rich.text import Text
 
@@ -213,12 +261,30 @@ def _grid_table(values: Any, styles: Any = None) -> Any:
     for col in range(values.shape[1]):
         table.add_column(str(col), justify="right")
     for row in range(values.shape[0]):
-        cells = [
-            Text(_fmt(float(values[row, col])), style=styles[row][col] if styles is not None else "")
-            for col in range(values.shape[1])
-        ]
+        cells = []
+        for col in range(values.shape[1]):
+            text = _fmt(float(values[row, col]))
+            if marks is not None:
+                text = marks[row][col].format(text)
+            cells.append(Text(text, style=styles[row][col] if styles is not None else ""))
         table.add_row(str(row), *cells)
     return table
+
+
+def _padded_marks(record: Any) -> list[list[str]]:
+    """Text marks of the padded grid: ``·`` after padding, ``*`` after inserted zeros, ``[ ]`` window."""
+    from convcli.explain import INSERTED_CELL, PADDING_CELL
+
+    window = {(r, c) for r in record.window_rows for c in record.window_cols}
+    suffix = {PADDING_CELL: "·", INSERTED_CELL: "*"}
+    marks = []
+    for row in range(record.padded.shape[0]):
+        line = []
+        for col in range(record.padded.shape[1]):
+            cell = "{}" + suffix.get(int(record.cell_kind[row, col]), "")
+            line.append(f"[{cell}]" if (row, col) in window else f" {cell} ")
+        marks.append(line)
+    return marks
 
 
 def _section(console: Any, title: str, body: Any = None) -> None:
@@ -250,20 +316,26 @@ def _padded_styles(record: Any) -> list[list[str]]:
     return styles
 
 
-def _header(record: Any, kernel_name: str, source: str) -> list[str]:
+def _header(record: Any, kernel_name: str, source: str, padding_name: str,
+            feature_note: str | None) -> list[str]:
     """Plain lines: what was computed, with which geometry, and the formula."""
     (sr, sc), (dr, dc) = record.stride, record.dilation
     rows, cols = record.image.shape
     kh, kw = record.kernel.shape
     out_rows, out_cols = record.output.shape
     pads = ", ".join(map(str, record.pads))
+    transposed = record.operation == "conv_transpose2d"
     lines = [
         f"{record.operation}: input {rows}×{cols} ({source}), kernel {kernel_name} {kh}×{kw}"
-        f"  →  output {out_rows}×{out_cols}",
-        f"stride {sr},{sc} · dilation {dr},{dc} · pads (top, bottom, left, right) {pads}"
-        + (f" · output padding {record.output_padding[0]},{record.output_padding[1]}"
-           if record.operation == "conv_transpose2d" else f" · border {record.border}"),
+        f"  →  output {out_rows}×{out_cols} (H×W)",
+        f"padding {padding_name} (top, bottom, left, right: {pads}) · border "
+        + ("none (transposed: the pads crop)" if transposed else record.border)
+        + f" · stride {sr},{sc} · dilation {dr},{dc}"
+        + (f" · output padding {record.output_padding[0]},{record.output_padding[1]}" if transposed else "")
+        + f" · method {METHOD}",
     ]
+    if feature_note:
+        lines.append(feature_note)
     if record.operation == "conv_transpose2d":
         lines += [
             f"full[{sr}·a + {dr}·m, {sc}·b + {dc}·n] += I[a, b]·K[m, n], then the pads are cropped.",
@@ -275,21 +347,29 @@ def _header(record: Any, kernel_name: str, source: str) -> list[str]:
     return lines
 
 
-def _print_record(record: Any, kernel_name: str, source: str, flipped: bool) -> None:
+def _print_record(record: Any, kernel_name: str, source: str, flipped: bool, padding_name: str,
+                  feature_note: str | None) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    # piped output: long lines stay whole instead of wrapping at 80 columns
-    console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    terminal = sys.stdout.isatty()
+    # piped output: long lines stay whole instead of wrapping at 80 columns, and
+    # padding and window are marked with characters since colours are lost
+    console = Console(highlight=False, soft_wrap=not terminal, no_color=not terminal)
     i, j = record.at
     transposed = record.operation == "conv_transpose2d"
-    for line in _header(record, kernel_name, source):
+    for line in _header(record, kernel_name, source, padding_name, feature_note):
         console.print(Text(line))
     title = "P: zero-inserted, padded input" if transposed else "P: padded input"
-    _section(console, title, _grid_table(record.padded, _padded_styles(record)))
-    legend = Text.assemble(("padding", "blue"), "  ", (f"window of out[{i}, {j}]", "black on yellow"))
-    if transposed:
-        legend.append_text(Text.assemble("  ", ("inserted zero", "magenta")))
+    marks = None if terminal else _padded_marks(record)
+    _section(console, title, _grid_table(record.padded, _padded_styles(record), marks))
+    if terminal:
+        legend = Text.assemble(("padding", "blue"), "  ", (f"window of out[{i}, {j}]", "black on yellow"))
+        if transposed:
+            legend.append_text(Text.assemble("  ", ("inserted zero", "magenta")))
+    else:
+        legend = Text(f"x· padding  [x] window of out[{i}, {j}]"
+                      + ("  x* inserted zero" if transposed else ""))
     console.print(legend)
     _section(console, "K: kernel" + (" (rotated 180° by --flip)" if flipped else ""),
              _grid_table(record.kernel))
@@ -300,7 +380,9 @@ def _print_record(record: Any, kernel_name: str, source: str, flipped: bool) -> 
     out_rows, out_cols = record.output.shape
     styles = [["bold black on yellow" if (r, c) == (i, j) else "" for c in range(out_cols)]
               for r in range(out_rows)]
-    _section(console, f"{record.operation} output", _grid_table(record.output, styles))
+    out_marks = None if terminal else [["[{}]" if (r, c) == (i, j) else " {} " for c in range(out_cols)]
+                                       for r in range(out_rows)]
+    _section(console, f"{record.operation} output", _grid_table(record.output, styles, out_marks))
 
 
 def _print_products(console: Any, record: Any) -> None:
@@ -343,53 +425,62 @@ def _print_products(console: Any, record: Any) -> None:
 
 def explain(
     input_text: str | None = typer.Option(
-        None, "--input", help="The input as text: rows separated by ';', values by ',' or spaces."
+        None, "--input", metavar="ROWS",
+        help="The input as text: rows separated by ';', values by ',' or spaces, or a nested list "
+        "[[1,2],[3,4]]. Give --input or --image.  [default: none]",
     ),
     image: str | None = typer.Option(
-        None, "--image", help="An image file or .npy array (use --crop for a small part)."
+        None, "--image", metavar="IMAGE",
+        help="An image file or .npy array (use --crop for a small part). Give --input or --image.  "
+        "[default: none]",
     ),
     crop: str | None = typer.Option(
-        None, "--crop", help="Part of the input: Y,X,H,W (top, left, height, width)."
+        None, "--crop", metavar="Y,X,H,W",
+        help="Part of the input: top, left, height, width.  [default: the whole input]",
     ),
     channel: str = typer.Option(
-        "gray", "--channel",
-        help="Which channel to explain: gray (luminance; the only channel of a 1-channel input), "
-        "an index, or a name (R, G, B, A, L).",
+        "gray", "--channel", metavar="gray|N|NAME",
+        help="Which channel: gray (luminance; the only channel of a 1-channel input), an index, "
+        "or a name (R, G, B, A, L).",
     ),
     kernel: str = typer.Option(
-        DEFAULT_KERNEL, "-k", "--kernel",
-        help="Kernel spec: a preset (sobel-x, laplacian-4, box:size=3, …) or inline '1,2;3,4'.",
+        DEFAULT_KERNEL, "-k", "--kernel", metavar="SPEC", autocompletion=complete_kernel,
+        help="A preset (sobel-x, laplacian-4, box:size=3, …) or inline weights '1,2;3,4'.",
     ),
-    feature: int = typer.Option(0, "--feature", help="Which kernel of a bank (0-based), e.g. kirsch."),
-    stride: str = typer.Option("1", "-s", "--stride", help="Stride: N or ROWS,COLS."),
+    feature: int = typer.Option(0, "--feature", metavar="N", help="Which kernel of a bank (0-based)."),
+    stride: str = typer.Option("1", "-s", "--stride", metavar="N|ROWS,COLS", help="Stride."),
     padding: str = typer.Option(
-        "valid", "-p", "--padding", help="valid (default) | same | full | N | PH,PW | T,B,L,R."
+        "same", "-p", "--padding", metavar="PAD",
+        help="valid | same (output = ceil(H/s)) | full | N | PH,PW | T,B,L,R.",
     ),
     border: str | None = typer.Option(
-        None, "--border", help="What fills the padding: reflect (default: a flat image stays flat, "
-        "as OpenCV and scipy.ndimage) | zero (PyTorch) | constant:V | symmetric | replicate | wrap. "
-        "Not with --transpose, which has no border."
+        None, "--border", metavar="BORDER", autocompletion=complete_border,
+        help="What fills the padding: zero | constant:V | reflect | symmetric | replicate | wrap.  "
+        "[default: reflect; none with --transpose]",
     ),
-    dilation: str = typer.Option("1", "-d", "--dilation", help="Dilation: N or ROWS,COLS."),
+    dilation: str = typer.Option("1", "-d", "--dilation", metavar="N|ROWS,COLS", help="Dilation."),
     flip: bool = typer.Option(False, "--flip", help="Rotate the kernel 180° (true convolution)."),
     transpose: bool = typer.Option(
         False, "--transpose", help="Transposed convolution (PyTorch conv_transpose2d)."
     ),
     output_padding: str = typer.Option(
-        "0", "--output-padding", help="With --transpose: extra rows,cols at the bottom/right."
+        "0", "--output-padding", metavar="N|ROWS,COLS",
+        help="With --transpose: extra rows,cols at the bottom/right.",
     ),
-    at: str = typer.Option("0,0", "--at", help="The output cell to explain: I,J (row, column)."),
+    at: str = typer.Option("0,0", "--at", metavar="I,J", help="The output cell to explain (row, column)."),
     gif: str | None = typer.Option(
-        None, "--gif", help="Also write an animated GIF of the window sliding (one frame per output "
-        "cell, at most --max-frames)."
+        None, "--gif", metavar="FILE.gif",
+        help="Also write an animated GIF of the window sliding (one frame per output cell, at most "
+        "--max-frames).  [default: no GIF]",
     ),
     max_frames: int = typer.Option(
-        400, "--max-frames", min=1, help="Frame cap of --gif; beyond it cells are sampled evenly."
+        400, "--max-frames", min=1, metavar="N",
+        help="Frame cap of --gif; beyond it cells are sampled evenly.",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --gif file."),
     as_json: bool = typer.Option(
-        False, "--json", help="Print the record as JSON (padded input, mask, kernel, window, "
-        "products, sum, output grid) instead of tables."
+        False, "--json", help="Print the record as one line of JSON (padded input, mask, kernel, "
+        "window, products, sum, output grid) instead of tables."
     ),
 ) -> None:
     from convcli.borders import parse_border
@@ -408,16 +499,16 @@ def explain(
     }
     out_pads = parse_int_pair(output_padding, "output-padding", minimum=0)
     if transpose:
-        if border is not None and border.strip().lower() != "zero":
+        if border is not None and border.strip().lower() not in ("none", "zero"):
             raise OptionError("`--border` does not apply to --transpose (its padding crops the output)")
         geometry["output_padding"] = out_pads
     else:
         if out_pads != (0, 0):
             raise OptionError("`--output-padding` only applies with --transpose")
-        geometry["border"] = parse_border("reflect" if border is None else border)
+        geometry["border"] = parse_border(border if border is not None else DEFAULT_BORDER)
     plane, source = _load_input(input_text, image, crop, channel)
     _check_size(plane, machine_only=as_json)
-    weights, kernel_name = _pick_kernel(kernel, feature)
+    weights, kernel_name, feature_note = _pick_kernel(kernel, feature)
     run = explain_conv_transpose2d if transpose else explain_conv2d
     record = run(plane, weights, at=cell, **geometry)
     if not as_json:
@@ -431,12 +522,17 @@ def explain(
         _write_gif(record, gif, max_frames=max_frames, force=force, protect=[image] if image else [])
     if as_json:
         payload = record.to_json()
+        payload["padding"] = padding.strip()
+        if transpose:
+            payload["border"] = "none"
+        payload["method"] = METHOD
         payload["kernel_name"] = kernel_name
+        payload["feature"] = feature
         payload["source"] = source
         payload["flip"] = flip
-        sys.stdout.write(json.dumps(payload) + "\n")
+        write_json(payload)
         return
-    _print_record(record, kernel_name, source, flip)
+    _print_record(record, kernel_name, source, flip, padding.strip(), feature_note)
 
 
 def _write_gif(record: Any, target: str, *, max_frames: int, force: bool, protect: list[str]) -> None:
@@ -447,7 +543,7 @@ def _write_gif(record: Any, target: str, *, max_frames: int, force: bool, protec
     write_output(target, data, force=force, protect=protect)
     width, height = frame_size(record)
     frames = len(frame_cells(record.output.size, max_frames))
-    err(f"wrote {target} ({frames} frame{'s' if frames != 1 else ''}, {width}×{height})")
+    err(f"wrote {target} ({frames} frame{'s' if frames != 1 else ''}, {height}×{width})")
 
 
 explain.__doc__ = EXPLAIN_HELP

@@ -40,13 +40,16 @@ from convcli.geometry import (
 
 __all__ = ["ShapeCommand", "shape"]
 
+#: The padding when -p is not given: the same as ``convcli apply`` and ``convcli explain``.
+DEFAULT_PADDING = "same"
+
 SHAPE_HELP = """Output size, pads, formula and receptive field of a convolution.
 
 \b
 Examples:
   convcli shape 224 -k 3 -s 2 -p same       # 112 × 112, pads 0 top, 1 bottom
-  convcli shape 6 5 -k 3 -s 2               # H=6, W=5; notes dropped rows
-  convcli shape photo.png -k 5 -d 2 -p same # size from the file header
+  convcli shape 6 5 -k 3 -s 2 -p valid      # H=6, W=5; notes dropped rows
+  convcli shape photo.png -k 5 -d 2         # size from the file header
   convcli shape 3 -k 3 -s 2 -p 1 --transpose --output-padding 1
   convcli shape 224 -k 3 -s 2 --target 112  # which padding gives 112?
   convcli shape 224 -k 3 --channels-in 3 --channels-out 64
@@ -56,8 +59,9 @@ Examples:
 Output size, with k_eff = d·(k − 1) + 1:
   forward     H' = floor((H + pad_top + pad_bottom − k_eff) / s) + 1
   transposed  H' = (H − 1)·s − pad_top − pad_bottom + k_eff + op
-`same` is TensorFlow's SAME: H' = ceil(H / s), the odd pad at the
-bottom/right (transposed: H' = H·s).
+`same` (the default, as in apply and explain) is TensorFlow's SAME:
+H' = ceil(H / s), the odd pad at the bottom/right (transposed: H' = H·s).
+--layer specs keep PyTorch's layer default p=0. Sizes are H×W.
 
 \b
 Chains: --layer KIND:key=value,... (repeat it, first layer first)
@@ -77,9 +81,10 @@ tconv they can be fractions (a stride-2 tconv halves S). A layer whose
 output is below 1 is flagged and the command exits with status 1.
 
 \b
---json prints one object: input, output, pads (the first layer's),
-layers [{output, receptive_field, jump, start}] and notes; with
---channels-in/--channels-out also tensor and parameters.
+--json prints one line: input, output, padding, pads (the first
+layer's), kernel, stride, dilation, transposed, layers [{output,
+receptive_field, jump, start}] and notes; with --channels-in and
+--channels-out also tensor and parameters.
 """
 
 AXIS_WORDS = (
@@ -116,7 +121,7 @@ def _size_from_file(path: str) -> tuple[int, int]:
     if path != "-" and not os.path.exists(path):
         raise ImageError(f"{path!r} is neither a size (H, H W or HxW) nor an existing file")
     try:
-        from convcli.imageio import read_size
+        from convcli.pipeline.sources import read_shape as read_size
     except ImportError as exc:
         raise ImageError(f"cannot read the size of {path!r}: no image reader ({exc})") from None
     rows, cols = read_size(path)
@@ -248,9 +253,16 @@ def _field_dict(fields: tuple[LayerField, LayerField], output: tuple[int, int]) 
 
 
 def _write_json(report: dict[str, Any]) -> None:
-    import json
+    from convcli.cli import write_json
 
-    sys.stdout.write(json.dumps(report) + "\n")
+    write_json(report)
+
+
+def _padding_name(padding: str | None, target: str | None, transpose: bool) -> str:
+    """How the padding was chosen: the -p text, ``same`` by default, or the --target that solved it."""
+    if target is not None and not transpose:
+        return f"for target {target.strip()}"
+    return padding.strip() if padding is not None else DEFAULT_PADDING
 
 
 def _single_layer(
@@ -269,7 +281,7 @@ def _single_layer(
         raise OptionError("--target solves for the padding: drop -p/--padding")
     if target is not None and transpose and output_padding is not None:
         raise OptionError("--target with --transpose solves for --output-padding: drop it")
-    parsed = parse_padding_text(padding if padding is not None else "valid")
+    parsed = parse_padding_text(padding if padding is not None else DEFAULT_PADDING)
     paddings: list[object] = (
         [parsed, parsed] if isinstance(parsed, str) else [parsed[:2], parsed[2:]]
     )
@@ -330,6 +342,7 @@ def _channel_report(
 def _print_single(
     size: tuple[int, int], axes: tuple[AxisGeometry, AxisGeometry], notes: list[str],
     channels: dict[str, Any] | None, kernel: tuple[int, int], channels_in: int | None,
+    padding_name: str,
 ) -> None:
     rows, cols = axes
     kind = "transposed" if rows.transposed else "forward"
@@ -337,8 +350,12 @@ def _print_single(
     lines = [
         f"input    {size[0]} × {size[1]}",
         f"output   {rows.size_out} × {cols.size_out}   ({kind})",
-        f"pads     top {rows.pad_before}, bottom {rows.pad_after}, left {cols.pad_before}, "
-        f"right {cols.pad_after}{pad_word}",
+        f"padding  {padding_name}: top {rows.pad_before}, bottom {rows.pad_after}, "
+        f"left {cols.pad_before}, right {cols.pad_after}{pad_word}",
+        f"layer    kernel {_both((rows.kernel, cols.kernel))}, stride {_both((rows.stride, cols.stride))}, "
+        f"dilation {_both((rows.dilation, cols.dilation))}"
+        + (f", output_padding {_both((rows.output_padding, cols.output_padding))}"
+           if rows.transposed else ""),
         f"rows     {formula_text(rows)}",
         f"columns  {formula_text(cols)}",
     ]
@@ -356,6 +373,7 @@ def _print_single(
         )
     lines += [f"note: {note}" for note in notes]
     sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()  # here, where a closed reader becomes a quiet exit 1
 
 
 def _print_chain(size: tuple[int, int], steps: list[ChainStep]) -> None:
@@ -409,34 +427,41 @@ class ShapeCommand(PlainCoercionMixin, TyperCommand):
 
 def shape(
     size: str = typer.Argument(..., metavar="H|IMAGE", help="Input height, HxW, or an image file."),
-    width: int | None = typer.Argument(None, metavar="[W]", help="Input width (default: H)."),
-    kernel: str | None = typer.Option(None, "-k", "--kernel", metavar="K|KH,KW", help="Kernel size."),
+    width: int | None = typer.Argument(None, metavar="W", help="Input width.  [default: H]"),
+    kernel: str | None = typer.Option(
+        None, "-k", "--kernel", metavar="K|KH,KW", help="Kernel size.  "
+        "[default: none; required unless --layer is given]"
+    ),
     stride: str = typer.Option("1", "-s", "--stride", metavar="S|SH,SW", help="Stride."),
     padding: str | None = typer.Option(
         None, "-p", "--padding", metavar="PAD",
-        help="valid, same, full, N, PH,PW or T,B,L,R (default valid; transposed: rows cropped).",
+        help="valid, same, full, N, PH,PW or T,B,L,R (transposed: rows cropped).  [default: same]",
     ),
     dilation: str = typer.Option("1", "-d", "--dilation", metavar="D|DH,DW", help="Dilation."),
     transpose: bool = typer.Option(False, "--transpose", help="Transposed convolution (PyTorch semantics)."),
     output_padding: str | None = typer.Option(
         None, "--output-padding", metavar="OP|OPH,OPW",
-        help="Extra rows/columns at the bottom/right of a transposed output (< max(stride, dilation)).",
+        help="Extra rows/columns at the bottom/right of a transposed output (< max(stride, dilation)).  "
+        "[default: 0]",
     ),
     layer: list[str] | None = typer.Option(
         None, "--layer", "-l", metavar="SPEC",
-        help="A chain layer KIND:k=..,s=..,p=..,d=..[,op=..] (repeat; see above).",
+        help="A chain layer KIND:k=..,s=..,p=..,d=..[,op=..] (repeat; see above).  [default: none, "
+        "one layer from -k/-s/-p/-d]",
     ),
     target: str | None = typer.Option(
         None, "--target", metavar="N|N,M",
-        help="Wanted output size: solve for the padding (with --transpose: the output_padding).",
+        help="Wanted output size: solve for the padding (with --transpose: the output_padding).  "
+        "[default: none]",
     ),
     channels_in: int | None = typer.Option(
-        None, "--channels-in", help="Input channels (for the parameter count)."
+        None, "--channels-in", metavar="N", help="Input channels (for the parameter count).  [default: none]"
     ),
     channels_out: int | None = typer.Option(
-        None, "--channels-out", help="Output channels (tensor shape and parameter count)."
+        None, "--channels-out", metavar="N",
+        help="Output channels (tensor shape and parameter count).  [default: none]",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    as_json: bool = typer.Option(False, "--json", help="Print one line of JSON instead of text."),
 ) -> None:
     input_size = _input_size(size, width)
     if layer:
@@ -458,9 +483,10 @@ def shape(
     notes += _notes_for(axes, paddings)
     output = (axes[0].size_out, axes[1].size_out)
     kernels = (axes[0].kernel, axes[1].kernel)
+    padding_name = _padding_name(padding, target, transpose)
     channels = _channel_report(output, kernels, channels_in, channels_out)
     if not as_json:
-        _print_single(input_size, axes, notes, channels, kernels, channels_in)
+        _print_single(input_size, axes, notes, channels, kernels, channels_in, padding_name)
         return
     fields = tuple(
         receptive_field([(a.kernel_effective, a.stride, a.pad_before, a.transposed)])[0] for a in axes
@@ -468,8 +494,13 @@ def shape(
     report: dict[str, Any] = {
         "input": list(input_size),
         "output": list(output),
+        "padding": padding_name,
         "pads": {"top": axes[0].pad_before, "bottom": axes[0].pad_after,
                  "left": axes[1].pad_before, "right": axes[1].pad_after},
+        "kernel": list(kernels),
+        "stride": [axes[0].stride, axes[1].stride],
+        "dilation": [axes[0].dilation, axes[1].dilation],
+        "transposed": transpose,
         "layers": [_field_dict(fields, output)],  # type: ignore[arg-type]
         "notes": notes,
     }
@@ -502,5 +533,6 @@ def _chain(input_size: tuple[int, int], specs: list[str], as_json: bool) -> None
         lines = [f"note: {note}" for note in notes if note != problem]
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
     if problem:
         raise ShapeError(problem)

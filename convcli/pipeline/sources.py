@@ -66,6 +66,7 @@ __all__ = [
     "TiffSource",
     "ZarrSource",
     "open_source",
+    "read_shape",
 ]
 
 _STDIN = "-"
@@ -1007,3 +1008,30 @@ def open_source(path: str | os.PathLike, *, max_pixels: int | None = imageio.DEF
             except ImageError as error:
                 raise ImageError(f"{error} (tifffile: {reason})") from None
     return _pillow_source(name, max_pixels)
+
+
+def read_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an input as ``convcli apply`` sees it, from its header only.
+
+    TIFF (orientation tag applied), ``.npy`` and zarr arrays through the same
+    sources that stream them, so ``convcli shape FILE`` and ``convcli apply``
+    agree; other image formats through :func:`convcli.imageio.read_size`
+    (EXIF orientation applied), which decodes no pixels.
+
+    Raises
+    ------
+    ImageError
+        As :func:`open_source` does.
+    """
+    name = os.fspath(path)
+    if name != _STDIN and not os.path.isdir(name):
+        _, handle = imageio._open_source(name)
+        with handle:
+            magic = handle.read(8)
+        if not (magic.startswith(_NPY_MAGIC) or magic[:4] in _TIFF_MAGICS):
+            return imageio.read_size(name)
+    source = open_source(name, max_pixels=None)
+    try:
+        return source.shape[0], source.shape[1]
+    finally:
+        source.close()

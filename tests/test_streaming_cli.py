@@ -1,0 +1,296 @@
+"""``convcli apply`` streams: bands of any height give the same files, and faults leave nothing.
+
+Band heights are forced through ``CONVCLI_BAND_BYTES`` (1 byte: one output
+row per band) and compared with a run that holds the whole image in one
+band; the whole-band result is itself compared with the core (and so with
+scipy/torch) by test_cli_apply.py and test_golden.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+from convcli import conv2d, conv_transpose2d
+from convcli.cli import app
+from convcli.job import Destination, Job, run
+from convcli.pipeline.sources import ArraySource, open_source
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+ONE_ROW = {"CONVCLI_BAND_BYTES": "1", "CONVCLI_HOLD_BYTES": "0"}
+WHOLE = {"CONVCLI_BAND_BYTES": "4G", "CONVCLI_HOLD_BYTES": "4G"}
+
+
+def apply(*args: object, env: dict[str, str] | None = None):
+    runner = CliRunner()
+    return runner.invoke(app, ["apply", *map(str, args)], env=env, catch_exceptions=False)
+
+
+def left_in(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, (37, 29, 3)).astype(np.uint8)
+    path = tmp_path_factory.mktemp("in") / "photo.png"
+    Image.fromarray(base).save(path)
+    return path
+
+
+GEOMETRIES = st.fixed_dictionaries({
+    "-s": st.sampled_from(["1", "2", "3,1"]),
+    "-p": st.sampled_from(["same", "valid", "full", "2", "1,0,2,3"]),
+    "-d": st.sampled_from(["1", "2"]),
+    "--border": st.sampled_from(["zero", "reflect", "wrap", "symmetric", "replicate", "constant:40"]),
+    "--channels": st.sampled_from(["depthwise", "sum", "gray"]),
+    "-k": st.sampled_from(["sobel", "gaussian:sigma=1.5", "laplacian", "kirsch", "1,2;-3,4;0,1"]),
+    "--reduce": st.sampled_from(["none", "magnitude", "max"]),
+    "--scale": st.sampled_from(["auto", "minmax", "abs", "clip"]),
+    "-f": st.sampled_from(["png", "tiff", "npy"]),
+})
+
+
+def _read_back(path: Path) -> np.ndarray:
+    if path.suffix == ".npy":
+        return np.load(path)
+    if path.suffix == ".tiff":
+        return tifffile.imread(path)
+    return np.asarray(Image.open(path))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(GEOMETRIES)
+def test_one_row_bands_write_the_same_files(photo, tmp_path_factory, options):
+    """Identical files for the strategy that does not depend on tiling (direct), else float maps
+    within rounding and pixels within one level (separable's long passes are Toeplitz GEMMs, whose
+    BLAS blocking follows the tile shape, like gemm's)."""
+    outputs, methods = {}, {}
+    for name, env in (("whole", WHOLE), ("rows", ONE_ROW)):
+        folder = tmp_path_factory.mktemp(name)
+        args = [photo, "-o", f"{folder}/", "-q", "--json"] + [v for pair in options.items() for v in pair]
+        result = apply(*args, env=env)
+        if result.exit_code != 0:
+            assert result.stderr.startswith("convcli: error: "), result.stderr
+            outputs[name] = result.stderr
+            continue
+        methods[name] = json.loads(result.stdout)["results"][0]["geometry"]["method"]
+        outputs[name] = {p.name: p for p in sorted(folder.iterdir())}
+    if isinstance(outputs["whole"], str):
+        assert outputs["whole"] == outputs["rows"]
+        return
+    assert methods["whole"] == methods["rows"]
+    assert outputs["whole"].keys() == outputs["rows"].keys()
+    for key, whole in outputs["whole"].items():
+        rows = outputs["rows"][key]
+        if methods["whole"] == "direct":
+            assert whole.read_bytes() == rows.read_bytes(), key
+        else:
+            a, b = _read_back(whole), _read_back(rows)
+            assert a.shape == b.shape and a.dtype == b.dtype
+            if a.dtype.kind == "f":
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * max(1.0, float(np.abs(a).max())))
+            else:
+                assert int(np.abs(a.astype(np.int64) - b).max()) <= 1, key
+
+
+def test_transposed_streams_with_stride_aligned_bands(photo, tmp_path):
+    results = {}
+    for name, env in (("whole", WHOLE), ("rows", ONE_ROW)):
+        out = tmp_path / f"{name}.npy"
+        result = apply(photo, "-k", "1,2;3,4", "--transpose", "-s", "2", "-p", "1", "--output-padding", "1",
+                       "-o", out, env=env)
+        assert result.exit_code == 0, result.stderr
+        results[name] = np.load(out)
+    pixels = np.asarray(Image.open(photo), dtype=np.float32)
+    expected = conv_transpose2d(pixels, [[1, 2], [3, 4]], stride=2, padding=1, output_padding=1)
+    np.testing.assert_allclose(results["rows"], expected, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(results["whole"], expected, rtol=1e-5, atol=1e-3)
+
+
+def test_tiff_in_tiff_out_16_bit_streams(tmp_path):
+    rng = np.random.default_rng(2)
+    data = rng.integers(0, 65536, (300, 70, 3)).astype(np.uint16)
+    source = tmp_path / "in16.tif"
+    tifffile.imwrite(source, data, tile=(32, 32), compression="zlib", photometric="rgb")
+    out = tmp_path / "out.tif"
+    result = apply(source, "-k", "box:size=3", "--border", "replicate", "-o", out,
+                   env={"CONVCLI_BAND_BYTES": "20k"})
+    assert result.exit_code == 0, result.stderr
+    written = tifffile.imread(out)
+    assert written.dtype == np.uint16 and written.shape == data.shape
+    expected = conv2d(data, np.ones((3, 3)) / 9, padding="same", border="replicate")
+    np.testing.assert_array_equal(written, np.clip(np.rint(expected), 0, 65535).astype(np.uint16))
+
+
+def test_npy_in_npy_out_float_exact(tmp_path):
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((90, 31, 2)).astype(np.float32)
+    source = tmp_path / "a.npy"
+    np.save(source, data)
+    out = tmp_path / "b.npy"
+    result = apply(source, "-k", "sobel-x", "-s", "2", "--border", "wrap", "-o", out,
+                   env={"CONVCLI_BAND_BYTES": "3k"})
+    assert result.exit_code == 0, result.stderr
+    expected = conv2d(data, [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], stride=2, padding="same", border="wrap")
+    np.testing.assert_array_equal(np.load(out), expected)
+
+
+def test_zarr_in_zarr_out(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((70, 50)).astype(np.float32)
+    source = tmp_path / "in.zarr"
+    array = zarr.create_array(str(source), shape=data.shape, chunks=(16, 16), dtype="float32")
+    array[...] = data
+    out = tmp_path / "out.zarr"
+    result = apply(source, "-k", "gaussian:sigma=1", "--border", "reflect", "-o", out,
+                   env={"CONVCLI_BAND_BYTES": "5k"})
+    assert result.exit_code == 0, result.stderr
+    written = zarr.open_array(str(out), mode="r")[...]
+    from convcli.kernels import gaussian
+
+    expected = conv2d(data, gaussian(1.0), padding="same", border="reflect")
+    np.testing.assert_array_equal(written, expected)
+
+
+def test_job_is_picklable_and_runs_after_a_round_trip(tmp_path):
+    rng = np.random.default_rng(6)
+    pixels = rng.integers(0, 256, (20, 15, 3)).astype(np.uint8)
+    job = Job(weights=np.ones((1, 3, 3), np.float32) / 9, labels=("box",), bank_name="box",
+              geometry={"padding": "same", "border": "reflect"})
+    copy = pickle.loads(pickle.dumps(job))
+    record = run(copy, ArraySource.from_array(pixels, name="mem"),
+                 Destination(output=str(tmp_path / "o.png")))
+    assert record["outputs"][0]["shape"] == [20, 15, 3]
+    written = np.asarray(Image.open(tmp_path / "o.png"))
+    expected = conv2d(pixels, np.ones((3, 3)) / 9, padding="same", border="reflect")
+    np.testing.assert_array_equal(written, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------------------
+# faults: one line, exit 1, nothing left behind
+
+
+def test_truncated_tiff_strip_is_one_line_and_nothing_written(tmp_path):
+    data = np.random.default_rng(7).integers(0, 256, (200, 64), dtype=np.uint8)
+    source = tmp_path / "cut.tif"
+    tifffile.imwrite(source, data, rowsperstrip=16, compression="zlib")
+    raw = bytearray(source.read_bytes())
+    with tifffile.TiffFile(source) as tif:
+        offset = tif.pages[0].dataoffsets[5]
+    raw[offset:offset + 40] = b"\x00" * 40  # a strip that no longer inflates
+    source.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = apply(source, "-k", "box", "-o", f"{out}/")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convcli: error: ") and "cut.tif" in lines[0]
+    assert "strip" in lines[0]
+    assert left_in(out) == []
+
+
+def test_npy_shorter_than_its_header(tmp_path):
+    source = tmp_path / "short.npy"
+    np.save(source, np.zeros((50, 40), np.float32))
+    source.write_bytes(source.read_bytes()[:-1000])
+    result = apply(source, "-k", "box", "-o", tmp_path / "o.npy")
+    assert result.exit_code == 1 and "short.npy" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_corrupt_zarr_chunk_names_the_rows(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    source = tmp_path / "bad.zarr"
+    array = zarr.create_array(str(source), shape=(64, 32), chunks=(16, 32), dtype="float32")
+    array[...] = np.ones((64, 32), np.float32)
+    chunk = next(p for p in (source / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(b"not a chunk")
+    result = apply(source, "-k", "box", "-o", tmp_path / "o.npy")
+    assert result.exit_code == 1 and "bad.zarr" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_disk_full_mid_stream_leaves_nothing(monkeypatch, tmp_path, photo):
+    """The third band's write fails with ENOSPC: one line, no output, no temporary file."""
+    from convcli import png
+
+    calls = {"n": 0}
+    original = png.PngEncoder.write_rows
+
+    def failing(self, rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, rows)
+
+    monkeypatch.setattr(png.PngEncoder, "write_rows", failing)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = apply(photo, "-k", "sobel", "-o", f"{out}/", env=ONE_ROW)
+    assert result.exit_code == 1, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "no space left" in result.stderr.lower()
+    assert left_in(out) == []
+
+
+def test_interrupt_mid_stream_exits_130_and_leaves_nothing(monkeypatch, tmp_path, photo):
+    from convcli.pipeline import render
+
+    calls = {"n": 0}
+    original = render.render_rows
+
+    def interrupted(plan, source, rows):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(plan, source, rows)
+
+    monkeypatch.setattr(render, "render_rows", interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    from convcli.cli import main
+
+    monkeypatch.setattr("sys.argv", ["convcli", "apply", str(photo), "-k", "gaussian", "-o", f"{out}/"])
+    monkeypatch.setenv("CONVCLI_BAND_BYTES", "1")
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 130
+    assert left_in(out) == []
+
+
+def test_band_budget_variable_is_checked(photo, tmp_path):
+    result = apply(photo, "-k", "box", "-o", tmp_path / "o.png", env={"CONVCLI_BAND_BYTES": "lots"})
+    assert result.exit_code == 1 and "CONVCLI_BAND_BYTES" in result.stderr
+
+
+def test_shape_reads_sizes_through_the_streaming_sources(tmp_path):
+    """A TIFF with orientation 6 (rotate 90°): `shape` says what `apply` writes."""
+    data = np.zeros((20, 30), np.uint8)
+    source = tmp_path / "rot.tif"
+    tifffile.imwrite(source, data, extratags=[(274, "H", 1, 6, True)])
+    assert open_source(str(source)).shape[:2] == (30, 20)
+    result = CliRunner().invoke(app, ["shape", str(source), "-k", "3", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["input"] == [30, 20]
+    out = tmp_path / "o.png"
+    assert apply(source, "-k", "box", "-o", out).exit_code == 0
+    assert Image.open(out).size == (20, 30)  # (W, H)
+
+
+def test_environment_variables_do_not_leak():
+    assert "CONVCLI_BAND_BYTES" not in os.environ
