@@ -14,25 +14,46 @@ scales, always rounding to the nearest integer and clipping at the end:
 ``auto``        the rule below
 ==============  ==============================================================
 
-``auto``, in order:
+Float inputs whose values lie in ``[0, 1]`` are ``[0, 1]`` images
+(``float_unit=True``, :attr:`convcli.imageio.LoadedImage.float_unit`): ``x``
+above is first multiplied by ``M`` (×255 or ×65535), so every rule sees the
+map in the output's units.
+
+``auto``, in order (``kind`` is the kernel's kind, see
+:func:`convcli.alpha.is_image_kernel`: ``"image"`` when its weights sum to 1,
+``"feature"`` otherwise; a ``--reduce`` result is a feature map):
 
 1. a display hint from the kernel preset wins (e.g. emboss ``"offset:128"``);
    a hint is written in 8-bit units and an offset is multiplied by 257 for
    16-bit output (``255 · 257 = 65535``);
-2. every value already in ``[0, M]`` → ``clip`` (a blur keeps its range,
-   unchanged);
-3. some value negative (edge maps) → ``|x|``, and if ``q``, the 99th
-   percentile of ``|x|`` (linear interpolation, finite values only),
-   exceeds ``M`` the whole map is scaled by ``M / q`` — negative responses
-   are never clipped to black, their strength shows as brightness, and the
-   strongest 1 % saturate at white instead of a few outliers dimming the rest
+2. a bias was given (``bias=True``) → ``clip``: the bias is a request to
+   offset, not to fold (``[-1 1]`` on ``[200, 0]`` with bias 128: −72 → 0);
+3. an image kernel (blur, sharpen, identity) → ``clip``: a blur keeps its
+   values, a sharpen's undershoot is black and its overshoot white;
+4. a feature map with some negative value (edge maps) → ``|x|``; if some
+   ``|x|`` exceeds ``M`` and ``q``, the 99th percentile of ``|x|`` (linear
+   interpolation, finite values only), exceeds ``M``, the whole map is
+   scaled by ``(M − ½) / q`` — negative responses are never clipped to
+   black, their strength shows as brightness, and only values above ``q``
+   (at most 1 %) round to white instead of a few outliers dimming the rest
    (a sobel map of a photo has most of its energy far below its maximum);
-4. otherwise (values only overshoot above ``M``, e.g. sharpening) → ``clip``.
+5. a non-negative feature map: inside ``[0, M]`` → ``clip`` (unchanged);
+   overshooting with ``q > M`` → scaled by ``(M − ½) / q`` (Kirsch
+   ``--reduce max``: at most 1 % of the values reach ``M``); else ``clip``.
+
+With ``kind=None`` (not known: the rule before kernel kinds, kept for
+callers that do not say) steps 3–5 are: in range → ``clip``; some value
+negative → step 4 with the factor ``M / q``; overshoot only → ``clip``.
 
 The statistics (min, max) are taken over the whole array given, so channels
 passed together keep their relative brightness; pass maps one at a time to
 scale them separately. NaN becomes 0; ±inf saturate (and are ignored when
 computing min/max).
+
+Three steps, so that a streamed map gives the whole-map pixels:
+:func:`map_stats` (or the same :class:`MapStats` gathered band by band) →
+:func:`plan_display` (pure) → :func:`apply_mapping` (element-wise, any band).
+:func:`needs_stats` says whether the first step is needed at all.
 """
 
 from __future__ import annotations
@@ -46,11 +67,14 @@ from convcli.engines._bands import by_row_blocks
 from convcli.errors import OptionError
 
 __all__ = [
+    "KINDS",
     "SCALES",
     "DisplayMapping",
     "MapStats",
+    "alpha_mapping",
     "apply_mapping",
     "map_stats",
+    "needs_stats",
     "parse_scale",
     "peak_of_sample",
     "plan_display",
@@ -60,6 +84,9 @@ __all__ = [
 
 SCALES = ("auto", "clip", "abs", "minmax", "offset:V")
 """The scale names accepted by :func:`parse_scale` (``V`` a number)."""
+
+KINDS = ("image", "feature")
+"""Kernel kinds that :func:`plan_display` takes (or None: not known)."""
 
 _MAX_VALUE = {8: 255, 16: 65535}
 _HINT_UNIT = 257  # an 8-bit hint value times 257 is the same gray at 16 bits
@@ -98,18 +125,47 @@ def _finite_range(maps: np.ndarray) -> tuple[float, float] | None:
     return float(finite.min()), float(finite.max())
 
 
-def _auto_scale(stats: MapStats, max_value: int,
-                value_range: tuple[float, float] | None) -> tuple[str, float]:
-    """The concrete rule ``auto`` picks for a map with ``stats`` and finite (min, max) ``value_range``."""
-    if value_range is None:
-        return "clip", 1.0
+def _auto_rule(value_range: tuple[float, float] | None, max_value: int, kind: str | None,
+               bias: bool) -> tuple[str, bool]:
+    """(scale, whether the 99th percentile ``q`` decides a factor) that ``auto`` picks without a
+    hint, for the finite (min, max) ``value_range`` in output units (module notes, steps 2–5)."""
+    if value_range is None or bias or kind == "image":
+        return "clip", False
     low, high = value_range
-    if low >= 0:
-        return "clip", 1.0  # in range (a blur), or overshoot only: clip either way
-    if max(-low, high) <= max_value:
-        return "abs", 1.0
-    strong = stats.peak
-    return "abs", (max_value / strong if strong > max_value else 1.0)
+    if low < 0:
+        return "abs", max(-low, high) > max_value
+    if high <= max_value or kind is None:
+        return "clip", False  # in range (a blur), or (kind not known) overshoot only
+    return "clip", True
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise OptionError(f"`kind` must be 'image', 'feature' or None, got {kind!r}")
+
+
+def _resolve(scale: str, bit_depth: int, hint: str | None) -> str:
+    """``scale``, or for ``auto`` the preset's ``hint`` (an offset ×257 at 16 bits)."""
+    scale = parse_scale(scale)
+    if scale == "auto" and hint is not None:
+        scale = parse_scale(hint)
+        if scale.startswith("offset:") and bit_depth == 16:
+            scale = f"offset:{float(scale.partition(':')[2]) * _HINT_UNIT}"
+    return scale
+
+
+def needs_stats(scale: str = "auto", hint: str | None = None, *, kind: str | None = None,
+                bias: bool = False) -> bool:
+    """Whether :func:`plan_display` reads the map's statistics (else any :class:`MapStats` will do).
+
+    ``minmax`` does, and ``auto`` does unless the hint names a fixed scale,
+    the kernel is an image kernel or a bias was given (those clip).
+    """
+    _check_kind(kind)
+    resolved = _resolve(scale, 8, hint)
+    if resolved == "minmax":
+        return True
+    return resolved == "auto" and not bias and kind != "image"
 
 
 _PEAK_PERCENTILE = 99.0
@@ -181,29 +237,63 @@ def map_stats(maps: np.ndarray) -> MapStats:
 
 
 def plan_display(stats: MapStats, *, scale: str = "auto", bit_depth: int = 8,
-                 hint: str | None = None) -> DisplayMapping:
-    """The :class:`DisplayMapping` that ``scale`` gives a map with ``stats`` (module notes)."""
+                 hint: str | None = None, kind: str | None = None, bias: bool = False,
+                 float_unit: bool = False) -> DisplayMapping:
+    """The :class:`DisplayMapping` that ``scale`` gives a map with ``stats`` (module notes).
+
+    Parameters
+    ----------
+    stats : MapStats
+        Of the whole map (read only when :func:`needs_stats` says so).
+    scale : str
+        ``auto``, ``clip``, ``abs``, ``minmax`` or ``offset:V``.
+    bit_depth : {8, 16}
+        Output depth; M = 255 or 65535.
+    hint : str or None
+        A preset's display scale in 8-bit units, used by ``auto`` only.
+    kind : {'image', 'feature', None}
+        The kernel's kind (:func:`convcli.alpha.kernel_kinds`); None: not known.
+    bias : bool
+        The map carries a user bias: ``auto`` clips.
+    float_unit : bool
+        The map is of a ``[0, 1]`` float image: its values are ×M first.
+
+    Raises
+    ------
+    OptionError
+        A bad ``scale``, ``hint``, ``bit_depth`` or ``kind``.
+    """
     if bit_depth not in _MAX_VALUE:
         raise OptionError(f"`bit_depth` must be 8 or 16, got {bit_depth!r}")
+    _check_kind(kind)
     max_value = _MAX_VALUE[bit_depth]
-    scale = parse_scale(scale)
-    value_range = None if stats.low is None else (stats.low, stats.high)
+    unit = float(max_value) if float_unit else 1.0  # the rules see u·x, in output units
+    value_range = None if stats.low is None else (stats.low * unit, stats.high * unit)
+    scale = _resolve(scale, bit_depth, hint)
     multiplier = 1.0
     if scale == "auto":
-        if hint is not None:
-            scale = parse_scale(hint)
-            if scale.startswith("offset:") and bit_depth == 16:
-                scale = f"offset:{float(scale.partition(':')[2]) * _HINT_UNIT}"
-        if scale == "auto":
-            scale, multiplier = _auto_scale(stats, max_value, value_range)
+        scale, uses_peak = _auto_rule(value_range, max_value, kind, bias)
+        peak = stats.peak * unit if uses_peak else 0.0
+        if peak > max_value:
+            # a feature map: q lands on M − ½, so only values above q (≤ 1 %) round to M
+            multiplier = (max_value - 0.5 if kind == "feature" else max_value) / peak
     shift = 0.0
-    kind = "abs" if scale == "abs" else "clip"
+    mode = "abs" if scale == "abs" else "clip"
     if scale == "minmax":
         low, high = value_range if value_range is not None else (0.0, 0.0)
         shift, multiplier = (-low, max_value / (high - low)) if high > low else (0.0, 0.0)
     elif scale.startswith("offset:"):
         shift = float(scale.partition(":")[2])
-    return DisplayMapping(kind, shift, multiplier, max_value)
+    # (f(u·x) + shift)·m = (f(x) + shift/u)·(u·m) for u > 0, f the identity or |·|
+    return DisplayMapping(mode, shift / unit, multiplier * unit, max_value)
+
+
+def alpha_mapping(bit_depth: int = 8, *, float_unit: bool = False) -> DisplayMapping:
+    """The mapping of a filtered alpha channel (``--alpha keep``): ``clip``, ×M for ``float_unit``."""
+    if bit_depth not in _MAX_VALUE:
+        raise OptionError(f"`bit_depth` must be 8 or 16, got {bit_depth!r}")
+    max_value = _MAX_VALUE[bit_depth]
+    return DisplayMapping("clip", 0.0, float(max_value) if float_unit else 1.0, max_value)
 
 
 def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: bool = False,
@@ -250,7 +340,8 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
 
 
 def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
-              hint: str | None = None, overwrite: bool = False) -> np.ndarray:
+              hint: str | None = None, overwrite: bool = False, kind: str | None = None,
+              bias: bool = False, float_unit: bool = False) -> np.ndarray:
     """Map float maps to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``) pixels.
 
     ``apply_mapping(maps, plan_display(map_stats(maps), …))``: the streaming
@@ -273,6 +364,12 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
         Work in ``maps`` itself (a writable float32/float64 array the caller
         no longer needs) instead of a copy: saves one pass and, for a large
         map, the page faults of a fresh buffer.
+    kind : {'image', 'feature', None}
+        The kernel's kind (image kernels sum to 1); None: not known.
+    bias : bool
+        The maps carry a user bias: ``auto`` clips.
+    float_unit : bool
+        ``maps`` come from a ``[0, 1]`` float image (values ×M on output).
 
     Returns
     -------
@@ -280,8 +377,9 @@ def to_pixels(maps: np.ndarray, *, scale: str = "auto", bit_depth: int = 8,
     """
     if bit_depth not in _MAX_VALUE:
         raise OptionError(f"`bit_depth` must be 8 or 16, got {bit_depth!r}")
-    parse_scale(scale)
-    mapping = plan_display(map_stats(maps), scale=scale, bit_depth=bit_depth, hint=hint)
+    stats = map_stats(maps) if needs_stats(scale, hint, kind=kind, bias=bias) else MapStats(0.0, 0.0)
+    mapping = plan_display(stats, scale=scale, bit_depth=bit_depth, hint=hint, kind=kind, bias=bias,
+                           float_unit=float_unit)
     return apply_mapping(maps, mapping, overwrite=overwrite)
 
 

@@ -50,10 +50,10 @@ import tempfile  # noqa: F401 - the tests patch tempfile.NamedTemporaryFile thro
 import threading
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -65,26 +65,37 @@ from convcli.png import DEFAULT_PNG_LEVEL, PNG_SIGNATURE, encode_png
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PNG_LEVEL",
+    "DEFAULT_QUALITY",
     "FORMATS",
     "LoadedImage",
+    "encode_jpeg",
     "encode_npy",
     "encode_npz",
     "encode_png",
     "encode_tiff",
+    "encode_tiff_pages",
+    "encode_webp",
     "format_from_suffix",
+    "frame_count",
+    "frame_stem",
+    "parse_frames",
+    "read_frames",
     "read_image",
+    "read_metadata",
     "read_size",
     "save_image",
+    "select_frames",
     "write_output",
 ]
 
 DEFAULT_MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
 """Pillow's decompression-bomb limit (about 89.5 million pixels)."""
 
-FORMATS = ("png", "tiff", "npy", "npz")
+FORMATS = ("png", "tiff", "jpeg", "webp", "npy", "npz")
 """Output formats that :func:`save_image` writes."""
 
-_SUFFIX_FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".npy": "npy", ".npz": "npz"}
+_SUFFIX_FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+                   ".webp": "webp", ".npy": "npy", ".npz": "npz"}
 _NPY_MAGIC = b"\x93NUMPY"
 _STDIN = "-"
 _SUPPORTED = "PNG, JPEG, TIFF, BMP, WebP, GIF or .npy"
@@ -119,6 +130,17 @@ class LoadedImage:
     channel_names : tuple of str
         ``("L",)``, ``("L", "A")``, ``("R", "G", "B")``, ``("R", "G", "B", "A")``,
         or ``("c0", "c1", …)`` for npy.
+    metadata : dict
+        What an output may carry over (:func:`read_metadata`): any of
+        ``icc_profile`` (bytes), ``exif`` (bytes, ``Exif\\0\\0`` + TIFF block, its
+        Orientation already reset to 1: the pixels are upright), ``dpi``
+        ((x, y) floats, a PNG's 299.9994 given as 300) and ``text`` (dict of
+        PNG text chunks). Empty for ``.npy``.
+    frame : int or None
+        Index of this frame in a multi-frame file (:func:`read_frames`), from 0;
+        None for a single image.
+    n_frames : int
+        Frames (GIF/WebP) or pages (TIFF) in the file.
     """
 
     pixels: np.ndarray
@@ -127,12 +149,30 @@ class LoadedImage:
     mode: str
     bit_depth: int
     channel_names: tuple[str, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    frame: int | None = None
+    n_frames: int = 1
 
     @functools.cached_property
     def array(self) -> np.ndarray:
         """:attr:`pixels` as contiguous float32 (float64 stays float64)."""
         dtype = np.float64 if self.pixels.dtype == np.float64 else np.float32
         return np.ascontiguousarray(self.pixels, dtype=dtype)
+
+    @functools.cached_property
+    def float_unit(self) -> bool:
+        """True for a float image whose values all lie in ``[0, 1]`` (NaN ignored).
+
+        Such an image is a ``[0, 1]`` image: its maps are shown ×255 (×65535)
+        by :func:`convcli.display.plan_display` (``float_unit=True``), and its
+        alpha, if any, is opaque at 1.
+        """
+        if self.pixels.dtype.kind != "f" or not self.pixels.size:
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all NaN
+            low, high = float(np.nanmin(self.pixels)), float(np.nanmax(self.pixels))
+        return bool(low >= 0.0 and high <= 1.0)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -367,6 +407,53 @@ def _native_pixels(handle: BinaryIO,
     return np.asarray(converted), mode, 8, _CHANNELS[target]
 
 
+_EXIF_ORIENTATION = 0x0112
+_EXIF_HEADER = b"Exif\x00\x00"
+
+
+def _nice_dpi(value: float) -> float:
+    """A resolution as the user gave it: PNG stores pixels per metre, so 300 dpi reads
+    back as 299.9994 (11811 / 39.37); within 0.01 of a whole number it is that number."""
+    nearest = round(float(value))
+    return float(nearest) if abs(float(value) - nearest) < 0.01 else float(value)
+
+
+def read_metadata(image: Image.Image) -> dict[str, Any]:
+    """What an output carries over from an open Pillow image (see :attr:`LoadedImage.metadata`).
+
+    ``exif`` is taken only from a real EXIF block (JPEG APP1, PNG eXIf, WebP
+    EXIF), not from a TIFF's own tags; its Orientation is set to 1 because the
+    pixels are read upright. A broken EXIF block is dropped, not fatal.
+    """
+    metadata: dict[str, Any] = {}
+    info = image.info
+    icc = info.get("icc_profile")
+    if isinstance(icc, bytes) and icc:
+        metadata["icc_profile"] = icc
+    if image.format != "TIFF" and info.get("exif"):
+        try:
+            exif = image.getexif()
+            if _EXIF_ORIENTATION in exif:
+                exif[_EXIF_ORIENTATION] = 1
+            data = exif.tobytes()
+            if len(data) > len(_EXIF_HEADER) + 8:
+                metadata["exif"] = data if data.startswith(_EXIF_HEADER) else _EXIF_HEADER + data
+        except Exception:  # a broken EXIF block must not stop the image from loading
+            pass
+    dpi = info.get("dpi")
+    if isinstance(dpi, tuple) and len(dpi) == 2:
+        try:
+            values = (_nice_dpi(dpi[0]), _nice_dpi(dpi[1]))
+        except (TypeError, ValueError):
+            values = (0.0, 0.0)
+        if all(np.isfinite(v) and v > 0 for v in values):
+            metadata["dpi"] = values
+    text = getattr(image, "text", None) if image.format == "PNG" else None
+    if text:
+        metadata["text"] = {str(key): str(value) for key, value in text.items()}
+    return metadata
+
+
 def _read_pillow(name: str, handle: BinaryIO, source: str, stem: str,
                  max_pixels: int | None) -> LoadedImage:
     with _pillow_guard():
@@ -391,10 +478,12 @@ def _read_pillow(name: str, handle: BinaryIO, source: str, stem: str,
             except Exception as error:
                 raise ImageError(f"{name}: corrupt or truncated image ({error})") from None
             orientation = _orientation(image)  # after decoding: a PNG's getexif() loads it
+            metadata = read_metadata(image)
+            n_frames = int(getattr(image, "n_frames", 1) or 1)
     if pixels.ndim == 2:
         pixels = pixels[:, :, np.newaxis]
     return LoadedImage(np.ascontiguousarray(_orient(pixels, orientation)), source, stem, mode,
-                       bit_depth, channel_names)
+                       bit_depth, channel_names, metadata, None, n_frames)
 
 
 def read_image(source: str | os.PathLike, *,
@@ -436,6 +525,191 @@ def read_image(source: str | os.PathLike, *,
         if magic == _NPY_MAGIC:
             return _read_npy(name, handle, source_text, stem, max_pixels)
         return _read_pillow(name, handle, source_text, stem, max_pixels)
+
+
+_FRAMES_HELP = "`--frames` must be all, N or A-B (frames counted from 0)"
+
+
+def parse_frames(spec: str | int) -> tuple[int, int | None]:
+    """``--frames`` text → ``(first, last)``, both inclusive; ``last`` None means to the end.
+
+    ``all`` → ``(0, None)``; ``N`` → ``(N, N)``; ``A-B`` → ``(A, B)`` with
+    ``A ≤ B``; frames are counted from 0. Anything else raises
+    :class:`OptionError`.
+    """
+    text = str(spec).strip().lower().replace(" ", "")
+    if text == "all":
+        return 0, None
+    first_text, dash, last_text = text.partition("-")
+    if not first_text.isdigit() or (dash and not last_text.isdigit()):
+        raise OptionError(f"{_FRAMES_HELP}, got {spec!r}")
+    first = int(first_text)
+    last = int(last_text) if dash else first
+    if last < first:
+        raise OptionError(f"`--frames {spec}`: the range runs backwards (A-B needs A ≤ B)")
+    return first, last
+
+
+def select_frames(spec: str | int, n_frames: int, name: str) -> range:
+    """The frame indices of ``spec`` (:func:`parse_frames`) in a file of ``n_frames`` frames.
+
+    Raises :class:`OptionError` naming the file when a frame is past the end.
+    """
+    first, last = parse_frames(spec)
+    if last is None:
+        return range(n_frames)
+    if last >= n_frames:
+        has = "1 frame (0)" if n_frames == 1 else f"{n_frames} frames (0-{n_frames - 1})"
+        raise OptionError(f"`--frames {spec}`: {name} has {has}")
+    return range(first, last + 1)
+
+
+def frame_count(source: str | os.PathLike) -> int:
+    """Frames (GIF, WebP, APNG) or pages (TIFF) in an image file, from its headers; 1 for
+    ``.npy``, standard input and anything Pillow cannot open (the read reports those)."""
+    if isinstance(source, str) and source == _STDIN:
+        return 1
+    try:
+        _, handle = _open_source(source)
+    except ImageError:
+        return 1
+    with handle:
+        if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            return 1
+        handle.seek(0)
+        with _pillow_guard():
+            try:
+                with Image.open(handle) as image:
+                    return max(1, int(getattr(image, "n_frames", 1) or 1))
+            except Exception:
+                return 1
+
+
+def frame_stem(stem: str, frame: int | None, last: int) -> str:
+    """``stem.fNNN`` for ``frame`` of a multi-frame input, the index zero-padded to the width of
+    ``last`` (the last frame written): frames 0-12 give ``photo.f00`` … ``photo.f12``; ``stem``
+    itself for a single image (``frame`` None)."""
+    if frame is None:
+        return stem
+    return f"{stem}.f{frame:0{len(str(max(last, frame)))}d}"
+
+
+def _unify_channels(decoded: list[tuple[np.ndarray, str, int, tuple[str, ...]]]
+                    ) -> list[tuple[np.ndarray, str, int, tuple[str, ...]]]:
+    """Give every 8/16-bit frame the same channels: gray → RGB if any frame has colour,
+    an opaque alpha if any frame has alpha (a GIF's first frame may be gray or opaque)."""
+    names = {frame[3] for frame in decoded}
+    depths = {frame[2] for frame in decoded}
+    if len(names) == 1 or not depths <= {8, 16} or len(depths) != 1 \
+            or not names <= set(_CHANNELS.values()):
+        return decoded
+    colour = any(len(n) >= 3 for n in names)
+    alpha = any(n[-1] == "A" for n in names)
+    target = ("R", "G", "B") if colour else ("L",)
+    target += ("A",) * alpha
+    opaque = 255 if depths == {8} else 65535
+    unified = []
+    for pixels, mode, depth, frame_names in decoded:
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, np.newaxis]
+        value = pixels[:, :, :-1] if frame_names[-1] == "A" else pixels
+        if colour and value.shape[2] == 1:
+            value = np.repeat(value, 3, axis=2)
+        if alpha:
+            alpha_plane = pixels[:, :, -1:] if frame_names[-1] == "A" \
+                else np.full((*pixels.shape[:2], 1), opaque, pixels.dtype)
+            value = np.concatenate([value, alpha_plane], axis=2)
+        unified.append((value, mode, depth, target))
+    return unified
+
+
+def read_frames(source: str | os.PathLike, frames: str | int = "all", *,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[LoadedImage]:
+    """Every frame of an animated GIF/WebP/PNG or every page of a multi-page TIFF.
+
+    Frames are composited as a viewer shows them: Pillow pastes a GIF frame
+    stored as a partial rectangle over the previous frame after that
+    frame's disposal (and so do libwebp and the APNG reader), and gives the
+    frame from its second on in RGB or RGBA. All frames of one file get the
+    same channels (a gray or opaque first frame is widened to the others').
+    TIFF pages are read as they are, each with its own size and mode.
+
+    Parameters
+    ----------
+    source : str or path-like
+        As :func:`read_image` (``"-"`` for standard input).
+    frames : str or int
+        ``all`` (default), ``N`` or ``A-B`` (inclusive), counted from 0.
+    max_pixels : int or None
+        Per frame, as :func:`read_image`.
+
+    Returns
+    -------
+    list of LoadedImage
+        In frame order; ``frame`` is the index in the file and ``n_frames``
+        the file's count (a one-frame file gives ``frame=None``). Metadata
+        and the EXIF orientation of the file apply to every frame.
+
+    Raises
+    ------
+    ImageError
+        As :func:`read_image`.
+    OptionError
+        A bad ``frames`` spec, or a frame past the end of the file.
+    """
+    parse_frames(frames)  # a bad spec fails before the file is opened
+    if max_pixels is not None and max_pixels < 1:
+        raise OptionError(f"`max_pixels` must be a positive integer or None, got {max_pixels}")
+    name, handle = _open_source(source)
+    is_stdin = name == "stdin"
+    source_text = _STDIN if is_stdin else os.fspath(source)
+    stem = "stdin" if is_stdin else Path(source_text).stem
+    with handle:
+        magic = handle.read(len(_NPY_MAGIC))
+        handle.seek(0)
+        if magic == _NPY_MAGIC:
+            select_frames(frames, 1, name)
+            return [_read_npy(name, handle, source_text, stem, max_pixels)]
+        with _pillow_guard():
+            try:
+                image = Image.open(handle)
+            except Image.UnidentifiedImageError:
+                raise ImageError(f"{name}: not a recognised image file ({_SUPPORTED})") from None
+            except Exception as error:
+                raise ImageError(f"{name}: cannot read image header ({error})") from None
+            with image:
+                n_frames = int(getattr(image, "n_frames", 1) or 1)
+                indices = select_frames(frames, n_frames, name)
+                if image.format == "PNG":
+                    _verify_png_crcs(name, handle)
+                    handle.seek(0)
+                decoded = []
+                for index in indices:
+                    try:
+                        image.seek(index)
+                        _check_pixels(name, image.size[1], image.size[0], max_pixels)
+                        if index == 0 or image.format != "PNG":
+                            decoded.append(_native_pixels(handle, image))
+                        else:  # APNG frames after the first: no 16-bit re-decode of the file
+                            image.load()
+                            decoded.append(_native_pixels(handle, image.copy()))
+                    except (ImageError, OptionError) as error:
+                        raise type(error)(f"{name}: frame {index}: {error}") from None
+                    except MemoryError:
+                        raise ImageError(f"{name}: frame {index}: not enough memory to decode") from None
+                    except Exception as error:
+                        raise ImageError(f"{name}: frame {index}: corrupt or truncated ({error})") from None
+                image.seek(0)
+                orientation = _orientation(image)
+                metadata = read_metadata(image)
+    results = []
+    for index, (pixels, mode, bit_depth, channel_names) in zip(indices, _unify_channels(decoded)):
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, np.newaxis]
+        results.append(LoadedImage(np.ascontiguousarray(_orient(pixels, orientation)), source_text,
+                                   stem, mode, bit_depth, channel_names, metadata,
+                                   index if n_frames > 1 else None, n_frames))
+    return results
 
 
 def read_size(source: str | os.PathLike) -> tuple[int, int]:
@@ -557,10 +831,181 @@ def encode_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
+def _metadata(metadata: Mapping[str, Any] | None, strip: bool) -> Mapping[str, Any]:
+    return {} if strip or not metadata else metadata
+
+
+def _to_8bit(pixels: np.ndarray, what: str, notes: list[str] | None) -> np.ndarray:
+    """uint8 pixels; uint16 → ``rint(x / 257)`` with a note; anything else an OptionError."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, np.newaxis]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or 0 in pixels.shape:
+        raise OptionError(f"{what} output needs (H, W) or (H, W, C) pixels with C in 1..4, got shape "
+                          f"{pixels.shape}")
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype == np.uint16:
+        if notes is not None:
+            notes.append(f"{what} holds 8-bit samples only: the 16-bit map was converted to 8 bits")
+        return np.rint(pixels / 257.0).astype(np.uint8)
+    raise OptionError(f"{what} output needs uint8 (or uint16) pixels, got {pixels.dtype}; "
+                      f"use -f tiff or npy for float maps")
+
+
+def _check_quality(quality: int) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise OptionError(f"`--quality` must be an integer 1..100, got {quality!r}")
+    return int(quality)
+
+
+DEFAULT_QUALITY = 90
+"""JPEG/WebP quality when none is given (libvips and ImageMagick use 75-92)."""
+
+_FULL_CHROMA_FROM = 90  # quality at and above which JPEG keeps full-resolution colour (4:4:4)
+
+
+def encode_jpeg(pixels: np.ndarray, *, quality: int = DEFAULT_QUALITY,
+                metadata: Mapping[str, Any] | None = None, strip: bool = False,
+                background: Sequence[float] | None = None, notes: list[str] | None = None) -> bytes:
+    """A baseline JPEG of 8-bit gray or RGB ``pixels``.
+
+    Parameters
+    ----------
+    pixels : ndarray, uint8 (or uint16), (H, W) or (H, W, C), C in 1..4
+        uint16 is converted to 8 bits (``rint(x / 257)``) with a note. An
+        alpha channel (C = 2 or 4) is flattened, ``x · a + b · (1 − a)``, over
+        ``background`` (8-bit values, one per colour channel; default black)
+        with a note: JPEG has no alpha.
+    quality : int, 1..100
+        Default 90. At 90 and above the chroma is not subsampled (4:4:4), as
+        libvips and ImageMagick do, so a thin red line stays red; below, 4:2:0.
+    metadata : mapping or None
+        :attr:`LoadedImage.metadata`: ICC profile, EXIF and dpi are written;
+        PNG text chunks have no place in a JPEG (JFIF comments are not used).
+    strip : bool
+        Write no metadata at all.
+    notes : list or None
+        One-line notes for the user are appended here.
+
+    Returns
+    -------
+    bytes
+    """
+    quality = _check_quality(quality)
+    pixels = _to_8bit(pixels, "JPEG", notes)
+    if pixels.shape[2] in (2, 4):
+        colour = pixels[:, :, :-1].astype(np.float32)
+        coverage = pixels[:, :, -1:].astype(np.float32) / 255.0
+        back = np.zeros(colour.shape[2], np.float32) if background is None \
+            else np.asarray(background, np.float32)
+        pixels = np.clip(np.rint(colour * coverage + back * (1.0 - coverage)), 0, 255).astype(np.uint8)
+        if notes is not None:
+            notes.append("JPEG has no alpha: the map was flattened over "
+                         + ("black" if background is None else "the background"))
+    image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels))
+    options: dict[str, Any] = {"quality": quality,
+                               "subsampling": 0 if quality >= _FULL_CHROMA_FROM else 2}
+    kept = _metadata(metadata, strip)
+    if kept.get("icc_profile"):
+        options["icc_profile"] = kept["icc_profile"]
+    if kept.get("exif"):
+        options["exif"] = kept["exif"]
+    if kept.get("dpi"):
+        options["dpi"] = tuple(round(float(v)) for v in kept["dpi"])
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+def encode_webp(frames: np.ndarray | Sequence[np.ndarray], *, quality: int = DEFAULT_QUALITY,
+                lossless: bool = False, metadata: Mapping[str, Any] | None = None,
+                strip: bool = False, duration: int | Sequence[int] | None = None,
+                notes: list[str] | None = None) -> bytes:
+    """A WebP of 8-bit pixels, or an animated WebP of several frames.
+
+    Parameters
+    ----------
+    frames : ndarray (H, W[, C]) or sequence of them, uint8 (or uint16), C in 1..4
+        One image or the frames of an animation (same shape). Gray (C = 1, 2)
+        is stored as RGB(A) (WebP has no gray mode); uint16 is converted to 8
+        bits with a note.
+    quality : int, 1..100
+        Lossy quality, default 90 (with ``lossless``: the compression effort).
+    lossless : bool
+        Exact pixels; the colour under fully transparent pixels is kept too
+        (libwebp's ``exact``), so ``--alpha channel`` maps survive.
+    metadata : mapping or None
+        ICC profile and EXIF are written (WebP has no dpi or text fields).
+    strip : bool
+        Write no metadata at all.
+    duration : int or sequence of int or None
+        Milliseconds per frame of an animation (default 100).
+    notes : list or None
+        One-line notes for the user are appended here.
+    """
+    quality = _check_quality(quality)
+    stack = [frames] if isinstance(frames, np.ndarray) else list(frames)
+    if not stack:
+        raise OptionError("WebP output needs at least one frame")
+    images = []
+    for index, frame in enumerate(stack):
+        pixels = _to_8bit(frame, "WebP", notes if index == 0 else None)
+        if pixels.shape[2] in (1, 2):
+            pixels = np.concatenate([np.repeat(pixels[:, :, :1], 3, axis=2), pixels[:, :, 1:]], axis=2)
+        images.append(Image.fromarray(np.ascontiguousarray(pixels)))
+    if len({image.size for image in images}) != 1 or len({image.mode for image in images}) != 1:
+        raise OptionError("an animated WebP needs frames of one shape")
+    options: dict[str, Any] = {"quality": quality, "lossless": bool(lossless), "exact": bool(lossless)}
+    kept = _metadata(metadata, strip)
+    if kept.get("icc_profile"):
+        options["icc_profile"] = kept["icc_profile"]
+    if kept.get("exif"):
+        options["exif"] = kept["exif"]
+    if len(images) > 1:
+        options.update(save_all=True, append_images=images[1:],
+                       duration=list(duration) if isinstance(duration, Sequence) else (duration or 100))
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="WEBP", **options)
+    return buffer.getvalue()
+
+
 _TIFF_8BIT_CHANNELS = (1, 2, 3, 4)  # L, LA, RGB, RGBA pages
+_TIFF_TEXT_TAGS = {"description": 270, "software": 305, "author": 315, "artist": 315,
+                   "copyright": 33432, "title": 269}  # PNG text keys with a TIFF tag of their own
 
 
-def encode_tiff(array: np.ndarray) -> bytes:
+def _tiff_tags(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Pillow TIFF save options for ``metadata``: dpi, ICC profile, text as tags.
+
+    Text keys Description, Software, Author/Artist, Copyright and Title go to
+    their TIFF tags; the other keys are added to ImageDescription as
+    ``key: value`` lines; non-ASCII text is stored as UTF-8. EXIF is not
+    written into TIFF outputs.
+    """
+    options: dict[str, Any] = {}
+    if metadata.get("dpi"):
+        options["dpi"] = tuple(float(v) for v in metadata["dpi"])
+    if metadata.get("icc_profile"):
+        options["icc_profile"] = metadata["icc_profile"]
+    tags: dict[int, str] = {}
+    extra_lines = []
+    for key, value in (metadata.get("text") or {}).items():
+        tag = _TIFF_TEXT_TAGS.get(str(key).lower())
+        if tag is not None and tag not in tags:
+            tags[tag] = str(value)
+        else:
+            extra_lines.append(f"{key}: {value}")
+    if extra_lines:
+        tags[270] = "\n".join(([tags[270]] if 270 in tags else []) + extra_lines)
+    if tags:  # ASCII tags; other text as UTF-8 bytes, as tifffile and exiftool write and read it
+        options["tiffinfo"] = {tag: text if text.isascii() else text.encode()
+                               for tag, text in tags.items()}
+    return options
+
+
+def encode_tiff(array: np.ndarray, *, metadata: Mapping[str, Any] | None = None,
+                strip: bool = False) -> bytes:
     """An uncompressed TIFF of ``array`` (H, W) or (H, W, C).
 
     - uint8: one page in mode L, LA, RGB or RGBA for C = 1..4;
@@ -568,7 +1013,10 @@ def encode_tiff(array: np.ndarray) -> bytes:
     - float (any float dtype, stored as float32): mode F, one page per channel.
 
     Multi-page files are read back page by page (``Image.seek``); other
-    uint8 channel counts also become one page per channel.
+    uint8 channel counts also become one page per channel. ``metadata``
+    (:attr:`LoadedImage.metadata`; ``strip`` drops it) gives every page its
+    resolution (dpi; without it readers assume 72 or 1), ICC profile and text
+    tags (:func:`_tiff_tags`).
     """
     array = np.asarray(array)
     if array.ndim == 2:
@@ -585,24 +1033,68 @@ def encode_tiff(array: np.ndarray) -> bytes:
                  for c in range(channels)]
     else:
         raise OptionError(f"TIFF output needs uint8, uint16 or float data, got {array.dtype}")
+    options = _tiff_tags(_metadata(metadata, strip))  # Pillow gives every page the same tags
     buffer = io.BytesIO()
-    pages[0].save(buffer, format="TIFF", save_all=len(pages) > 1, append_images=pages[1:])
+    pages[0].save(buffer, format="TIFF", save_all=len(pages) > 1, append_images=pages[1:], **options)
+    return buffer.getvalue()
+
+
+def encode_tiff_pages(pages: Sequence[np.ndarray], *, metadata: Mapping[str, Any] | None = None,
+                      strip: bool = False) -> bytes:
+    """A multi-page TIFF: one page per frame, each ``(H, W, N)`` samples (uint8, uint16 or float32).
+
+    Pages of 3 or 4 samples are RGB (the fourth an extra sample, alpha), others
+    gray with extra samples; deflate-compressed. ``metadata`` gives every page
+    its dpi and ICC profile (unless ``strip``).
+    """
+    import tifffile
+
+    kept = _metadata(metadata, strip)
+    options: dict[str, Any] = {"compression": "zlib", "metadata": None}
+    if kept.get("dpi"):
+        options["resolution"] = tuple(float(v) for v in kept["dpi"])
+        options["resolutionunit"] = "INCH"
+    if kept.get("icc_profile"):
+        options["iccprofile"] = bytes(kept["icc_profile"])
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer, bigtiff=sum(p.nbytes for p in pages) > 2**32 - 2**25) as writer:
+        for page in pages:
+            page = np.asarray(page)
+            if page.ndim == 2:
+                page = page[:, :, np.newaxis]
+            if page.dtype.kind == "f":
+                page = page.astype(np.float32, copy=False)
+            elif page.dtype not in (np.uint8, np.uint16):
+                raise OptionError(f"TIFF output needs uint8, uint16 or float data, got {page.dtype}")
+            samples = page.shape[2]
+            rgb = samples in (3, 4) and page.dtype.kind == "u"
+            extra = {"extrasamples": ("unassalpha",)} if rgb and samples == 4 else {}
+            writer.write(np.ascontiguousarray(page if samples > 1 else page[:, :, 0]),
+                         photometric="rgb" if rgb else "minisblack",
+                         planarconfig="contig" if samples > 1 else None, **extra, **options)
     return buffer.getvalue()
 
 
 def format_from_suffix(path: str | os.PathLike) -> str | None:
-    """``"png"``, ``"tiff"``, ``"npy"`` or ``"npz"`` from the file suffix, else None."""
+    """``"png"``, ``"tiff"``, ``"jpeg"`` (.jpg/.jpeg), ``"webp"``, ``"npy"`` or ``"npz"`` from the
+    file suffix (any case), else None."""
     return _SUFFIX_FORMATS.get(Path(os.fspath(path)).suffix.lower())
 
 
 def save_image(target: str | os.PathLike, pixels_or_float: np.ndarray | Mapping[str, np.ndarray],
                *, format: str, force: bool = False, protect: Iterable[str | os.PathLike] = (),
-               compress_level: int = DEFAULT_PNG_LEVEL) -> None:
+               compress_level: int = DEFAULT_PNG_LEVEL, quality: int = DEFAULT_QUALITY,
+               lossless: bool = False, metadata: Mapping[str, Any] | None = None, strip: bool = False,
+               notes: list[str] | None = None) -> None:
     """Encode in ``format`` (one of :data:`FORMATS`) and :func:`write_output` it.
 
     ``png`` takes uint8/uint16 pixels (see :func:`convcli.display.to_pixels`),
+    ``jpeg``/``webp`` uint8 (uint16 converted, with a note in ``notes``),
     ``tiff`` pixels or float maps, ``npy`` any array, ``npz`` a mapping of
     names to arrays (a single array is stored under the name ``"maps"``).
+    ``metadata`` (:attr:`LoadedImage.metadata`) is written into PNG, JPEG,
+    WebP and TIFF outputs unless ``strip``; ``quality`` is JPEG's and WebP's,
+    ``lossless`` WebP's.
     """
     if format not in FORMATS:
         raise OptionError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -613,9 +1105,15 @@ def save_image(target: str | os.PathLike, pixels_or_float: np.ndarray | Mapping[
     elif isinstance(pixels_or_float, Mapping):
         raise OptionError(f"format {format!r} takes one array, not a mapping of arrays")
     elif format == "png":
-        data = encode_png(pixels_or_float, compress_level=compress_level)
+        data = encode_png(pixels_or_float, compress_level=compress_level,
+                          metadata=_metadata(metadata, strip))
     elif format == "tiff":
-        data = encode_tiff(pixels_or_float)
+        data = encode_tiff(pixels_or_float, metadata=metadata, strip=strip)
+    elif format == "jpeg":
+        data = encode_jpeg(pixels_or_float, quality=quality, metadata=metadata, strip=strip, notes=notes)
+    elif format == "webp":
+        data = encode_webp(pixels_or_float, quality=quality, lossless=lossless, metadata=metadata,
+                           strip=strip, notes=notes)
     else:
         data = encode_npy(pixels_or_float)
     write_output(target, data, force=force, protect=protect)

@@ -90,7 +90,17 @@ class Job:
     compress_level : int
         PNG / TIFF deflate level 0–9.
     alpha : str
-        ``drop`` (filter colour only) or ``filter`` / ``channel`` (alpha as a channel).
+        ``keep`` (premultiplied filtering; image kernels keep a filtered alpha),
+        ``drop`` (flatten over ``background``, opaque maps) or ``channel`` /
+        ``filter`` (alpha as a plain channel); see :mod:`convcli.alpha`.
+    background : str or None
+        ``--background`` colour of ``drop`` (None: black).
+    quality : int
+        JPEG / WebP quality 1–100.
+    lossless : bool
+        Lossless WebP (keeps the colour under transparent pixels).
+    strip : bool
+        Write no metadata (ICC profile, EXIF, dpi, text) into image outputs.
     max_pixels : int or None
         Decoding limit and working-image limit (see :func:`convcli.pipeline.render.plan_render`).
     verify : bool
@@ -120,7 +130,7 @@ class Job:
     out_format: str | None = None
     bit_depth: int | None = None
     compress_level: int = 4
-    alpha: str = "drop"
+    alpha: str = "keep"
     max_pixels: int | None = None
     verify: bool = False
     map_stats: bool = False
@@ -129,6 +139,10 @@ class Job:
     hold_bytes: int = DEFAULT_HOLD_BYTES
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     activation: str = "none"
+    background: str | None = None
+    quality: int = 90
+    lossless: bool = False
+    strip: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,11 @@ class Destination:
         Paths that must never be written (the run's inputs).
     montage : str or None
         Also write a labelled contact sheet of all maps (PNG) there.
+    collect : list or None
+        Frames of a multi-frame input that go into one file (multi-page TIFF,
+        animated WebP, ``(T, H', W', N)`` npy): instead of writing, every
+        output's final array is appended here as ``(path, array)`` for the
+        caller to write once all frames are done.
     """
 
     output: str | None = None
@@ -156,6 +175,7 @@ class Destination:
     force: bool = False
     protect: tuple[str, ...] = ()
     montage: str | None = None
+    collect: list | None = None
 
 
 def is_directory_target(output: str) -> bool:
@@ -222,7 +242,9 @@ class _Runner:
     """The state of one :func:`run`: the plan, the band schedule and the output layout."""
 
     def __init__(self, job: Job, source: Any, destination: Destination) -> None:
+        from convcli import alpha as alpha_rules
         from convcli.maps import group_maps
+        from convcli.pipeline.prepared import PreparedRows, is_float_unit
         from convcli.pipeline.render import plan_render
 
         if job.activation not in ("none", "relu"):
@@ -238,10 +260,17 @@ class _Runner:
         self.job, self.source, self.destination = job, source, destination
         self.name = "stdin" if source.name == "-" else source.name
         channel_names = tuple(source.channel_names)
-        has_alpha = len(channel_names) in (2, 4) and channel_names[-1] == "A"
-        drop_alpha = job.alpha == "drop" and has_alpha
-        if drop_alpha:
-            channel_names = channel_names[:-1]
+        self.float_unit = is_float_unit(source)
+        mode = alpha_rules.parse_alpha_mode(job.alpha)
+        self.colour_source: Any = source
+        self.alpha_source: Any = None
+        self.max_alpha = 255.0
+        if alpha_rules.has_alpha(channel_names) and mode != "channel":
+            self.max_alpha = alpha_rules.alpha_max(source.bit_depth, float_unit=self.float_unit)
+            prepared = PreparedRows(source, channel_names, mode, max_value=self.max_alpha,
+                                    background=job.background)
+            self.colour_source, channel_names = prepared.colour, prepared.channel_names
+            self.alpha_source = prepared.alpha
         geometry = dict(job.geometry)
         dtype = geometry.get("dtype", "float32")
         limit = float(np.finfo(dtype).max)
@@ -250,9 +279,22 @@ class _Runner:
                 and float(np.max(np.abs(weights))) > limit:
             raise KernelError(f"{job.spec_text}: weights exceed the {dtype} range (±{limit:.3g})"
                               + ("; use --dtype float64" if dtype == "float32" else ""))
+        channels_mode = geometry.get("channels", "depthwise")
+        self.kinds = alpha_rules.kernel_kinds(weights, channels_mode)
+        self.bias = geometry.get("bias", 0.0)
+        self.has_bias = bool(np.any(np.asarray(self.bias, dtype=np.float64) != 0))
+        # --alpha keep: image kernels are divided by the alpha filtered alongside (reduce: feature maps)
+        keep = self.alpha_source is not None and job.reduce == "none" and "image" in self.kinds
+        if not keep:
+            self.alpha_source = None
         try:
-            self.plan = plan_render(source.shape, weights, transpose=job.transpose, reduce=job.reduce,
-                                    drop_alpha=drop_alpha, max_pixels=job.max_pixels, **geometry)
+            self.plan = plan_render(self.colour_source.shape, weights, transpose=job.transpose,
+                                    reduce=job.reduce, max_pixels=job.max_pixels,
+                                    **(dict(geometry, bias=0.0) if keep else geometry))
+            self.alpha_plan = None if not keep else plan_render(
+                self.alpha_source.shape, alpha_rules.alpha_weights(weights, channels_mode),
+                transpose=job.transpose, max_pixels=job.max_pixels,
+                **dict(geometry, bias=0.0, channels="depthwise"))
         except (KernelError, ShapeError) as exc:
             raise type(exc)(f"{self.name}: {job.spec_text}: {exc}") from None
         self.limit = limit
@@ -261,10 +303,29 @@ class _Runner:
         labels = list(job.labels)
         if job.reduce != "none":
             labels = [f"{job.bank_name}-{job.reduce}"]
+            self.kinds = ("feature",)
         if n_out // len(labels) != len(channel_names):
             channel_names = ()  # sum / gray modes: one channel per kernel
         self.labels = labels
-        self.names = _map_names(labels, n_out, channel_names)
+        per_kernel = n_out // len(labels)
+        if keep:  # per kernel: colour (+ the filtered alpha for an image kernel)
+            self.layout = alpha_rules.keep_layout(self.kinds, per_kernel)
+            names = channel_names or (("L",) if per_kernel == 1
+                                      else tuple(f"c{i}" for i in range(per_kernel)))
+            self.groups_all = [
+                _Group(label, tuple(range(g.start, g.start + g.count)),
+                       names + (("A",) if g.has_alpha else ()), f, g.has_alpha)
+                for f, (label, g) in enumerate(zip(labels, self.layout))]
+            n_out = self.layout[-1].start + self.layout[-1].count
+            self.names = [f"{g.label}.{name}" if len(g.channel_names) > 1 else g.label
+                          for g in self.groups_all for name in g.channel_names]
+        else:
+            self.layout = None
+            self.groups_all = [
+                _Group(g.label, g.channels, g.channel_names, g.channels[0] // per_kernel, False)
+                for g in group_maps(labels, n_out, channel_names)]
+            self.names = _map_names(labels, n_out, channel_names)
+        self.out_shape = (out_rows, out_cols, n_out)
         self.fmt = output_format(job, destination, source.mode)
         self.stem = destination.stem or source.stem
         if self.fmt in _FLOAT_FORMATS:
@@ -272,7 +333,7 @@ class _Runner:
             label = labels[0] if len(labels) == 1 else job.bank_name
             self.targets = plan_targets(destination, source.stem, [label], self.fmt)
         else:
-            self.groups = group_maps(labels, n_out, channel_names)
+            self.groups = self.groups_all
             self.targets = plan_targets(destination, source.stem, [g.label for g in self.groups], self.fmt)
         raw_values = self.plan.raw_shape[1] * self.plan.raw_shape[2]
         in_values = self.plan.in_shape[1] * self.plan.in_shape[2]
@@ -287,6 +348,7 @@ class _Runner:
         )
         self.bands = split_rows(out_rows, height, stride_rows if job.transpose else 1)
         self.map_bytes = out_rows * out_cols * n_out * itemsize
+        self.notes: list[str] = []
         self.map_ranges: list[list[float]] | None = None
         self.progress: Callable[[float], None] | None = None
         self.passes = 1
@@ -297,7 +359,9 @@ class _Runner:
         from convcli.pipeline.render import render_rows
 
         try:
-            maps = render_rows(self.plan, self.source, rows)
+            maps = render_rows(self.plan, self.colour_source, rows)
+            if self.alpha_plan is not None:
+                maps = self._keep(maps, render_rows(self.alpha_plan, self.alpha_source, rows))
         except (KernelError, ShapeError) as exc:
             raise type(exc)(f"{self.name}: {self.job.spec_text}: {exc}") from None
         if self.job.activation != "none":
@@ -320,6 +384,22 @@ class _Runner:
                     entry[0], entry[1] = min(entry[0], float(lo)), max(entry[1], float(hi))
         return maps
 
+    def _keep(self, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """``--alpha keep`` of one band: unpremultiplied image-kernel maps and their alpha, then the bias
+        (on the colour channels, as the core adds it: scalar, per kernel or per output channel)."""
+        from convcli.alpha import keep_alpha
+
+        kept = keep_alpha(colour, alpha, self.kinds, self.max_alpha)
+        if self.has_bias:
+            n_colour = colour.shape[2]
+            values = np.asarray(self.bias, dtype=kept.dtype).ravel()
+            per_channel = np.broadcast_to(values, (n_colour,)) if values.size in (1, n_colour) \
+                else np.repeat(values, n_colour // values.size)
+            per_kernel = n_colour // len(self.kinds)
+            index = [g.start + c for g in self.layout for c in range(per_kernel)]
+            kept[:, :, index] += per_channel
+        return kept
+
     def bands_of_maps(self) -> Iterator[tuple[Rows, np.ndarray]]:
         """Render every band in order, reporting the fraction of the run done after each."""
         for rows in self.bands:
@@ -328,6 +408,17 @@ class _Runner:
             if self.progress is not None:
                 self.progress(min(1.0, self.rendered / (len(self.bands) * self.passes)))
             yield rows, maps
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Channels of the maps written to one image file."""
+
+    label: str
+    channels: tuple[int, ...]
+    channel_names: tuple[str, ...]
+    kernel: int
+    has_alpha: bool
 
 
 def planned_outputs(job: Job, source: Any, destination: Destination | None = None) -> list[str]:
@@ -387,8 +478,9 @@ def _run(job: Job, source: Any, destination: Destination,
     record: dict[str, Any] = {
         "input": source.name, "mode": source.mode,
         "shape_in": [source.shape[0], source.shape[1], runner.plan.channels_used],
-        "shape_out": list(runner.plan.out_shape), "outputs": [],
+        "shape_out": list(runner.out_shape), "outputs": [],
         "geometry": _geometry_record(job, runner.plan),
+        "alpha": job.alpha if runner.colour_source is not source else "none",
     }
     montage_target = destination.montage
     if montage_target:
@@ -400,7 +492,7 @@ def _run(job: Job, source: Any, destination: Destination,
     else:
         _write_images(runner, record, held)
     if held is not None and (job.verify or montage_target):
-        maps = np.concatenate(held) if held else np.zeros(runner.plan.out_shape, runner.dtype)
+        maps = np.concatenate(held) if held else np.zeros(runner.out_shape, runner.dtype)
         if job.verify:
             record["verify"] = _verify(runner, maps)
         if montage_target:
@@ -438,7 +530,7 @@ def _write_float(runner: _Runner, record: dict[str, Any], held: list[np.ndarray]
     from convcli.pipeline.sinks import open_sink
 
     destination, target = runner.destination, runner.targets[0]
-    shape = runner.plan.out_shape
+    shape = runner.out_shape
     dtype = np.float64 if runner.dtype == np.float64 else np.float32
     if runner.fmt == "npz":
         _check_target(runner, target)
@@ -448,8 +540,9 @@ def _write_float(runner: _Runner, record: dict[str, Any], held: list[np.ndarray]
         payload = imageio.encode_npz({name: maps[..., i] for i, name in enumerate(runner.names)})
         imageio.write_output(target, payload, force=destination.force, protect=list(destination.protect))
     else:
-        with open_sink(target, runner.fmt, shape, dtype, force=destination.force,
-                       protect=destination.protect) as sink:
+        with (_CollectSink(target, shape, dtype, destination.collect) if destination.collect is not None
+              else open_sink(target, runner.fmt, shape, dtype, force=destination.force,
+                             protect=destination.protect)) as sink:
             for _, maps in runner.bands_of_maps():
                 if held is not None:
                     held.append(maps)
@@ -516,12 +609,90 @@ class _StatsAccumulator:
         return MapStats(self.low, self.high, self.has_nan, sample)
 
 
-def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray] | None) -> None:
-    """PNG / TIFF (and other image formats): statistics pass if needed, then the render pass."""
-    from convcli import display
+class _WholeImageSink:
+    """JPEG / WebP (no band-by-band encoder): rows collected, encoded and written atomically at commit."""
+
+    def __init__(self, target: str, fmt: str, shape: tuple[int, int, int], dtype: Any, *, job: Job,
+                 destination: Destination, metadata: Any, notes: list[str]) -> None:
+        from convcli import imageio
+
+        if target != "-":
+            imageio.check_output_target(target, force=destination.force, protect=list(destination.protect))
+        self.target, self.fmt, self.job, self.destination = target, fmt, job, destination
+        self.metadata, self.notes = metadata, notes
+        self.pixels = np.empty(shape, dtype)
+        self.row = 0
+
+    def __enter__(self) -> _WholeImageSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pixels = None  # nothing was written before commit
+
+    def write_rows(self, band: np.ndarray) -> None:
+        self.pixels[self.row:self.row + band.shape[0]] = band.reshape(band.shape[0], *self.pixels.shape[1:])
+        self.row += band.shape[0]
+
+    def commit(self) -> None:
+        from convcli import imageio
+
+        job = self.job
+        if self.fmt == "jpeg":
+            data = imageio.encode_jpeg(self.pixels, quality=job.quality, metadata=self.metadata,
+                                       strip=job.strip, notes=self.notes)
+        else:
+            data = imageio.encode_webp(self.pixels, quality=job.quality, lossless=job.lossless,
+                                       metadata=self.metadata, strip=job.strip, notes=self.notes)
+        imageio.write_output(self.target, data, force=self.destination.force,
+                             protect=list(self.destination.protect))
+
+
+class _CollectSink:
+    """Rows gathered into one array, handed to ``collect`` at commit (:attr:`Destination.collect`)."""
+
+    def __init__(self, target: str, shape: tuple[int, int, int], dtype: Any, collect: list) -> None:
+        self.target, self.collect = target, collect
+        self.pixels = np.empty(shape, dtype)
+        self.row = 0
+
+    def __enter__(self) -> _CollectSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def write_rows(self, band: np.ndarray) -> None:
+        self.pixels[self.row:self.row + band.shape[0]] = band.reshape(band.shape[0], *self.pixels.shape[1:])
+        self.row += band.shape[0]
+
+    def commit(self) -> None:
+        self.collect.append((self.target, self.pixels))
+
+
+def _open_image_sink(runner: _Runner, target: str, shape: tuple[int, int, int], dtype: Any) -> Any:
     from convcli.pipeline.sinks import open_sink
 
-    job, destination, source = runner.job, runner.destination, runner.source
+    job, destination = runner.job, runner.destination
+    if destination.collect is not None:
+        return _CollectSink(target, shape, dtype, destination.collect)
+    metadata = None if job.strip else dict(getattr(runner.source, "metadata", {}) or {})
+    if runner.fmt in ("jpeg", "webp"):
+        return _WholeImageSink(target, runner.fmt, shape, dtype, job=job, destination=destination,
+                               metadata=metadata, notes=runner.notes)
+    return open_sink(target, runner.fmt, shape, dtype, force=destination.force, protect=destination.protect,
+                     compress_level=job.compress_level, metadata=metadata)
+
+
+def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray] | None) -> None:
+    """PNG / TIFF / JPEG / WebP: statistics pass if needed, then the render pass.
+
+    Each group (one file) is mapped by the display rule of its kernel's kind
+    (:func:`convcli.display.plan_display`); a kept alpha channel (``--alpha
+    keep``, image kernels) is written clipped, as alpha.
+    """
+    from convcli import display
+
+    job, source = runner.job, runner.source
     groups = runner.groups
     bit_depth = job.bit_depth or (16 if source.bit_depth == 16 else 8)
     factor = 1.0
@@ -531,11 +702,14 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
     raw = job.scale == "raw"
     if raw and runner.fmt != "tiff":
         raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
-    out_rows, out_cols, _ = runner.plan.out_shape
+    out_rows, out_cols, _ = runner.out_shape
     pixel_dtype = np.float32 if raw else (np.uint8 if bit_depth == 8 else np.uint16)
+    kinds = [runner.kinds[min(group.kernel, len(runner.kinds) - 1)] for group in groups]
+    options = {"scale": job.scale, "bit_depth": bit_depth, "hint": hint, "bias": runner.has_bias,
+               "float_unit": runner.float_unit}
 
-    def plane(maps: np.ndarray, group: Any) -> np.ndarray:
-        channels = list(group.channels)
+    def plane(maps: np.ndarray, group: _Group, colour_only: bool = False) -> np.ndarray:
+        channels = list(group.channels[:-1] if colour_only and group.has_alpha else group.channels)
         values = maps[:, :, channels[0]:channels[-1] + 1] \
             if channels == list(range(channels[0], channels[-1] + 1)) else maps[:, :, channels]
         if factor != 1.0 and not raw:
@@ -543,28 +717,31 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
         return values
 
     mappings: list[Any] = [None] * len(groups)
+    alpha_mapping = display.alpha_mapping(bit_depth, float_unit=runner.float_unit)
     kept: list[tuple[Rows, np.ndarray]] | None = None
     with ExitStack() as stack:
-        sinks = [stack.enter_context(open_sink(
-            target, runner.fmt, (out_rows, out_cols, len(group.channels)), pixel_dtype,
-            force=destination.force, protect=destination.protect,
-            compress_level=job.compress_level))
+        sinks = [stack.enter_context(_open_image_sink(
+            runner, target, (out_rows, out_cols, len(group.channels)), pixel_dtype))
             for group, target in zip(groups, runner.targets)]
-        if not raw and _needs_stats(job.scale, hint):
-            accumulators = [_StatsAccumulator((out_rows, out_cols, len(g.channels))) for g in groups]
+        needs = [not raw and display.needs_stats(job.scale, hint, kind=kind, bias=runner.has_bias)
+                 for kind in kinds]
+        if not raw and any(needs):
+            accumulators = [_StatsAccumulator((out_rows, out_cols, len(g.channels) - g.has_alpha))
+                            for g in groups]
             kept = [] if runner.map_bytes <= job.hold_bytes else None
             runner.passes = 1 if kept is not None else 2
             for rows, maps in runner.bands_of_maps():
-                for group, accumulator in zip(groups, accumulators):
-                    accumulator.add(rows, plane(maps, group))
+                for group, accumulator, need in zip(groups, accumulators, needs):
+                    if need:
+                        accumulator.add(rows, plane(maps, group, colour_only=True))
                 if kept is not None:
                     kept.append((rows, maps))
-            mappings = [display.plan_display(a.stats(), scale=job.scale, bit_depth=bit_depth, hint=hint)
-                        for a in accumulators]
-        elif not raw:
-            empty = display.MapStats(0.0, 0.0)
-            mappings = [display.plan_display(empty, scale=job.scale, bit_depth=bit_depth, hint=hint)
-                        for _ in groups]
+            stats = [a.stats() if need else display.MapStats(0.0, 0.0)
+                     for a, need in zip(accumulators, needs)]
+        else:
+            stats = [display.MapStats(0.0, 0.0)] * len(groups)
+        if not raw:
+            mappings = [display.plan_display(st, kind=kind, **options) for st, kind in zip(stats, kinds)]
         bands = iter(kept) if kept is not None else runner.bands_of_maps()
         for _rows, maps in bands:
             if held is not None:
@@ -573,15 +750,23 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
                 values = plane(maps, group)
                 if raw:
                     sink.write_rows(np.ascontiguousarray(values, dtype=np.float32))
+                    continue
+                # groups are disjoint channels, so mapping in place is safe unless the maps are held
+                scratch = held is None or not np.may_share_memory(values, maps)
+                if group.has_alpha:
+                    pixels = np.empty(values.shape, pixel_dtype)
+                    display.apply_mapping(values[:, :, :-1], mapping, out=pixels[:, :, :-1])
+                    display.apply_mapping(values[:, :, -1:], alpha_mapping, out=pixels[:, :, -1:])
+                    sink.write_rows(pixels)
                 else:
-                    # groups are disjoint channels, so mapping in place is safe unless the maps are held
-                    scratch = held is None or not np.may_share_memory(values, maps)
                     sink.write_rows(display.apply_mapping(values, mapping, overwrite=scratch))
         for sink in sinks:
             sink.commit()
     for group, target in zip(groups, runner.targets):
         record["outputs"].append({"path": target, "format": runner.fmt,
                                   "shape": [out_rows, out_cols, len(group.channels)], "map": group.label})
+    if runner.notes:
+        record["notes"] = sorted(set(runner.notes))
 
 
 _VERIFY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to max |reference|
@@ -596,13 +781,18 @@ def _verify(runner: _Runner, maps: np.ndarray) -> dict[str, Any]:
         raise OptionError("--verify compares the raw maps; drop --reduce to verify")
     if job.activation != "none":
         raise OptionError("--verify compares the raw maps; drop --activation to verify")
-    image = np.asarray(runner.source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used],
+    image = np.asarray(runner.colour_source.read_rows(0, plan.in_shape[0])[..., :plan.channels_used],
                        dtype=np.float64)
+    if runner.alpha_plan is not None:  # --alpha keep: verify the convolution of the premultiplied colour
+        from convcli.pipeline.render import render_rows
+
+        raw = render_rows(plan, runner.colour_source, Rows(0, plan.out_shape[0]))  # planned without bias
     geometry = {k: v for k, v in job.geometry.items() if k not in ("bias", "method", "dtype")}
     reference = (reference_conv_transpose2d if job.transpose else reference_conv2d)(
         image, job.weights, **geometry)
-    difference = max_abs_difference(_without_bias(maps, job.geometry.get("bias", 0), plan.n_filters),
-                                    reference)
+    if runner.alpha_plan is None:
+        raw = _without_bias(maps, job.geometry.get("bias", 0), plan.n_filters)
+    difference = max_abs_difference(raw, reference)
     peak = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
     relative = difference / peak
     dtype_name = str(runner.dtype)

@@ -157,7 +157,8 @@ def _metadata_chunks(metadata: Mapping[str, Any] | None) -> list[bytes]:
 
     ``icc_profile`` (bytes) → iCCP named ``ICC profile``, zlib-compressed;
     ``dpi`` (number or (x, y) pair) → pHYs in pixels per metre,
-    ``round(dpi / 0.0254)``; ``text`` (mapping str → str) → one tEXt chunk
+    ``round(dpi / 0.0254)``; ``exif`` (bytes, with or without the
+    ``Exif\0\0`` prefix) → eXIf; ``text`` (mapping str → str) → one tEXt chunk
     per entry when key and value are Latin-1 (key 1..79 bytes), else an
     uncompressed iTXt (UTF-8). Other keys are ignored.
     """
@@ -174,6 +175,10 @@ def _metadata_chunks(metadata: Mapping[str, Any] | None) -> list[bytes]:
             raise OptionError(f"`dpi` must be positive, got {dpi!r}")
         ppm = [round(float(value) / 0.0254) for value in (x_dpi, y_dpi)]
         chunks.append(_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+    exif = metadata.get("exif")
+    if exif:  # eXIf holds the TIFF block itself, without JPEG's "Exif\0\0" prefix
+        exif = bytes(exif)
+        chunks.append(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
     for key, value in (metadata.get("text") or {}).items():
         key, value = str(key), str(value)
         try:

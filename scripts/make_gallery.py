@@ -76,9 +76,10 @@ GALLERY: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 MONTAGE = "montage.png"
 MONTAGE_ARGS = ("-k", "kirsch", "--channels", "gray")
 EXPLAIN_GIF = "explain.gif"
-#: ``convcli explain`` arguments of the animation: a 5×5 ramp, sobel-x, stride 2, padding 1.
+#: ``convcli explain`` arguments of the animation: a 5×5 ramp, sobel-x, stride 2, padding 1
+#: with zeros (the README's example: the padding shows as zeros).
 EXPLAIN_ARGS = ("--input", "0,1,2,3,4;5,6,7,8,9;10,11,12,13,14;15,16,17,18,19;20,21,22,23,24",
-                "-k", "sobel-x", "-s", "2", "-p", "1")
+                "-k", "sobel-x", "-s", "2", "-p", "1", "--border", "zero")
 
 #: The stand-in first layer and the two pictures drawn from it.
 LAYER_FILE = "first-layer.safetensors"

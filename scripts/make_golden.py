@@ -38,7 +38,7 @@ SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 SOBEL_Y = SOBEL_X.T.copy()
 LAPLACIAN_4 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 SHARPEN = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float64)
-EMBOSS = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float64)
+EMBOSS = np.array([[-2, -1, 0], [-1, 0, 1], [0, 1, 2]], dtype=np.float64)
 KIRSCH_N = np.array([[5, 5, 5], [-3, 0, -3], [-3, -3, -3]], dtype=np.float64)
 #: the outer ring of a 3×3 kernel, clockwise from the top-left corner
 RING = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]
@@ -135,16 +135,18 @@ def _kirsch_max() -> np.ndarray:
 
 
 CASES = [
-    GoldenCase("chelsea.gaussian.png", "chelsea.png", ("-k", "gaussian:sigma=1.5"),
+    GoldenCase("chelsea.gaussian.png", "chelsea.png", ("-k", "gaussian:sigma=1.5", "--border", "zero"),
                lambda: clip(per_channel(read("chelsea.png"), gaussian(1.5)))),
-    GoldenCase("camera.sobel-x-abs.png", "camera.png", ("-k", "sobel-x", "--scale", "abs"),
+    GoldenCase("camera.sobel-x-abs.png", "camera.png",
+               ("-k", "sobel-x", "--scale", "abs", "--border", "zero"),
                lambda: clip(np.abs(per_channel(read("camera.png"), SOBEL_X)))),
     GoldenCase("camera.laplacian-reflect.png", "camera.png",
                ("-k", "laplacian", "--border", "reflect", "--scale", "offset:128"),
                lambda: clip(per_channel(read("camera.png"), LAPLACIAN_4, border="reflect") + 128)),
     GoldenCase("astronaut.emboss-replicate.png", "astronaut.png", ("-k", "emboss", "--border", "replicate"),
                lambda: clip(per_channel(read("astronaut.png"), EMBOSS, border="edge") + 128)),
-    GoldenCase("zoneplate.box5-stride2.png", "zoneplate.png", ("-k", "box:size=5", "-s", "2"),
+    GoldenCase("zoneplate.box5-stride2.png", "zoneplate.png",
+               ("-k", "box:size=5", "-s", "2", "--border", "zero"),
                lambda: clip(per_channel(read("zoneplate.png"), np.full((5, 5), 1 / 25), stride=2))),
     GoldenCase("checkerboard.sharpen-d2-wrap.png", "checkerboard.png",
                ("-k", "sharpen", "-d", "2", "--border", "wrap", "--scale", "clip"),
@@ -154,7 +156,8 @@ CASES = [
                lambda: clip(per_channel(read("gradient16.png"), gaussian(1.0), border="symmetric"), 65535),
                bits=16),
     GoldenCase("chelsea.sobel-magnitude.png", "chelsea.png",
-               ("-k", "sobel", "--channels", "gray", "--reduce", "magnitude", "--scale", "clip"),
+               ("-k", "sobel", "--channels", "gray", "--reduce", "magnitude", "--scale", "clip",
+                "--border", "zero"),
                _sobel_magnitude),
     GoldenCase("camera.kirsch-max.png", "camera.png",
                ("-k", "kirsch", "--reduce", "max", "--border", "replicate", "--scale", "minmax"),

@@ -33,7 +33,20 @@ runner = CliRunner()
 
 
 def apply(*args: str, stdin: bytes | None = None):
-    """Run ``convcli apply ARGS`` in process; stdout/stderr are kept apart."""
+    """Run ``convcli apply ARGS`` in process; stdout/stderr are kept apart.
+
+    The tests here compare with the core's defaults (``conv2d(border="zero")``), so a forward
+    run without ``--border`` gets ``--border zero``; the CLI's own default (reflect) is tested
+    with :func:`apply_default`.
+    """
+    texts = [str(arg) for arg in args]
+    if "--border" not in texts and "--transpose" not in texts:
+        texts += ["--border", "zero"]
+    return runner.invoke(app, ["apply", *texts], input=stdin)
+
+
+def apply_default(*args: str, stdin: bytes | None = None):
+    """``convcli apply ARGS`` exactly as given (the CLI's defaults)."""
     return runner.invoke(app, ["apply", *map(str, args)], input=stdin)
 
 
@@ -205,12 +218,18 @@ def test_every_preset_on_every_mode_and_tiny_images(mode_images, preset, tmp_pat
     outputs = sorted(tmp_path.glob("*.png"))
     per_input = {path: [out for out in outputs if out.name.startswith(path.stem + ".")]
                  for path in mode_images}
+    from convcli.alpha import kernel_kinds
+    from convcli.presets import load_bank
+
+    image_kernel = "image" in kernel_kinds(load_bank([preset]).stack())
     for path, (rows, cols, channels) in mode_images.items():
         assert per_input[path], f"{preset}: nothing written for {path.name}"
+        # --alpha keep (default): an image kernel writes the filtered alpha of LA/RGBA inputs
+        with_alpha = channels + (image_kernel and path.stem in ("mode_LA", "mode_RGBA"))
         for out in per_input[path]:
             data = pixels(out)
             assert data.shape[:2] == (rows, cols), (preset, out.name)
-            assert (data.shape[2] if data.ndim == 3 else 1) == channels, (preset, out.name)
+            assert (data.shape[2] if data.ndim == 3 else 1) == with_alpha, (preset, out.name)
             sixteen = "I16" in path.name or (path.suffix == ".tiff" and "_I" in path.name)
             assert data.dtype == (np.uint16 if sixteen else np.uint8), (preset, out.name, data.dtype)
 
@@ -268,7 +287,7 @@ def signed_image(tmp_path_factory):
     ("minmax", lambda x: (x - x.min()) / (x.max() - x.min()) * 255),
     ("offset:128", lambda x: x + 128),
     ("offset:-20.5", lambda x: x - 20.5),
-    ("auto", lambda x: np.abs(x) * 255 / np.percentile(np.abs(x), 99)),  # edges: |x|, robust peak
+    ("auto", lambda x: x),  # identity is an image kernel: auto clips (issue 13)
 ])
 def test_scale_modes(signed_image, tmp_path, scale, formula):
     path, array = signed_image
@@ -284,7 +303,7 @@ def test_auto_keeps_a_blur_in_range_and_emboss_uses_its_hint(tmp_path):
     blurred = signal.correlate2d(image, np.full((3, 3), 1 / 9), mode="same")
     np.testing.assert_allclose(pixels(tmp_path / "blur.png"), np.rint(blurred), atol=1)
     ok(apply(source, "-k", "emboss", "-o", tmp_path / "emboss.png"))
-    emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float64)
+    emboss = np.array([[-2, -1, 0], [-1, 0, 1], [0, 1, 2]], np.float64)
     response = signal.correlate2d(image, emboss, mode="same")
     np.testing.assert_allclose(pixels(tmp_path / "emboss.png"),
                                np.clip(np.rint(response + 128), 0, 255), atol=1)
@@ -546,9 +565,13 @@ def test_alpha_drop_and_filter(tmp_path):
     rgba[..., 3] = 200
     source = tmp_path / "rgba.png"
     Image.fromarray(rgba).save(source)
-    dropped = apply(source, "-k", "identity", "-f", "npy", "-o", "-")
+    dropped = apply(source, "-k", "identity", "--alpha", "drop", "-f", "npy", "-o", "-")
     ok(dropped)
-    assert load_npy(dropped.stdout_bytes).shape == (6, 7, 3)
+    np.testing.assert_allclose(load_npy(dropped.stdout_bytes), np.full((6, 7, 3), 90 * 200 / 255),
+                               rtol=1e-6)  # flattened over black
+    default = apply(source, "-k", "identity", "-f", "npy", "-o", "-")  # keep: colour, then alpha
+    ok(default)
+    np.testing.assert_allclose(load_npy(default.stdout_bytes), rgba.astype(np.float32), rtol=1e-5)
     kept = apply(source, "-k", "identity", "--alpha", "filter", "-f", "npy", "-o", "-")
     ok(kept)
     np.testing.assert_array_equal(load_npy(kept.stdout_bytes), rgba.astype(np.float32))

@@ -110,7 +110,7 @@ def test_show_sobel_grid_sum_and_factors():
 def test_show_not_separable_and_display_hint():
     assert "separable: no" in invoke("show", "laplacian").output
     emboss = invoke("show", "emboss").output
-    assert "display hint: offset:128" in emboss and "sum: 1" in emboss
+    assert "display hint: offset:128" in emboss and "sum: 0" in emboss
 
 
 def test_show_json_weights_match_scipy_gaussian():

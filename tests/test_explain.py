@@ -45,6 +45,21 @@ def pair_text(value) -> str:
 
 
 # --------------------------------------------------------------------- known answers
+def test_border_defaults_to_reflect_and_transpose_takes_none():
+    """Issue 13: the forward default is reflect (a flat input stays flat); --transpose works
+    without --border, and an explicit non-zero border with it stays an error."""
+    flat = run_json("--input", "5,5,5;5,5,5;5,5,5", "-k", "box:size=3", "-p", "same")
+    assert flat["border"] == "reflect"
+    np.testing.assert_allclose(flat["output"], 5.0, rtol=1e-12)
+    reflect = run_json("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,0,0;0,0,0;0,0,0", "-p", "1")
+    assert reflect["output"] == [[5, 4, 5], [2, 1, 2], [5, 4, 5]]  # SPEC's reflect known answer
+    transposed = run_json("--input", "1,2;3,4", "-k", "1,1,1;1,1,1;1,1,1", "--transpose", "-s", "2",
+                          "-p", "1")
+    assert transposed["output"] == [[1, 3, 2], [4, 10, 6], [3, 7, 4]]
+    refused = run("--input", "1,2;3,4", "--transpose", "--border", "reflect")
+    assert refused.exit_code == 1 and "does not apply" in refused.stderr
+
+
 def test_same_padding_known_answer_and_window():
     record = run_json("--input", "1,2,3;4,5,6;7,8,9", "-k", "1,2;3,4", "-p", "same", "--at", "1,1",
                       "--border", "zero")

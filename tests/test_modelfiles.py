@@ -611,7 +611,7 @@ def test_cli_grouped_bank_equals_torch_groups_3(tmp_path):
     np.save(tmp_path / "bank.npy", bank)
     image = RNG.standard_normal((9, 8, 3))
     actual = cli_maps(tmp_path, image, "-k", tmp_path / "bank.npy", "--groups", "3", "-p", "1",
-                      "--dtype", "float64")
+                      "--border", "zero", "--dtype", "float64")
     expected = torch_forward(image, bank.transpose(0, 3, 1, 2), None, padding=1, groups=3)
     np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6)
 

@@ -275,8 +275,8 @@ def test_bad_geometry_and_options(small_png, out_dir, options, needles):
     assert list(out_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("options", [["--channels", "rainbow"], ["--reduce", "mean"], ["-f", "jpeg"],
-                                     ["--compress-level", "10"], ["--alpha", "keep"], ["--nope"]])
+@pytest.mark.parametrize("options", [["--channels", "rainbow"], ["--reduce", "mean"], ["-f", "gif"],
+                                     ["--compress-level", "10"], ["--alpha", "premultiply"], ["--nope"]])
 def test_unknown_choice_is_a_usage_error(small_png, out_dir, options):
     result = apply(small_png, "-k", "sobel", *options, "-o", out_dir)
     line = one_line_error(result, options[0], "convcli apply --help", code=2)
@@ -333,7 +333,7 @@ def test_output_directory_is_a_file(small_png, tmp_path):
 
 
 def test_unknown_output_suffix(small_png, tmp_path):
-    one_line_error(apply(small_png, "-k", "sobel-x", "-o", tmp_path / "x.jpg"), "'.jpg'", "-f")
+    one_line_error(apply(small_png, "-k", "sobel-x", "-o", tmp_path / "x.bmp"), "'.bmp'", "-f")
     assert list(tmp_path.glob("x*")) == []
 
 

@@ -52,6 +52,8 @@ class Format(StrEnum):
 
     png = "png"
     tiff = "tiff"
+    jpeg = "jpeg"
+    webp = "webp"
     npy = "npy"
     npz = "npz"
 
@@ -66,7 +68,9 @@ class Activation(StrEnum):
 class Alpha(StrEnum):
     """What happens to an input's alpha channel."""
 
+    keep = "keep"
     drop = "drop"
+    channel = "channel"
     filter = "filter"
 
 
@@ -118,6 +122,7 @@ class _Settings:
     as_json: bool
     montage: str | None = None
     skip_existing: bool = False
+    frames: str = "all"
     named_inputs: tuple[str, ...] = ()
     batch: bool = False
     written: set[str] = field(default_factory=set)
@@ -146,7 +151,7 @@ def _parse_padding(text: str, parse: Any) -> Any:
         ) from None
 
 
-def _geometry(stride: str, padding: str, border: str, dilation: str, channels: str, flip: bool,
+def _geometry(stride: str, padding: str, border: str | None, dilation: str, channels: str, flip: bool,
               bias: str, output_padding: str, transpose: bool, method: str, dtype: str) -> dict:
     from convcli.borders import parse_border
     from convcli.geometry import parse_int_pair, parse_padding_text
@@ -166,12 +171,12 @@ def _geometry(stride: str, padding: str, border: str, dilation: str, channels: s
         if options["padding"] == "full":
             raise OptionError("`--padding full` is not defined with --transpose (use valid, same or N)")
         options["output_padding"] = out_pads
-        if border.strip().lower() != "zero":
+        if border is not None and border.strip().lower() != "zero":
             raise OptionError("`--border` does not apply to --transpose (its padding crops the output)")
     else:
         if out_pads != (0, 0):
             raise OptionError("`--output-padding` only applies with --transpose")
-        options["border"] = parse_border(border)
+        options["border"] = parse_border("reflect" if border is None else border)
     if dtype not in ("float32", "float64"):
         raise OptionError(f"`dtype` must be float32 or float64, got {dtype!r}")
     return options
@@ -209,7 +214,8 @@ def _check_output(settings: _Settings, batch: bool) -> None:
         )
     if not settings.out_format and suffix and suffix_format is None:
         raise OptionError(
-            f"-o {output}: unknown output suffix {suffix!r}; use .png, .tif/.tiff, .npy, .npz or .zarr, "
+            f"-o {output}: unknown output suffix {suffix!r}; use .png, .jpg, .webp, .tif/.tiff, .npy, .npz "
+            "or .zarr, "
             "or name the format with -f"
         )
     parent = Path(output).parent
@@ -256,28 +262,137 @@ def _claim(settings: _Settings, paths: list[str]) -> None:
         seen.add(key)
 
 
+def _frame_sources(job: Any, source: str, settings: _Settings) -> list[tuple[Any, int | None, int]] | None:
+    """The frames of a multi-frame input (GIF/WebP/APNG, multi-page TIFF) as in-memory sources,
+    each with its index and the last index written; None for a one-frame input (streamed)."""
+    from convcli import imageio
+    from convcli.pipeline.sources import PillowSource
+
+    if source == "-" or imageio.frame_count(source) <= 1:
+        if settings.frames not in ("all", "0", "0-0") and source != "-":
+            imageio.select_frames(settings.frames, 1, source)  # the error names the file
+        return None
+    loaded = imageio.read_frames(source, settings.frames, max_pixels=job.max_pixels)
+    last = loaded[-1].frame or 0
+    return [(PillowSource(frame), frame.frame, last) for frame in loaded]
+
+
+_ONE_FILE_FORMATS = ("tiff", "webp", "npy")  # formats that hold every frame of an input in one file
+
+
+def _run_frames_into_one_file(job: Any, source: str, frames: list, settings: _Settings,
+                              destination: Any) -> dict[str, Any]:
+    """A multi-frame input into one file per map: a TIFF page, an animated WebP frame or a
+    ``(T, H', W', N)`` npy slice per frame (the frames' arrays collected, then written)."""
+    import dataclasses
+
+    import numpy as np
+
+    from convcli import imageio
+    from convcli.job import output_format, planned_outputs, run
+
+    collected: list[tuple[str, Any]] = []
+    collecting = dataclasses.replace(destination, collect=collected)
+    records = []
+    for index, (opened, frame, _) in enumerate(frames):
+        try:
+            if index == 0:
+                planned = planned_outputs(job, opened, collecting)
+                _claim(settings, planned)
+                for target in planned:
+                    if target != "-":
+                        imageio.check_output_target(target, force=destination.force,
+                                                    protect=list(destination.protect))
+            records.append(dict(run(job, opened, collecting), frame=frame))
+        finally:
+            opened.close()
+    fmt = output_format(job, destination, frames[0][0].mode)
+    by_target: dict[str, list[Any]] = {}
+    for target, array in collected:
+        by_target.setdefault(target, []).append(array)
+    metadata = dict(getattr(frames[0][0], "metadata", {}) or {})
+    notes: list[str] = []
+    outputs = []
+    for target, arrays in by_target.items():
+        if len({a.shape for a in arrays}) != 1 and fmt != "tiff":
+            raise OptionError(f"{source}: frames of different sizes need -f tiff or one file per frame")
+        if fmt == "tiff":
+            data = imageio.encode_tiff_pages(arrays, metadata=metadata, strip=job.strip)
+        elif fmt == "webp":
+            data = imageio.encode_webp(arrays, quality=job.quality, lossless=job.lossless,
+                                       metadata=metadata, strip=job.strip, notes=notes)
+        else:
+            data = imageio.encode_npy(np.stack(arrays))
+        imageio.write_output(target, data, force=destination.force, protect=list(destination.protect))
+        outputs.append({"path": target, "format": fmt, "shape": [len(arrays), *arrays[0].shape],
+                        "frames": [r["frame"] for r in records]})
+    record = dict(records[0], outputs=outputs, frames=records)
+    for note in sorted(set(notes + [n for r in records for n in r.get("notes", [])])):
+        if not settings.quiet:
+            err(f"note: {note}")
+    for output in outputs:
+        if output["path"] != "-":
+            settings.written.add(os.path.abspath(output["path"]))
+        _say_written(settings, output["path"], output["shape"][1:])
+    return record
+
+
 def _run_one(job_for: Any, source: str, settings: _Settings, inputs_seen: list[str],
              plan: Any = None, on_band: Any = None) -> dict[str, Any]:
-    """Run the job (``job_for(opened source)``) on one input (streaming) and report what was written.
+    """Run the job (``job_for(opened source)``) on one input and report it (streaming; a
+    multi-frame input frame by frame).
 
     With ``--skip-existing`` an input whose outputs all exist is not run:
     the record is then ``{"skipped": reason}``.
     """
-    from convcli.job import planned_outputs, run
+    import dataclasses
+
+    from convcli import imageio
+    from convcli.job import output_format, planned_outputs, run
     from convcli.pipeline.sources import open_source
 
     destination = _destination(settings, source, inputs_seen, plan)
-    opened = open_source(source, max_pixels=job_for.max_pixels)
-    try:
-        job = job_for(opened)
-        planned = planned_outputs(job, opened, destination)
-        files = [path for path in planned if path != "-"]
-        if settings.skip_existing and files and all(Path(path).exists() for path in files):
-            return {"skipped": f"{source}: skipped, its outputs exist (--skip-existing)"}
-        _claim(settings, planned)
-        record = run(job, opened, destination, progress=on_band)
-    finally:
-        opened.close()
+    frames = _frame_sources(job_for, source, settings)
+    if frames is not None:
+        job = job_for(frames[0][0])
+        if output_format(job, destination, frames[0][0].mode) in _ONE_FILE_FORMATS:
+            return _run_frames_into_one_file(job, source, frames, settings, destination)
+    if frames is None:
+        opened = open_source(source, max_pixels=job_for.max_pixels)
+        frames = [(opened, None, 0)]
+    elif destination.output == "-":
+        raise OptionError(f"{source}: {len(frames)} frames go to stdout only as -f npy; or use -o DIR")
+    elif destination.output is not None and not Path(destination.output).is_dir() \
+            and not destination.output.endswith(("/", "\\")):
+        # -o FILE with several frames: FILE's stem, one file per frame beside it
+        target = Path(destination.output)
+        destination = dataclasses.replace(destination, output=str(target.parent) + os.sep,
+                                          stem=target.stem)
+    records = []
+    for opened, index, last in frames:
+        frame_destination = destination if index is None else dataclasses.replace(
+            destination, stem=imageio.frame_stem(destination.stem or opened.stem, index, last))
+        try:
+            job = job_for(opened)
+            planned = planned_outputs(job, opened, frame_destination)
+            files = [path for path in planned if path != "-"]
+            if settings.skip_existing and files and all(Path(path).exists() for path in files):
+                if index is None:
+                    return {"skipped": f"{source}: skipped, its outputs exist (--skip-existing)"}
+                continue
+            _claim(settings, planned)
+            records.append(run(job, opened, frame_destination, progress=on_band))
+        finally:
+            opened.close()
+    if not records:
+        return {"skipped": f"{source}: skipped, its outputs exist (--skip-existing)"}
+    record = records[0]
+    if len(records) > 1:
+        record = dict(record, frames=[dict(r, frame=i) for r, (_, i, _) in zip(records, frames)],
+                      outputs=[output for r in records for output in r["outputs"]])
+    for note in record.get("notes", []):
+        if not settings.quiet:
+            err(f"note: {note}")
     for output in record["outputs"]:
         if output["path"] != "-":
             settings.written.add(os.path.abspath(output["path"]))
@@ -514,9 +629,11 @@ def apply(
         "same", "-p", "--padding", metavar="PAD",
         help="valid | same (TF/ONNX SAME: output = ceil(H/s)) | full | N | PH,PW | T,B,L,R.",
     ),
-    border: str = typer.Option(
-        "zero", "--border", metavar="BORDER", autocompletion=complete_border,
-        help="What fills the padding: zero | constant:V | reflect | symmetric | replicate | wrap.",
+    border: str | None = typer.Option(
+        None, "--border", metavar="BORDER", autocompletion=complete_border,
+        help="What fills the padding: reflect (a blur keeps a flat image flat, as OpenCV, "
+        "scipy.ndimage, libvips) | zero (PyTorch) | constant:V | symmetric | replicate | wrap.  "
+        "[default: reflect; none with --transpose]",
     ),
     dilation: str = typer.Option("1", "-d", "--dilation", metavar="N|ROWS,COLS", help="Dilation."),
     channels: Channels = typer.Option(
@@ -549,7 +666,8 @@ def apply(
     ),
     out_format: Format | None = typer.Option(
         None, "-f", "--format",
-        help="png | tiff | npy (exact float32 (H',W',N)) | npz (one array per map).  [default: "
+        help="png | tiff | jpeg | webp | npy (exact float32 (H',W',N)) | npz (one array per map).  "
+        "[default: "
         "from the -o suffix, else png; npy for .npy input]",
     ),
     scale: str = typer.Option(
@@ -568,8 +686,29 @@ def apply(
         help=f"PNG zlib level (lower is faster, larger).  [default: {PNG_LEVEL}]",
     ),
     alpha: Alpha = typer.Option(
-        Alpha.drop, "--alpha",
-        help="An input's alpha channel: drop (maps are opaque) or filter (convolve it as a channel).",
+        Alpha.keep, "--alpha",
+        help="An input's alpha: keep (premultiplied filtering, hidden colour never bleeds in; image "
+        "kernels keep a filtered alpha, feature maps are opaque) | drop (flatten over black or "
+        "--background) | channel (alias filter: alpha filtered as a plain channel).",
+    ),
+    background: str | None = typer.Option(
+        None, "--background", metavar="COLOR",
+        help="With --alpha drop: the colour to flatten over (name, #RRGGBB, gray level, R,G,B).  "
+        "[default: black]",
+    ),
+    quality: int = typer.Option(90, "--quality", min=1, max=100, metavar="1-100",
+                                help="JPEG/WebP quality (JPEG: no chroma subsampling from 90)."),
+    lossless: bool = typer.Option(False, "--lossless",
+                                  help="Lossless WebP (keeps the colour under transparent pixels)."),
+    strip: bool = typer.Option(
+        False, "--strip",
+        help="Write no metadata. By default the ICC profile, EXIF (Orientation 1), dpi and PNG text "
+        "are carried over.",
+    ),
+    frames: str = typer.Option(
+        "all", "--frames", metavar="all|N|A-B",
+        help="Frames of an animated GIF/WebP or pages of a TIFF (from 0). TIFF/WebP/npy outputs hold "
+        "them all; other formats get <stem>.fNNN.<kernel>.<ext> per frame.",
     ),
     groups: int | None = typer.Option(
         None, "--groups", min=1, metavar="G",
@@ -651,12 +790,18 @@ def apply(
         from convcli.layers import parse_normalize
 
         normalization = parse_normalize(normalize)
+    if background is not None:
+        from convcli.alpha import parse_color
+
+        parse_color(background)
+    imageio.parse_frames(frames)
+    settings.frames = frames
     job = Job(
         weights=bank.stack(), labels=tuple(bank.labels), bank_name=bank.name, geometry=geometry,
         display_hint=bank.display, transpose=transpose, reduce=reduce.value, scale=scale_text,
         out_format=settings.out_format, bit_depth=bit_depth,
         compress_level=imageio.DEFAULT_PNG_LEVEL if compress_level is None else compress_level,
-        alpha=alpha.value,
+        alpha=alpha.value, background=background, quality=quality, lossless=lossless, strip=strip,
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
         verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",

@@ -268,7 +268,7 @@ class PillowSource(ArraySource):
     def __init__(self, loaded: imageio.LoadedImage, *, metadata: dict[str, Any] | None = None) -> None:
         super().__init__(loaded.pixels, name=loaded.source, stem=loaded.stem, mode=loaded.mode,
                          bit_depth=loaded.bit_depth, channel_names=loaded.channel_names,
-                         metadata=metadata)
+                         metadata=dict(loaded.metadata) if metadata is None else metadata)
         self._from_file = loaded.source != _STDIN
 
     def _load(self) -> np.ndarray:
@@ -929,7 +929,7 @@ class TiffSource(Source):
 
 def _pillow_source(path: str, max_pixels: int | None) -> PillowSource:
     loaded = imageio.read_image(path, max_pixels=max_pixels)
-    return PillowSource(loaded, metadata=_pillow_metadata(path))
+    return PillowSource(loaded)  # loaded.metadata: EXIF orientation reset to 1 (pixels are upright)
 
 
 def _stdin_source(max_pixels: int | None) -> Source:
