@@ -143,7 +143,6 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         from convcli import __version__
-
         from convcli.engines._native import status
 
         typer.echo(f"convcli {__version__}\n{status()}")

@@ -259,11 +259,14 @@ CORR_KERNEL(double, corr_f64, 32)
         const idx pcols = (Wp + sc - 1) / sc;                                                      \
         const idx nsrc_max = kh * kw * (dw ? 1 : C);                                               \
         T *pl = (T *)malloc(sizeof(T) * (size_t)(sc * C * P * pcols + 1));                         \
-        T *wts = (T *)malloc(sizeof(T) * (size_t)(nsrc_max * FB + 1));                             \
-        idx *off = (idx *)malloc(sizeof(idx) * (size_t)(nsrc_max + 1));                            \
+        const idx groups = dw ? C : 1;                                                             \
+        const idx nblocks = (F + FB - 1) / FB * groups;                                            \
+        T *wts = (T *)malloc(sizeof(T) * (size_t)(nblocks * nsrc_max * FB + 1));                   \
+        idx *off = (idx *)malloc(sizeof(idx) * (size_t)(nblocks * nsrc_max + 1));                  \
+        int *nsrcs = (int *)malloc(sizeof(int) * (size_t)(nblocks + 1));                           \
         const T **src = (const T **)malloc(sizeof(T *) * (size_t)(nsrc_max + 1));                  \
-        if (!pl || !wts || !off || !src) {                                                         \
-            free(pl); free(wts); free(off); free((void *)src);                                     \
+        if (!pl || !wts || !off || !src || !nsrcs) {                                               \
+            free(pl); free(wts); free(off); free((void *)src); free(nsrcs);                        \
             return -1;                                                                             \
         }                                                                                          \
         for (idx row = 0; row < P; row++) {                                                        \
@@ -289,36 +292,46 @@ CORR_KERNEL(double, corr_f64, 32)
                     for (; q < pcols; q++) d[q] = 0;                                               \
                 }                                                                                  \
         }                                                                                          \
-        /* depthwise: one pass per channel c over the taps; sum: one pass over (tap, channel) */   \
-        const idx groups = dw ? C : 1;                                                             \
-        for (idx f0 = 0; f0 < F; f0 += FB) {                                                       \
+        /* per block (filters f0 .. f0+FB-1, channel grp in depthwise mode): the non-zero       \
+         * (tap, channel) sources, their offsets and FB weights each                            \
+         * (depthwise: the taps of one channel; sum: every (tap, channel)) */                   \
+        for (idx b = 0; b < nblocks; b++) {                                                        \
+            const idx f0 = (b / groups) * FB, grp = b % groups;                                    \
             const int nf = (int)(F - f0 < FB ? F - f0 : FB);                                       \
-            for (idx grp = 0; grp < groups; grp++) {                                               \
-                int nsrc = 0;                                                              \
-                for (idx m = 0; m < kh; m++)                                                       \
-                    for (idx n = 0; n < kw; n++) {                                                 \
-                        const idx o = dc * n;                                                      \
-                        for (idx c = dw ? grp : 0; c < (dw ? grp + 1 : C); c++) {                  \
-                            int any = 0;                                                           \
-                            T *w = wts + nsrc * FB;                                                \
-                            for (int f = 0; f < FB; f++) {                                         \
-                                w[f] = f < nf ? weights[(((f0 + f) * kh + m) * kw + n) * C + c] : 0; \
-                                any |= w[f] != 0;                                                  \
-                            }                                                                      \
-                            if (!any) continue;                                                    \
-                            off[nsrc] = (((o % sc) * C + c) * P + dr * m) * pcols + o / sc;        \
-                            nsrc++;                                                                \
+            T *bw = wts + b * nsrc_max * FB;                                                       \
+            idx *boff = off + b * nsrc_max;                                                        \
+            int nsrc = 0;                                                                          \
+            for (idx m = 0; m < kh; m++)                                                           \
+                for (idx n = 0; n < kw; n++) {                                                     \
+                    const idx o = dc * n;                                                          \
+                    for (idx c = dw ? grp : 0; c < (dw ? grp + 1 : C); c++) {                      \
+                        int any = 0;                                                               \
+                        T *w = bw + nsrc * FB;                                                     \
+                        for (int f = 0; f < FB; f++) {                                             \
+                            w[f] = f < nf ? weights[(((f0 + f) * kh + m) * kw + n) * C + c] : 0;   \
+                            any |= w[f] != 0;                                                      \
                         }                                                                          \
+                        if (!any) continue;                                                        \
+                        boff[nsrc] = (((o % sc) * C + c) * P + dr * m) * pcols + o / sc;           \
+                        nsrc++;                                                                    \
                     }                                                                              \
+                }                                                                                  \
+            nsrcs[b] = nsrc;                                                                       \
+        }                                                                                          \
+        /* rows outer: a row's sources stay in cache across the filter blocks */                  \
+        for (idx r = 0; r < R; r++) {                                                              \
+            for (idx b = 0; b < nblocks; b++) {                                                    \
+                const idx f0 = (b / groups) * FB, grp = b % groups;                                \
+                const int nf = (int)(F - f0 < FB ? F - f0 : FB);                                   \
+                const int nsrc = nsrcs[b];                                                         \
                 const idx ooff = dw ? f0 * C + grp : f0;                                           \
                 const idx fstride = dw ? C : 1;                                                    \
-                for (idx r = 0; r < R; r++) {                                                      \
-                    for (int t = 0; t < nsrc; t++) src[t] = pl + off[t] + sr * r * pcols;          \
-                    NAME##_block(Wo, nsrc, src, wts, nf, out + r * Wo * N + ooff, N, fstride);     \
-                }                                                                                  \
+                for (int t = 0; t < nsrc; t++) src[t] = pl + off[b * nsrc_max + t] + sr * r * pcols; \
+                NAME##_block(Wo, nsrc, src, wts + b * nsrc_max * FB, nf, out + r * Wo * N + ooff, N, \
+                             fstride);                                                             \
             }                                                                                      \
         }                                                                                          \
-        free(pl); free(wts); free(off); free((void *)src);                                         \
+        free(pl); free(wts); free(off); free((void *)src); free(nsrcs);                            \
         return 0;                                                                                  \
     }
 

@@ -31,15 +31,17 @@ from convcli.engines._simplify import sum_uniform_channels
 
 __all__ = ["run", "run_separable"]
 
-#: Output values of one tile (per filter): 128 Ki values keeps a tile's band
-#: (≈ 11 rows of a 4K RGB image plus the kernel's halo) in the L2 cache while
-#: giving 2 workers enough tiles to share (4K: ~190 tiles).
-TILE_VALUES = 1 << 17
+#: Input values of one tile's padded band: 256 Ki values (1 MiB of float32,
+#: ≈ 22 rows of a 4K RGB image) keeps the band and its planar copy near the
+#: L2 cache while giving 2 workers enough tiles to share; at least
+#: TILE_MIN_ROWS output rows, so the kernel's halo rows are not re-read too often.
+TILE_VALUES = 1 << 18
+TILE_MIN_ROWS = 8
 
 
-def _tiles(problem: ForwardProblem, row_values: int) -> list[tuple[int, int]]:
+def _tiles(problem: ForwardProblem, band_row_values: int) -> list[tuple[int, int]]:
     out_rows = problem.out_shape[0]
-    rows = max(1, TILE_VALUES // max(1, row_values))
+    rows = max(TILE_MIN_ROWS, TILE_VALUES // max(1, band_row_values * problem.stride[0]))
     # at least 4 tiles per worker when the image allows it (load balance)
     rows = min(rows, max(1, -(-out_rows // 8)))
     return row_tiles(out_rows, rows)
@@ -65,7 +67,7 @@ def run(problem: ForwardProblem) -> np.ndarray:
         band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "native-band")
         _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise)
 
-    parallel_map(work, _tiles(problem, out_cols * channels * n_filters))
+    parallel_map(work, _tiles(problem, padder.width * channels))
     return out.reshape(out_rows, out_cols, n_out)
 
 
@@ -126,6 +128,6 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
                 _native.channel_sum(acc, plane)
                 out[i0:i1, :, f] = plane
 
-    parallel_map(work, _tiles(problem, out_cols * channels))
+    parallel_map(work, _tiles(problem, width * channels))
     return out.reshape(out_rows, out_cols, n_out)
 
