@@ -301,6 +301,21 @@ CORR_KERNEL(double, v4d, corr_f64)
                 }                                                                                  \
                 continue;                                                                          \
             }                                                                                      \
+            if (C == 3 && sc == 2) {                                                               \
+                T *e0 = prow, *e1 = prow + plane, *e2 = prow + 2 * plane;                          \
+                T *o0 = prow + 3 * plane, *o1 = prow + 4 * plane, *o2 = prow + 5 * plane;          \
+                idx q = 0;                                                                         \
+                for (; 2 * q + 1 < Wp; q++) {                                                      \
+                    const T *px = srow + 6 * q;                                                    \
+                    e0[q] = px[0]; e1[q] = px[1]; e2[q] = px[2];                                   \
+                    o0[q] = px[3]; o1[q] = px[4]; o2[q] = px[5];                                   \
+                }                                                                                  \
+                if (2 * q < Wp) {                                                                  \
+                    e0[q] = srow[6 * q]; e1[q] = srow[6 * q + 1]; e2[q] = srow[6 * q + 2];         \
+                    o0[q] = o1[q] = o2[q] = 0;                                                     \
+                }                                                                                  \
+                continue;                                                                          \
+            }                                                                                      \
             for (idx p = 0; p < sc; p++)                                                           \
                 for (idx c = 0; c < C; c++) {                                                      \
                     T *d = prow + (p * C + c) * plane;                                             \
