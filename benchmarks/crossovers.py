@@ -9,7 +9,13 @@ its comments quote these tables.
 
 Usage::
 
-    python benchmarks/crossovers.py [--repeat 5] [--size 1080x1920]
+    python benchmarks/crossovers.py [--repeat 5] [--size 1080x1920] [--cpu]
+        [--family sum] [--strategies native,gemm]
+
+``--cpu`` times process CPU seconds (all threads) instead of wall time: on a
+shared, busy machine it is the steadier measure (wall ≈ CPU / workers for
+the banded strategies). The compiled strategies (``native``,
+``native-separable``) are timed when the extension is built.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ def families(rng: np.random.Generator) -> dict[str, list[tuple[str, dict]]]:
                     "channels": "sum"})
         for k in (3, 5, 7, 9, 11, 15)
     ]
+    out["sum uniform 2-D bank 3×3 (channels summed first), 3→F"] = [
+        (f"F={f}", {"bank": rng.standard_normal((f, 3, 3)), "padding": "same", "channels": "sum"})
+        for f in (1, 2, 8)
+    ]
     out["depthwise bank 3×3, F kernels"] = [
         (f"F={f}", {"bank": rng.standard_normal((f, 3, 3)), "padding": "same"})
         for f in (1, 2, 4, 8)
@@ -59,16 +69,17 @@ def families(rng: np.random.Generator) -> dict[str, list[tuple[str, dict]]]:
     return out
 
 
-def median_times(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each call, runs interleaved, after one warm-up each."""
+def median_times(calls: dict[str, Callable[[], object]], repeat: int,
+                 clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median seconds of each call (by ``clock``), runs interleaved, after one warm-up each."""
     for call in calls.values():
         call()
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeat):
         for name, call in calls.items():
-            start = time.perf_counter()
+            start = clock()
             call()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -99,13 +110,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--size", default="1080x1920", help="HxW of the RGB test image")
+    parser.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
+    parser.add_argument("--family", default="", help="only families whose name contains this")
+    parser.add_argument("--strategies", default="", help="comma-separated subset to time")
     args = parser.parse_args()
+    clock = time.process_time if args.cpu else time.perf_counter
     rows, cols = (int(v) for v in args.size.split("x"))
     rng = np.random.default_rng(0)
     image = (rng.random((rows, cols, 3)) * 255).astype(np.float32)
-    strategies = ("direct", "separable", "gemm", "fft")
+    from convcli.engines import FORWARD_ENGINES
+
+    strategies = tuple(name for name in ("direct", "separable", "gemm", "fft", "native", "native-separable")
+                       if name in FORWARD_ENGINES)
+    if args.strategies:
+        strategies = tuple(name for name in args.strategies.split(",") if name in FORWARD_ENGINES)
+    unit = "CPU ms" if args.cpu else "ms"
     for family, cases in families(rng).items():
-        print(f"\n## {family}  ({rows}×{cols} RGB float32, ms)")
+        if args.family not in family:
+            continue
+        print(f"\n## {family}  ({rows}×{cols} RGB float32, {unit})")
         print("| case | " + " | ".join(strategies) + " | winner | auto |")
         print("| --- " * (len(strategies) + 3) + "|")
         for label, kwargs in cases:
@@ -113,15 +136,16 @@ def main() -> None:
             taps = bank.shape[-2] * bank.shape[-1] if bank.ndim == 2 else bank.shape[1] * bank.shape[2]
             calls = {}
             for name in strategies:
-                if name == "direct" and taps * (bank.shape[0] if bank.ndim > 2 else 1) > 400:
+                if name in ("direct", "native") and taps * (bank.shape[0] if bank.ndim > 2 else 1) > 400:
                     continue  # minutes; clearly lost
-                if name == "separable" and "random" in family and taps > 121:
+                if name.endswith("separable") and "random" in family and taps > 121:
                     continue  # full rank: k components, clearly lost
                 calls[name] = (lambda n=name, kw=kwargs: conv2d(image, method=n, **kw))
-            times = median_times(calls, args.repeat)
+            times = median_times(calls, args.repeat, clock)
             best = min(times, key=times.get)
             cells = [f"{times[n] * 1e3:.0f}" if n in times else "–" for n in strategies]
-            print(f"| {label} | " + " | ".join(cells) + f" | {best} | {auto_choice(image, kwargs)} |")
+            print(f"| {label} | " + " | ".join(cells) + f" | {best} | {auto_choice(image, kwargs)} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -51,9 +51,17 @@ Choices, measured on the project machine (2 cores) while writing this:
   correlation clipped to 0–255); ImageMagick flips the kernel (true
   convolution): the same work, mirrored result.
 
+W2u/W3u are W2/W3 with a uniform bank (each kernel the same on every
+channel, as ``-k sobel --channels sum`` or PyTorch weights repeated over C):
+convcli adds the channels once, then convolves one plane. The reduce steps
+(``--reduce max`` / ``magnitude`` of a 12 MP stack of 2 kernels × 3
+channels, :func:`convcli.maps.reduce_maps`) are timed against the numpy
+expressions they replaced and ``np.hypot`` of the two contiguous planes.
+
 Usage::
 
     python benchmarks/run.py            # full run (6–8 min), writes benchmarks/RESULTS.md
+    python benchmarks/run.py --quick --only W2u,W3u,reduce   # some rows only, prints only
     python benchmarks/run.py --quick    # 270×480, 3 runs, ~15 s, prints only
     python benchmarks/run.py --repeat 7 --output /tmp/results.md
 """
@@ -185,6 +193,7 @@ def workloads(rng: np.random.Generator) -> list[Workload]:
     """W1–W7 of BENCH.md, with seeded random weights."""
     bank8 = rng.standard_normal((8, 3, 3, 3))
     g15, g31 = gaussian_1d(15, 3.0), gaussian_1d(31, 5.0)
+    uniform8 = np.repeat(rng.standard_normal((8, 3, 3, 1)), 3, axis=3)
     return [
         Workload("W1", "Sobel-x 3×3, each channel", SOBEL_X, "depthwise",
                  factors=(SOBEL_COLUMN, SOBEL_ROW)),
@@ -197,7 +206,51 @@ def workloads(rng: np.random.Generator) -> list[Workload]:
         Workload("W6", "random 31×31, each channel", rng.standard_normal((31, 31)), "depthwise"),
         Workload("W7", "transposed 4×4, s 2, pad 1, 3 → 3 (sum)", rng.standard_normal((3, 4, 4, 3)),
                  "sum", stride=2, transposed=True),
+        Workload("W2u", "8 random 3×3, uniform over channels, 3 → 8 (sum)", uniform8, "sum"),
+        Workload("W3u", "W2u at stride 2", uniform8, "sum", stride=2),
     ]
+
+
+#: The reduce steps' stack: 12 MP, 2 kernels × 3 channels (quick runs: the quick size).
+REDUCE_SIZE = (3000, 4000)
+
+
+def bench_reduce(size: tuple[int, int], repeat: int) -> dict[str, dict[str, float]]:
+    """ms of ``reduce_maps`` (max, magnitude) and the numpy expressions they replaced, interleaved."""
+    from convcli.maps import reduce_maps
+
+    rng = np.random.default_rng(1)
+    maps = rng.standard_normal((*size, 6), dtype=np.float32)
+    stacked = maps.reshape(*size, 2, 3)
+    planes = [np.ascontiguousarray(stacked[:, :, f]) for f in range(2)]
+    calls = {
+        "max": {"convcli": lambda: reduce_maps(maps, 2, "max"), "numpy": lambda: stacked.max(axis=2)},
+        "magnitude": {
+            "convcli": lambda: reduce_maps(maps, 2, "magnitude"),
+            "numpy": lambda: np.sqrt(np.einsum("ijfc,ijfc->ijc", stacked, stacked)),
+            "np.hypot (planes)": lambda: np.hypot(planes[0], planes[1]),
+        },
+    }
+    results = {}
+    for name, contenders in calls.items():
+        expected = contenders["numpy"]()
+        for contender, call in contenders.items():
+            error = relative_error(call(), expected)
+            if not error <= TOLERANCE:
+                progress(f"!!! MISMATCH reduce {name} {contender}: relative error {error:.3g}")
+        progress(f"reduce {name}: {repeat} interleaved rounds")
+        medians = interleaved_medians({c: stopwatch(call) for c, call in contenders.items()}, repeat)
+        results[name] = {c: t * 1e3 for c, t in medians.items()}
+    return results
+
+
+def reduce_table(results: dict[str, dict[str, float]], size: tuple[int, int]) -> str:
+    """One row per reduction: convcli, the numpy expression, np.hypot where it applies."""
+    columns = ["convcli", "numpy", "np.hypot (planes)"]
+    body = [[f"--reduce {name}, {size[1]}×{size[0]}×(2×3) float32",
+             *(fmt_ms(times[c]) if c in times else NOT_APPLICABLE for c in columns)]
+            for name, times in results.items()]
+    return markdown_table(["reduce step", *(f"{c} ms" for c in columns)], body)
 
 
 def crop_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -821,6 +874,8 @@ def targets(rows: list[Row], end_to_end: EndToEnd, startup: dict[str, float]) ->
                each(all_keys, lambda r: r.ratio("ndimage.correlate"))),
         Target("W2, W3, W7 vs torch (2 threads, channels-last)", 1.0,
                each(["W2", "W3", "W7"], lambda r: r.ratio("torch"))),
+        Target("W2u, W3u (uniform bank) vs torch (2 threads, channels-last)", 1.0,
+               each(["W2u", "W3u"], lambda r: r.ratio("torch"))),
         Target("W1 vs OpenCV (faster of filter2D, sepFilter2D)", 1.5, each(["W1"], opencv_best)),
         Target("W4, W5 vs OpenCV sepFilter2D", 1.5,
                each(["W4", "W5"], lambda r: r.ratio("cv2.sepFilter2D"))),
@@ -989,6 +1044,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"{QUICK_SIZE[1]}×{QUICK_SIZE[0]} image, {QUICK_REPEAT} runs, prints only")
     parser.add_argument("--repeat", type=int, default=None,
                         help=f"timed runs per contender (default {FULL_REPEAT}, quick {QUICK_REPEAT})")
+    parser.add_argument("--only", default="",
+                        help="comma-separated workload keys and/or `reduce` (e.g. W2u,W3u,reduce): "
+                             "time just those, print their tables, no W8, start-up or report file")
     parser.add_argument("--output", type=Path, default=None,
                         help=f"markdown report path (default: {DEFAULT_OUTPUT.relative_to(ROOT)} "
                              "for a full run, none for --quick)")
@@ -997,7 +1055,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.repeat = QUICK_REPEAT if args.quick else FULL_REPEAT
     if args.repeat < 1:
         parser.error(f"--repeat must be a positive integer, got {args.repeat}")
-    if args.output is None and not args.quick:
+    if args.output is None and not args.quick and not args.only:
         args.output = DEFAULT_OUTPUT
     return args
 
@@ -1010,7 +1068,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = QUICK_SIZE if args.quick else FULL_SIZE
     rng = np.random.default_rng(0)
     image = (rng.random((*size, 3)) * 255).astype(np.float32)
-    rows = [bench_workload(w, image, args.repeat, modules) for w in workloads(rng)]
+    only = set(filter(None, args.only.split(",")))
+    selected = [w for w in workloads(rng) if not only or w.key in only]
+    rows = [bench_workload(w, image, args.repeat, modules) for w in selected]
+    reduce_size = size if args.quick else REDUCE_SIZE
+    reduce_results = bench_reduce(reduce_size, args.repeat) if not only or "reduce" in only else {}
+    if only:
+        print(kernel_table(rows) if rows else "", reduce_table(reduce_results, reduce_size)
+              if reduce_results else "", *check_summary(rows)[0] if rows else [], sep="\n\n")
+        return 0 if not rows or check_summary(rows)[1] else 1
     with tempfile.TemporaryDirectory(prefix="convcli-bench-") as tmp:
         workdir = Path(tmp)
         png = workdir / "photo.png"
@@ -1018,6 +1084,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         end_to_end = bench_end_to_end(png, workdir, args.repeat)
     startup = bench_startup(args.repeat)
     text = report(rows, end_to_end, startup, args, modules, size, time.perf_counter() - start)
+    text += "\n## Reduce steps (ms; the issue's target: convcli ≤ 30 ms)\n\n" + reduce_table(
+        reduce_results, reduce_size) + "\n"
     print(text, end="")
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")

@@ -43,6 +43,11 @@ def reduce_maps(maps: np.ndarray, n_filters: int, reduce: str) -> np.ndarray:
     if n_filters < 1 or n_out % n_filters:
         raise ShapeError(f"cannot split N={n_out} maps into F={n_filters} kernels")
     stacked = maps.reshape(rows, cols, n_filters, n_out // n_filters)
+    from convcli.engines.reduce import reduce_stack
+
+    fast = reduce_stack(stacked, reduce)  # compiled kernels, when built
+    if fast is not None:
+        return fast
     if reduce == "magnitude":
         return np.sqrt(np.einsum("ijfc,ijfc->ijc", stacked, stacked))
     if reduce == "max":

@@ -173,8 +173,9 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         from convcli import __version__
+        from convcli.engines._native import status
 
-        typer.echo(f"convcli {__version__}")
+        typer.echo(f"convcli {__version__}\n{status()}")
         raise typer.Exit()
 
 

@@ -103,15 +103,21 @@ class TransposeProblem:
 
 
 def _forward_engines() -> dict[str, Callable[[ForwardProblem], np.ndarray]]:
-    from convcli.engines import direct, fft, gemm, reference, separable
+    from convcli.engines import _native, direct, fft, gemm, reference, separable
 
-    return {
+    engines = {
         "direct": direct.run,
         "fft": fft.run,
         "gemm": gemm.run,
         "reference": reference.run,
         "separable": separable.run,
     }
+    if _native.AVAILABLE:
+        from convcli.engines import native
+
+        engines["native"] = native.run
+        engines["native-separable"] = native.run_separable
+    return engines
 
 
 def _transpose_engines() -> dict[str, Callable[[TransposeProblem], np.ndarray]]:

@@ -70,6 +70,31 @@ FFT_PRODUCT_NS = 1.5
 #: fft: kernel spectra beyond this many bytes are not worth the memory
 FFT_SPECTRA_BYTES = 1 << 29
 
+#: native (compiled, :mod:`convcli.engines.native`), measured with
+#: ``python benchmarks/crossovers.py --size 540x960 --repeat 3 --cpu`` on the
+#: busy shared machine (process CPU ms, halved for two workers). One filter on
+#: interleaved channels: a fixed part per output value (band copy, write) plus
+#: a little per tap (depthwise k×k: 3 / 6 / 16 CPU ms for k = 3 / 7 / 15 on
+#: 540×960 RGB, i.e. 1.6 + 0.039·taps ns per value).
+NATIVE_FIXED_NS = 0.8
+NATIVE_TAP_NS = 0.02
+#: native, planar loop (several filters, or channels summed): the band's
+#: planar copy per input value, one pass over a (tap, channel) source per
+#: block of NATIVE_FILTER_BLOCK filters and output pixel, and the scattered
+#: write of each depthwise output value (sum 3→F 3×3: 4.9 / 9.7 / 38.6 CPU ms
+#: for F = 1 / 8 / 32; sum 3→8 k×k: 13 / 19 / 35 for k = 3 / 5 / 7;
+#: depthwise F = 2 / 4 / 8: 9 / 12 / 32, gemm 17 / 18 / 28).
+NATIVE_PLANAR_VALUE_NS = 0.15
+NATIVE_PLANAR_SOURCE_NS = 0.13
+NATIVE_PLANAR_STORE_NS = 0.8
+NATIVE_FILTER_BLOCK = 4
+
+
+def _native_available() -> bool:
+    from convcli.engines import FORWARD_ENGINES
+
+    return "native" in FORWARD_ENGINES and "native-separable" in FORWARD_ENGINES
+
 
 def passes(weights: np.ndarray) -> int:
     """Passes over the band for multiply-adds of these tap weights (one channel, any shape)."""
@@ -115,9 +140,30 @@ def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
         depth * GEMM_COPY_NS + depth * n_out * GEMM_MAC_NS + n_out * GEMM_WRITE_NS
     )
 
+    native = _native_available()
+    if native:
+        if n_filters == 1 and (depthwise or work_channels == 1):
+            estimates["native"] = pixels * work_channels * (NATIVE_FIXED_NS + NATIVE_TAP_NS * taps)
+        else:
+            blocks = -(-n_filters // NATIVE_FILTER_BLOCK) * (channels if depthwise else 1)
+            sources = taps * (1 if depthwise else work_channels)
+            estimates["native"] = pixels * (
+                NATIVE_PLANAR_VALUE_NS * work_channels + NATIVE_PLANAR_SOURCE_NS * blocks * sources
+                + (NATIVE_PLANAR_STORE_NS * n_out if depthwise else 0.0)
+            )
+
     if taps > 3 and min(kh, kw) > 1:
         factors = separable.factorize(weights)
         rank = max((len(components) for components in factors), default=0)
+        if native and rank < min(kh, kw):
+            passes_ns = sum(
+                2 * NATIVE_FIXED_NS
+                + NATIVE_TAP_NS * (np.count_nonzero(u.any(axis=1)) + np.count_nonzero(v.any(axis=1)))
+                for components in factors for u, v in components
+            )
+            estimates["native-separable"] = pixels * work_channels * passes_ns + (
+                0.0 if depthwise or work_channels == 1 else pixels * n_filters * NATIVE_FIXED_NS
+            )
         if rank < min(kh, kw):
             # the Toeplitz GEMM passes need one kernel for every channel
             never = kh + kw + 1

@@ -1,0 +1,681 @@
+/*
+ * convcli.engines._cnative: fused loops for the hot paths of the engines.
+ *
+ * Pure C on the buffer protocol (no numpy headers): the Python side
+ * (convcli/engines/_native.py) checks dtypes, shapes and contiguity and
+ * passes the dimensions; this module re-checks every buffer's length
+ * against them before touching memory, then releases the GIL for the loop.
+ *
+ *   correlate(band, weights, out, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise)
+ *       band (P, Wp, C), weights (F, kh, kw, C), out (R, Wo, N) C-contiguous,
+ *       float32 or float64 (all three the same):
+ *       depthwise: out[r, j, f*C + c] = sum_{m,n} band[sr*r + dr*m, sc*j + dc*n, c] * w[f, m, n, c]
+ *       sum:       out[r, j, f]       = sum_{m,n,c} band[...] * w[f, m, n, c]
+ *       P and Wp come from the band's length and its row width (P = len / (Wp*C)),
+ *       passed as band_cols.
+ *   channel_sum(src, out, n_pixels, C, weights_or_None)
+ *       out[p] = sum_c src[p*C + c] (or sum_c w[c] * src[p*C + c] for c < len(w)),
+ *       src uint8/uint16/float32/float64, out float32/float64, summed in out's dtype
+ *       left to right (bit-identical to numpy's sum over a short axis).
+ *   reduce_maps(src, out, n_pixels, F, Ck, op)
+ *       src (n_pixels, F, Ck), out (n_pixels, Ck); op 0 magnitude sqrt(sum x^2),
+ *       1 max, 2 min, 3 sum (max/min propagate NaN as numpy does).
+ *
+ * The loops are vectorised over output columns: a chunk of CHUNK consecutive
+ * (column, channel) values is kept in registers while every tap adds its
+ * window (one load per tap and element, no store until the chunk is done).
+ * A column stride s > 1 is first split into s contiguous phase planes, so
+ * every tap reads a contiguous run. On x86-64 Linux with GCC the kernels are
+ * compiled for x86-64-v3 (AVX2+FMA) and the baseline, chosen at load time
+ * (target_clones): portable wheels that still use the machine's vectors.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(CONVCLI_NO_CLONES)
+#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
+typedef Py_ssize_t idx;
+/* GCC/Clang vector extensions: 32-byte vectors (two SSE registers in the baseline clone) */
+typedef float v8f __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* ------------------------------------------------------------------------ */
+/* correlation                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    idx C, F, kh, kw, R, Wo, sr, sc, dr, dc, P, Wp;
+    int depthwise;
+} geometry;
+
+#define CORR_KERNEL(T, V, NAME)                                                                    \
+    /* acc[0 .. len) = sum_t w_t * src_t[0 .. len), w_t a scalar (wt[t] == NULL) or a row;       \
+     * a chunk of 4 vectors stays in registers over all taps */                                   \
+    static inline void NAME##_chunks(T *restrict acc, idx len, int ntap, const T *const *src,      \
+                                     const T *const *wt, const T *wv)                             \
+    {                                                                                              \
+        enum { L = (int)(sizeof(V) / sizeof(T)), CHUNK = 4 * L };                                  \
+        int scalar = 1;                                                                            \
+        for (int t = 0; t < ntap; t++) scalar &= wt[t] == NULL;                                    \
+        idx x = 0;                                                                                 \
+        for (; x + CHUNK <= len; x += CHUNK) {                                                     \
+            V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                              \
+            for (int t = 0; t < ntap; t++) {                                                       \
+                const T *s = src[t] + x;                                                           \
+                V s0, s1, s2, s3;                                                                  \
+                memcpy(&s0, s, sizeof s0);                                                         \
+                memcpy(&s1, s + L, sizeof s1);                                                     \
+                memcpy(&s2, s + 2 * L, sizeof s2);                                                 \
+                memcpy(&s3, s + 3 * L, sizeof s3);                                                 \
+                if (scalar || wt[t] == NULL) {                                                     \
+                    const T w = wv[t];                                                             \
+                    a0 += w * s0; a1 += w * s1; a2 += w * s2; a3 += w * s3;                        \
+                } else {                                                                           \
+                    const T *w = wt[t] + x;                                                        \
+                    V w0, w1, w2, w3;                                                              \
+                    memcpy(&w0, w, sizeof w0);                                                     \
+                    memcpy(&w1, w + L, sizeof w1);                                                 \
+                    memcpy(&w2, w + 2 * L, sizeof w2);                                             \
+                    memcpy(&w3, w + 3 * L, sizeof w3);                                             \
+                    a0 += w0 * s0; a1 += w1 * s1; a2 += w2 * s2; a3 += w3 * s3;                    \
+                }                                                                                  \
+            }                                                                                      \
+            memcpy(acc + x, &a0, sizeof a0);                                                       \
+            memcpy(acc + x + L, &a1, sizeof a1);                                                   \
+            memcpy(acc + x + 2 * L, &a2, sizeof a2);                                               \
+            memcpy(acc + x + 3 * L, &a3, sizeof a3);                                               \
+        }                                                                                          \
+        if (x < len) {                                                                             \
+            idx rest = len - x;                                                                    \
+            for (idx k = 0; k < rest; k++) acc[x + k] = 0;                                         \
+            for (int t = 0; t < ntap; t++) {                                                       \
+                const T *restrict s = src[t] + x;                                                  \
+                if (wt[t] == NULL) {                                                               \
+                    const T w = wv[t];                                                             \
+                    for (idx k = 0; k < rest; k++) acc[x + k] += w * s[k];                         \
+                } else {                                                                           \
+                    const T *restrict w = wt[t] + x;                                               \
+                    for (idx k = 0; k < rest; k++) acc[x + k] += w[k] * s[k];                      \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    CLONES static int NAME(const T *band, const T *weights, T *out, const geometry *g)             \
+    {                                                                                              \
+        const idx C = g->C, F = g->F, kh = g->kh, kw = g->kw, R = g->R, Wo = g->Wo;                \
+        const idx sr = g->sr, sc = g->sc, dr = g->dr, dc = g->dc, P = g->P, Wp = g->Wp;            \
+        const idx X = Wo * C;                           /* values per output row and filter */     \
+        const idx VB = C * ((1024 + C - 1) / C);        /* block: a multiple of C */               \
+        const idx N = g->depthwise ? F * C : F;                                                    \
+        const idx ntaps = kh * kw;                                                                 \
+        /* phase planes: plane p holds columns p, p + sc, ... of every band row */                 \
+        const idx pcols = (Wp + sc - 1) / sc;                                                      \
+        const idx plane_row = pcols * C;                                                           \
+        T *planes = NULL;                                                                          \
+        const T *plane0 = band;                                                                    \
+        idx plane_stride = 0, row_len = Wp * C;                                                    \
+        if (sc > 1) {                                                                              \
+            planes = (T *)malloc(sizeof(T) * (size_t)(sc * P * plane_row + 1));                    \
+            if (!planes) return -1;                                                                \
+            for (idx p = 0; p < sc; p++) {                                                         \
+                T *dst = planes + p * P * plane_row;                                               \
+                for (idx r = 0; r < P; r++) {                                                      \
+                    const T *srow = band + r * Wp * C;                                             \
+                    T *drow = dst + r * plane_row;                                                 \
+                    idx q = 0;                                                                     \
+                    for (idx col = p; col < Wp; col += sc, q++)                                    \
+                        memcpy(drow + q * C, srow + col * C, sizeof(T) * (size_t)C);               \
+                    for (; q < pcols; q++) memset(drow + q * C, 0, sizeof(T) * (size_t)C);         \
+                }                                                                                  \
+            }                                                                                      \
+            plane0 = planes;                                                                       \
+            plane_stride = P * plane_row;                                                          \
+            row_len = plane_row;                                                                   \
+        }                                                                                          \
+        T *acc = (T *)malloc(sizeof(T) * (size_t)VB);                                              \
+        T *tiles = (T *)malloc(sizeof(T) * (size_t)(F * ntaps * VB + 1));                          \
+        idx *tap_off = (idx *)malloc(sizeof(idx) * (size_t)(F * ntaps + 1));                       \
+        int *ntap = (int *)malloc(sizeof(int) * (size_t)(F + 1));                                  \
+        const T **wt = (const T **)malloc(sizeof(T *) * (size_t)(F * ntaps + 1));                  \
+        T *wv = (T *)malloc(sizeof(T) * (size_t)(F * ntaps + 1));                                  \
+        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(ntaps + 1));                     \
+        if (!acc || !tiles || !tap_off || !ntap || !wt || !wv || !src) {                           \
+            free(planes); free(acc); free(tiles); free(tap_off); free(ntap); free((void *)wt);     \
+            free(wv); free((void *)src);                                                           \
+            return -1;                                                                             \
+        }                                                                                          \
+        /* the non-zero taps of each filter: source offset, scalar or tiled row weight */         \
+        for (idx f = 0; f < F; f++) {                                                              \
+            int n_t = 0;                                                                           \
+            for (idx m = 0; m < kh; m++) {                                                         \
+                for (idx n = 0; n < kw; n++) {                                                     \
+                    const T *w = weights + ((f * kh + m) * kw + n) * C;                            \
+                    int any = 0, same = 1;                                                         \
+                    for (idx c = 0; c < C; c++) {                                                  \
+                        any |= w[c] != 0;                                                          \
+                        same &= w[c] == w[0];                                                      \
+                    }                                                                              \
+                    if (!any) continue;                                                            \
+                    const idx slot = f * ntaps + n_t;                                              \
+                    const idx off = dc * n;                                                        \
+                    tap_off[slot] = (dr * m) * row_len + (off % sc) * plane_stride +            \
+                                    (off / sc) * C;                                                \
+                    wv[slot] = w[0];                                                               \
+                    if (same) {                                                                    \
+                        wt[slot] = NULL;                                                           \
+                    } else {                                                                       \
+                        T *tile = tiles + slot * VB;                                               \
+                        for (idx i = 0; i < VB; i++) tile[i] = w[i % C];                           \
+                        wt[slot] = tile;                                                           \
+                    }                                                                              \
+                    n_t++;                                                                         \
+                }                                                                                  \
+            }                                                                                      \
+            ntap[f] = n_t;                                                                         \
+        }                                                                                          \
+        for (idx r = 0; r < R; r++) {                                                              \
+            const T *row0 = plane0 + (sr * r) * row_len;                                           \
+            T *orow = out + r * Wo * N;                                                            \
+            for (idx f = 0; f < F; f++) {                                                          \
+                const int n_t = ntap[f];                                                           \
+                for (int t = 0; t < n_t; t++) src[t] = row0 + tap_off[f * ntaps + t];              \
+                for (idx x0 = 0; x0 < X; x0 += VB) {                                               \
+                    const idx len = X - x0 < VB ? X - x0 : VB;                                     \
+                    const idx j0 = x0 / C, nj = len / C;                                           \
+                    const int direct = g->depthwise && F == 1;                                     \
+                    T *dst = direct ? orow + x0 : acc;                                             \
+                    if (n_t == 0) {                                                                \
+                        for (idx k = 0; k < len; k++) dst[k] = 0;                                  \
+                    } else {                                                                       \
+                        NAME##_chunks(dst, len, n_t, src, wt + f * ntaps, wv + f * ntaps);         \
+                    }                                                                              \
+                    for (int t = 0; t < n_t; t++) src[t] += len;                                   \
+                    if (direct) continue;                                                          \
+                    if (g->depthwise) {                                                            \
+                        for (idx j = 0; j < nj; j++)                                               \
+                            memcpy(orow + ((j0 + j) * F + f) * C, acc + j * C,                     \
+                                   sizeof(T) * (size_t)C);                                         \
+                    } else if (C == 1) {                                                           \
+                        for (idx j = 0; j < nj; j++) orow[(j0 + j) * F + f] = acc[j];              \
+                    } else {                                                                       \
+                        for (idx j = 0; j < nj; j++) {                                             \
+                            const T *a = acc + j * C;                                              \
+                            T s = a[0];                                                            \
+                            for (idx c = 1; c < C; c++) s += a[c];                                 \
+                            orow[(j0 + j) * F + f] = s;                                            \
+                        }                                                                          \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        free(planes); free(acc); free(tiles); free(tap_off); free(ntap); free((void *)wt);         \
+        free(wv); free((void *)src);                                                               \
+        return 0;                                                                                  \
+    }
+
+CORR_KERNEL(float, v8f, corr_f32)
+CORR_KERNEL(double, v4d, corr_f64)
+
+
+/* Planar path (several filters, or channels summed): the band is split into
+ * planes per column phase and channel, pl[((p*C + c)*P + row)*pcols + q] =
+ * band[row, p + q*sc, c]; a chunk of CW output columns of FB filters is kept
+ * in registers while every (tap, channel) adds one contiguous window times a
+ * broadcast weight: one load feeds FB multiply-adds. */
+#define PLANAR_KERNEL(T, V, NAME, FB)                                                              \
+    /* out[j*ostride + f*fstride] = sum_t wts[t*FB + f] * src[t][j], j < Wo, f < nf */             \
+    static inline void NAME##_block(idx Wo, int nsrc, const T *const *src, const T *wts, int nf,   \
+                                    T *out, idx ostride, idx fstride)                             \
+    {                                                                                              \
+        enum { L = (int)(sizeof(V) / sizeof(T)), CW = 2 * L };                                     \
+        idx j = 0;                                                                                 \
+        for (; j + CW <= Wo; j += CW) {                                                            \
+            V a0[FB], a1[FB];                                                                      \
+            for (int f = 0; f < FB; f++) a0[f] = a1[f] = (V){0};                                   \
+            for (int t = 0; t < nsrc; t++) {                                                       \
+                V s0, s1;                                                                          \
+                memcpy(&s0, src[t] + j, sizeof s0);                                                \
+                memcpy(&s1, src[t] + j + L, sizeof s1);                                            \
+                const T *w = wts + t * FB;                                                         \
+                for (int f = 0; f < FB; f++) {                                                     \
+                    a0[f] += w[f] * s0;                                                            \
+                    a1[f] += w[f] * s1;                                                            \
+                }                                                                                  \
+            }                                                                                      \
+            for (int f = 0; f < nf; f++)                                                           \
+                for (int k = 0; k < L; k++) {                                                      \
+                    out[(j + k) * ostride + f * fstride] = a0[f][k];                               \
+                    out[(j + L + k) * ostride + f * fstride] = a1[f][k];                           \
+                }                                                                                  \
+        }                                                                                          \
+        for (; j < Wo; j++) {                                                                      \
+            T a[FB];                                                                               \
+            for (int f = 0; f < FB; f++) a[f] = 0;                                                 \
+            for (int t = 0; t < nsrc; t++) {                                                       \
+                const T v = src[t][j];                                                             \
+                for (int f = 0; f < FB; f++) a[f] += wts[t * FB + f] * v;                          \
+            }                                                                                      \
+            for (int f = 0; f < nf; f++) out[j * ostride + f * fstride] = a[f];                    \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    CLONES static int NAME(const T *band, const T *weights, T *out, const geometry *g)             \
+    {                                                                                              \
+        const idx C = g->C, F = g->F, kh = g->kh, kw = g->kw, R = g->R, Wo = g->Wo;                \
+        const idx sr = g->sr, sc = g->sc, dr = g->dr, dc = g->dc, P = g->P, Wp = g->Wp;            \
+        const int dw = g->depthwise;                                                               \
+        const idx N = dw ? F * C : F;                                                              \
+        const idx pcols = (Wp + sc - 1) / sc;                                                      \
+        const idx nsrc_max = kh * kw * (dw ? 1 : C);                                               \
+        T *pl = (T *)malloc(sizeof(T) * (size_t)(sc * C * P * pcols + 1));                         \
+        const idx groups = dw ? C : 1;                                                             \
+        const idx nblocks = (F + FB - 1) / FB * groups;                                            \
+        T *wts = (T *)malloc(sizeof(T) * (size_t)(nblocks * nsrc_max * FB + 1));                   \
+        idx *off = (idx *)malloc(sizeof(idx) * (size_t)(nblocks * nsrc_max + 1));                  \
+        int *nsrcs = (int *)malloc(sizeof(int) * (size_t)(nblocks + 1));                           \
+        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(nsrc_max + 1));                  \
+        if (!pl || !wts || !off || !src || !nsrcs) {                                               \
+            free(pl); free(wts); free(off); free((void *)src); free(nsrcs);                        \
+            return -1;                                                                             \
+        }                                                                                          \
+        for (idx row = 0; row < P; row++) {                                                        \
+            const T *srow = band + row * Wp * C;                                                   \
+            T *prow = pl + row * pcols;                                                            \
+            const idx plane = P * pcols;                                                           \
+            if (C == 3 && sc == 1) {                                                               \
+                T *d0 = prow, *d1 = prow + plane, *d2 = prow + 2 * plane;                          \
+                for (idx q = 0; q < Wp; q++) {                                                     \
+                    d0[q] = srow[3 * q];                                                           \
+                    d1[q] = srow[3 * q + 1];                                                       \
+                    d2[q] = srow[3 * q + 2];                                                       \
+                }                                                                                  \
+                continue;                                                                          \
+            }                                                                                      \
+            if (C == 3 && sc == 2) {                                                               \
+                T *e0 = prow, *e1 = prow + plane, *e2 = prow + 2 * plane;                          \
+                T *o0 = prow + 3 * plane, *o1 = prow + 4 * plane, *o2 = prow + 5 * plane;          \
+                idx q = 0;                                                                         \
+                for (; 2 * q + 1 < Wp; q++) {                                                      \
+                    const T *px = srow + 6 * q;                                                    \
+                    e0[q] = px[0]; e1[q] = px[1]; e2[q] = px[2];                                   \
+                    o0[q] = px[3]; o1[q] = px[4]; o2[q] = px[5];                                   \
+                }                                                                                  \
+                if (2 * q < Wp) {                                                                  \
+                    e0[q] = srow[6 * q]; e1[q] = srow[6 * q + 1]; e2[q] = srow[6 * q + 2];         \
+                    o0[q] = o1[q] = o2[q] = 0;                                                     \
+                }                                                                                  \
+                continue;                                                                          \
+            }                                                                                      \
+            for (idx p = 0; p < sc; p++)                                                           \
+                for (idx c = 0; c < C; c++) {                                                      \
+                    T *d = prow + (p * C + c) * plane;                                             \
+                    const T *from = srow + p * C + c;                                              \
+                    const idx step = sc * C, count = (Wp - p + sc - 1) / sc;                       \
+                    idx q = 0;                                                                     \
+                    for (; q < count; q++) d[q] = from[q * step];                                  \
+                    for (; q < pcols; q++) d[q] = 0;                                               \
+                }                                                                                  \
+        }                                                                                          \
+        /* per block (filters f0 .. f0+FB-1, channel grp in depthwise mode): the non-zero       \
+         * (tap, channel) sources, their offsets and FB weights each                            \
+         * (depthwise: the taps of one channel; sum: every (tap, channel)) */                   \
+        for (idx b = 0; b < nblocks; b++) {                                                        \
+            const idx f0 = (b / groups) * FB, grp = b % groups;                                    \
+            const int nf = (int)(F - f0 < FB ? F - f0 : FB);                                       \
+            T *bw = wts + b * nsrc_max * FB;                                                       \
+            idx *boff = off + b * nsrc_max;                                                        \
+            int nsrc = 0;                                                                          \
+            for (idx m = 0; m < kh; m++)                                                           \
+                for (idx n = 0; n < kw; n++) {                                                     \
+                    const idx o = dc * n;                                                          \
+                    for (idx c = dw ? grp : 0; c < (dw ? grp + 1 : C); c++) {                      \
+                        int any = 0;                                                               \
+                        T *w = bw + nsrc * FB;                                                     \
+                        for (int f = 0; f < FB; f++) {                                             \
+                            w[f] = f < nf ? weights[(((f0 + f) * kh + m) * kw + n) * C + c] : 0;   \
+                            any |= w[f] != 0;                                                      \
+                        }                                                                          \
+                        if (!any) continue;                                                        \
+                        boff[nsrc] = (((o % sc) * C + c) * P + dr * m) * pcols + o / sc;           \
+                        nsrc++;                                                                    \
+                    }                                                                              \
+                }                                                                                  \
+            nsrcs[b] = nsrc;                                                                       \
+        }                                                                                          \
+        /* rows outer: a row's sources stay in cache across the filter blocks */                  \
+        for (idx r = 0; r < R; r++) {                                                              \
+            for (idx b = 0; b < nblocks; b++) {                                                    \
+                const idx f0 = (b / groups) * FB, grp = b % groups;                                \
+                const int nf = (int)(F - f0 < FB ? F - f0 : FB);                                   \
+                const int nsrc = nsrcs[b];                                                         \
+                const idx ooff = dw ? f0 * C + grp : f0;                                           \
+                const idx fstride = dw ? C : 1;                                                    \
+                for (int t = 0; t < nsrc; t++) src[t] = pl + off[b * nsrc_max + t] + sr * r * pcols; \
+                NAME##_block(Wo, nsrc, src, wts + b * nsrc_max * FB, nf, out + r * Wo * N + ooff, N, \
+                             fstride);                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        free(pl); free(wts); free(off); free((void *)src); free(nsrcs);                            \
+        return 0;                                                                                  \
+    }
+
+PLANAR_KERNEL(float, v8f, planar_f32, 4)
+PLANAR_KERNEL(double, v4d, planar_f64, 4)
+
+/* ------------------------------------------------------------------------ */
+/* channel sums and map reductions                                            */
+/* ------------------------------------------------------------------------ */
+
+#define CHANNEL_SUM(TI, TO, NAME)                                                                  \
+    CLONES static void NAME(const TI *restrict src, TO *restrict out, idx n, idx C,                \
+                            const double *weights, idx nw)                                         \
+    {                                                                                              \
+        if (weights == NULL) {                                                                     \
+            if (C == 3) {                                                                          \
+                for (idx p = 0; p < n; p++) {                                                      \
+                    TO s = (TO)src[3 * p];                                                         \
+                    s += (TO)src[3 * p + 1];                                                       \
+                    s += (TO)src[3 * p + 2];                                                       \
+                    out[p] = s;                                                                    \
+                }                                                                                  \
+                return;                                                                            \
+            }                                                                                      \
+            for (idx p = 0; p < n; p++) {                                                          \
+                const TI *a = src + p * C;                                                         \
+                TO s = (TO)a[0];                                                                   \
+                for (idx c = 1; c < C; c++) s += (TO)a[c];                                         \
+                out[p] = s;                                                                        \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        TO w[16];                                                                                  \
+        for (idx c = 0; c < nw; c++) w[c] = (TO)weights[c];                                        \
+        if (nw == 3) {                                                                             \
+            const TO w0 = w[0], w1 = w[1], w2 = w[2];                                              \
+            for (idx p = 0; p < n; p++) {                                                          \
+                const TI *a = src + p * C;                                                         \
+                TO s = w0 * (TO)a[0];                                                              \
+                s += w1 * (TO)a[1];                                                                \
+                s += w2 * (TO)a[2];                                                                \
+                out[p] = s;                                                                        \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        for (idx p = 0; p < n; p++) {                                                              \
+            const TI *a = src + p * C;                                                             \
+            TO s = w[0] * (TO)a[0];                                                                \
+            for (idx c = 1; c < nw; c++) s += w[c] * (TO)a[c];                                     \
+            out[p] = s;                                                                            \
+        }                                                                                          \
+    }
+
+CHANNEL_SUM(uint8_t, float, csum_u8_f32)
+CHANNEL_SUM(uint16_t, float, csum_u16_f32)
+CHANNEL_SUM(float, float, csum_f32_f32)
+CHANNEL_SUM(double, float, csum_f64_f32)
+CHANNEL_SUM(uint8_t, double, csum_u8_f64)
+CHANNEL_SUM(uint16_t, double, csum_u16_f64)
+CHANNEL_SUM(float, double, csum_f32_f64)
+CHANNEL_SUM(double, double, csum_f64_f64)
+
+/* one pixel's Ck outputs from its F x Ck inputs; KC > 0 is a compile-time Ck */
+#define REDUCE_BODY(T, SQRT, KC)                                                                   \
+    for (idx p = 0; p < n; p++) {                                                                  \
+        const T *a = src + p * F * Ck;                                                             \
+        T *o = out + p * Ck;                                                                       \
+        T r[KC > 0 ? KC : 16];                                                                     \
+        int bad[KC > 0 ? KC : 16];                                                                 \
+        for (idx c0 = 0; c0 < Ck; c0 += (KC > 0 ? KC : 16)) {                                      \
+            const idx nc = KC > 0 ? KC : (Ck - c0 < 16 ? Ck - c0 : 16);                            \
+            for (idx c = 0; c < nc; c++) {                                                         \
+                r[c] = op == 0 ? a[c0 + c] * a[c0 + c] : a[c0 + c];                                \
+                bad[c] = a[c0 + c] != a[c0 + c];                                                   \
+            }                                                                                      \
+            for (idx f = 1; f < F; f++) {                                                          \
+                const T *b = a + f * Ck + c0;                                                      \
+                for (idx c = 0; c < nc; c++) {                                                     \
+                    const T v = b[c];                                                              \
+                    switch (op) {                                                                  \
+                    case 0: r[c] += v * v; break;                                                  \
+                    case 1: r[c] = v > r[c] ? v : r[c]; bad[c] |= v != v; break;                   \
+                    case 2: r[c] = v < r[c] ? v : r[c]; bad[c] |= v != v; break;                   \
+                    default: r[c] += v;                                                            \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+            for (idx c = 0; c < nc; c++)                                                           \
+                o[c0 + c] = op == 0 ? SQRT(r[c]) : (op == 1 || op == 2) && bad[c] ? (T)NAN : r[c];   \
+        }                                                                                          \
+    }
+
+#define REDUCE_OP(T, NAME, SQRT, OP)                                                               \
+    static void NAME##_op##OP(const T *restrict src, T *restrict out, idx n, idx F, idx Ck)        \
+    {                                                                                              \
+        const int op = OP;                                                                         \
+        switch (Ck) {                                                                              \
+        case 1: REDUCE_BODY(T, SQRT, 1) break;                                                     \
+        case 2: REDUCE_BODY(T, SQRT, 2) break;                                                     \
+        case 3: REDUCE_BODY(T, SQRT, 3) break;                                                     \
+        case 4: REDUCE_BODY(T, SQRT, 4) break;                                                     \
+        default: REDUCE_BODY(T, SQRT, 0)                                                           \
+        }                                                                                          \
+    }
+
+#define REDUCE(T, NAME, SQRT)                                                                      \
+    REDUCE_OP(T, NAME, SQRT, 0)                                                                    \
+    REDUCE_OP(T, NAME, SQRT, 1)                                                                    \
+    REDUCE_OP(T, NAME, SQRT, 2)                                                                    \
+    REDUCE_OP(T, NAME, SQRT, 3)                                                                    \
+    CLONES static void NAME(const T *restrict src, T *restrict out, idx n, idx F, idx Ck, int op)  \
+    {                                                                                              \
+        switch (op) {                                                                              \
+        case 0: NAME##_op0(src, out, n, F, Ck); break;                                             \
+        case 1: NAME##_op1(src, out, n, F, Ck); break;                                             \
+        case 2: NAME##_op2(src, out, n, F, Ck); break;                                             \
+        default: NAME##_op3(src, out, n, F, Ck);                                                   \
+        }                                                                                          \
+    }
+
+REDUCE(float, reduce_f32, sqrtf)
+REDUCE(double, reduce_f64, sqrt)
+
+/* ------------------------------------------------------------------------ */
+/* Python bindings                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* 'f', 'd', 'B', 'H' (a native-order format character), or 0 */
+static char fmt_code(const Py_buffer *b)
+{
+    const char *f = b->format ? b->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') f++;
+    if (f[0] && !f[1] && strchr("fdBH", f[0])) return f[0];
+    return 0;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *b, int writable, const char *name)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, b, flags) < 0) return -1;
+    if (!fmt_code(b)) {
+        PyErr_Format(PyExc_TypeError, "%s: unsupported element type %s", name,
+                     b->format ? b->format : "?");
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_correlate(PyObject *self, PyObject *args)
+{
+    PyObject *ob, *ow, *oo;
+    geometry g;
+    idx band_cols;
+    if (!PyArg_ParseTuple(args, "OOOnnnnnnnnnnnp", &ob, &ow, &oo, &band_cols, &g.C, &g.F, &g.kh,
+                          &g.kw, &g.R, &g.Wo, &g.sr, &g.sc, &g.dr, &g.dc, &g.depthwise))
+        return NULL;
+    if (g.C < 1 || g.F < 1 || g.kh < 1 || g.kw < 1 || g.R < 0 || g.Wo < 0 || g.sr < 1 || g.sc < 1 ||
+        g.dr < 1 || g.dc < 1 || band_cols < 1) {
+        PyErr_SetString(PyExc_ValueError, "correlate: bad geometry");
+        return NULL;
+    }
+    Py_buffer bb, bw, bo;
+    if (get_buffer(ob, &bb, 0, "band") < 0) return NULL;
+    if (get_buffer(ow, &bw, 0, "weights") < 0) { PyBuffer_Release(&bb); return NULL; }
+    if (get_buffer(oo, &bo, 1, "out") < 0) { PyBuffer_Release(&bb); PyBuffer_Release(&bw); return NULL; }
+    PyObject *result = NULL;
+    const char code = fmt_code(&bb);
+    const idx item = code == 'f' ? 4 : 8;
+    const idx N = g.depthwise ? g.F * g.C : g.F;
+    g.Wp = band_cols;
+    g.P = bb.len / item / (band_cols * g.C);
+    if ((code != 'f' && code != 'd') || fmt_code(&bw) != code || fmt_code(&bo) != code) {
+        PyErr_SetString(PyExc_TypeError, "correlate: band, weights and out must all be float32 or all float64");
+    } else if (bb.len != g.P * band_cols * g.C * item || bw.len != g.F * g.kh * g.kw * g.C * item ||
+               bo.len != g.R * g.Wo * N * item) {
+        PyErr_SetString(PyExc_ValueError, "correlate: a buffer's size does not match the geometry");
+    } else if (g.R > 0 && g.Wo > 0 &&
+               (g.P < g.sr * (g.R - 1) + g.dr * (g.kh - 1) + 1 ||
+                g.Wp < g.sc * (g.Wo - 1) + g.dc * (g.kw - 1) + 1)) {
+        PyErr_SetString(PyExc_ValueError, "correlate: the band is too small for the outputs");
+    } else {
+        int status = 0;
+        if (g.R > 0 && g.Wo > 0) {
+            Py_BEGIN_ALLOW_THREADS
+            /* one filter on interleaved channels, else the planar multi-filter loop */
+            const int interleaved = g.F == 1 && (g.depthwise || g.C == 1);
+            if (code == 'f')
+                status = (interleaved ? corr_f32 : planar_f32)((const float *)bb.buf, (const float *)bw.buf,
+                                                                (float *)bo.buf, &g);
+            else
+                status = (interleaved ? corr_f64 : planar_f64)((const double *)bb.buf,
+                                                                (const double *)bw.buf, (double *)bo.buf, &g);
+            Py_END_ALLOW_THREADS
+        }
+        if (status < 0) PyErr_NoMemory();
+        else result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&bw);
+    PyBuffer_Release(&bo);
+    return result;
+}
+
+static PyObject *py_channel_sum(PyObject *self, PyObject *args)
+{
+    PyObject *os, *oo, *oweights;
+    idx n, C;
+    if (!PyArg_ParseTuple(args, "OOnnO", &os, &oo, &n, &C, &oweights)) return NULL;
+    double weights[16];
+    idx nw = 0;
+    if (oweights != Py_None) {
+        PyObject *seq = PySequence_Fast(oweights, "channel_sum: weights must be a sequence");
+        if (!seq) return NULL;
+        nw = PySequence_Fast_GET_SIZE(seq);
+        if (nw < 1 || nw > 16 || nw > C) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "channel_sum: 1 to min(16, C) weights");
+            return NULL;
+        }
+        for (idx i = 0; i < nw; i++) weights[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+        Py_DECREF(seq);
+        if (PyErr_Occurred()) return NULL;
+    }
+    if (n < 0 || C < 1) {
+        PyErr_SetString(PyExc_ValueError, "channel_sum: bad sizes");
+        return NULL;
+    }
+    Py_buffer bs, bo;
+    if (get_buffer(os, &bs, 0, "src") < 0) return NULL;
+    if (get_buffer(oo, &bo, 1, "out") < 0) { PyBuffer_Release(&bs); return NULL; }
+    PyObject *result = NULL;
+    const char ci = fmt_code(&bs), co = fmt_code(&bo);
+    const idx isz = ci == 'B' ? 1 : ci == 'H' ? 2 : ci == 'f' ? 4 : 8;
+    const idx osz = co == 'f' ? 4 : 8;
+    if (co != 'f' && co != 'd') {
+        PyErr_SetString(PyExc_TypeError, "channel_sum: out must be float32 or float64");
+    } else if (bs.len != n * C * isz || bo.len != n * osz) {
+        PyErr_SetString(PyExc_ValueError, "channel_sum: a buffer's size does not match the geometry");
+    } else {
+        const double *w = oweights == Py_None ? NULL : weights;
+        const void *s = bs.buf;
+        void *o = bo.buf;
+        Py_BEGIN_ALLOW_THREADS
+        if (co == 'f') {
+            switch (ci) {
+            case 'B': csum_u8_f32(s, o, n, C, w, nw); break;
+            case 'H': csum_u16_f32(s, o, n, C, w, nw); break;
+            case 'f': csum_f32_f32(s, o, n, C, w, nw); break;
+            default: csum_f64_f32(s, o, n, C, w, nw);
+            }
+        } else {
+            switch (ci) {
+            case 'B': csum_u8_f64(s, o, n, C, w, nw); break;
+            case 'H': csum_u16_f64(s, o, n, C, w, nw); break;
+            case 'f': csum_f32_f64(s, o, n, C, w, nw); break;
+            default: csum_f64_f64(s, o, n, C, w, nw);
+            }
+        }
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bo);
+    return result;
+}
+
+static PyObject *py_reduce_maps(PyObject *self, PyObject *args)
+{
+    PyObject *os, *oo;
+    idx n, F, Ck;
+    int op;
+    if (!PyArg_ParseTuple(args, "OOnnni", &os, &oo, &n, &F, &Ck, &op)) return NULL;
+    if (n < 0 || F < 1 || Ck < 1 || op < 0 || op > 3) {
+        PyErr_SetString(PyExc_ValueError, "reduce_maps: bad sizes or op");
+        return NULL;
+    }
+    Py_buffer bs, bo;
+    if (get_buffer(os, &bs, 0, "src") < 0) return NULL;
+    if (get_buffer(oo, &bo, 1, "out") < 0) { PyBuffer_Release(&bs); return NULL; }
+    PyObject *result = NULL;
+    const char code = fmt_code(&bs);
+    const idx item = code == 'f' ? 4 : 8;
+    if ((code != 'f' && code != 'd') || fmt_code(&bo) != code) {
+        PyErr_SetString(PyExc_TypeError, "reduce_maps: src and out must both be float32 or float64");
+    } else if (bs.len != n * F * Ck * item || bo.len != n * Ck * item) {
+        PyErr_SetString(PyExc_ValueError, "reduce_maps: a buffer's size does not match the geometry");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        if (code == 'f') reduce_f32(bs.buf, bo.buf, n, F, Ck, op);
+        else reduce_f64(bs.buf, bo.buf, n, F, Ck, op);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bo);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"correlate", py_correlate, METH_VARARGS,
+     "correlate(band, weights, out, band_cols, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise)"},
+    {"channel_sum", py_channel_sum, METH_VARARGS, "channel_sum(src, out, n_pixels, C, weights_or_None)"},
+    {"reduce_maps", py_reduce_maps, METH_VARARGS,
+     "reduce_maps(src, out, n_pixels, F, Ck, op): op 0 magnitude, 1 max, 2 min, 3 sum"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_cnative", "Fused compiled loops of convcli's engines.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__cnative(void) { return PyModule_Create(&module); }

@@ -1,0 +1,133 @@
+"""Native strategies: the compiled fused loops of :mod:`convcli.engines._cnative`, per row band.
+
+``native`` (direct k×k): for a tile of output rows the padded band is built
+as for :mod:`convcli.engines.direct` (:class:`convcli.engines._bands.Padder`),
+then one compiled call computes every output of the tile::
+
+    out[r, j, f·C + c] = Σ_{m,n} w[f, m, n, c] · pad[s_y·(i0 + r) + d_y·m, s_x·j + d_x·n, c]   (depthwise)
+    out[r, j, f]       = Σ_{m,n,c} w[f, m, n, c] · pad[…, c]                                    (sum)
+
+all taps of a chunk of output columns kept in registers (one pass over the
+band instead of one per tap), only the strided outputs computed.
+
+``native-separable``: low-rank kernels (:func:`convcli.engines.separable.factorize`)
+as a vertical then a horizontal 1-D pass, each one compiled call::
+
+    vert[r, x, c] = Σ_m u_k[m, c] · pad[s_y·(i0 + r) + d_y·m, x, c]
+    acc[r, j, c] += Σ_n v_k[n, c] · vert[r, s_x·j + d_x·n, c]
+
+Both release the GIL, so tiles run on all cores of the worker pool.
+Registered in :data:`convcli.engines.FORWARD_ENGINES` only when the
+extension imports (:data:`convcli.engines._native.AVAILABLE`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.engines import ForwardProblem, _native
+from convcli.engines._bands import Padder, parallel_map, row_tiles, scratch
+from convcli.engines._simplify import sum_uniform_channels
+
+__all__ = ["run", "run_separable"]
+
+#: Input values of one tile's padded band: 256 Ki values (1 MiB of float32,
+#: ≈ 22 rows of a 4K RGB image) keeps the band and its planar copy near the
+#: L2 cache while giving 2 workers enough tiles to share; at least
+#: TILE_MIN_ROWS output rows, so the kernel's halo rows are not re-read too often.
+TILE_VALUES = 1 << 18
+TILE_MIN_ROWS = 8
+
+
+def _tiles(problem: ForwardProblem, band_row_values: int) -> list[tuple[int, int]]:
+    out_rows = problem.out_shape[0]
+    rows = max(TILE_MIN_ROWS, TILE_VALUES // max(1, band_row_values * problem.stride[0]))
+    # at least 4 tiles per worker when the image allows it (load balance)
+    rows = min(rows, max(1, -(-out_rows // 8)))
+    return row_tiles(out_rows, rows)
+
+
+def run(problem: ForwardProblem) -> np.ndarray:
+    """Compute a :class:`ForwardProblem` with the compiled direct loop; returns ``(H', W', N)``."""
+    n_out = problem.n_out
+    problem = sum_uniform_channels(problem)
+    image = problem.image
+    weights = np.ascontiguousarray(problem.weights)
+    n_filters, kh, _, channels = weights.shape
+    out_rows, out_cols = problem.out_shape
+    (sr, sc), (dr, dc) = problem.stride, problem.dilation
+    depthwise = problem.mode == "depthwise"
+    out = np.empty((out_rows, out_cols, n_filters * channels if depthwise else n_filters), weights.dtype)
+    padder = Padder(image, problem.pads, problem.border, weights.dtype)
+    if out_rows == 0 or out_cols == 0:
+        return out.reshape(out_rows, out_cols, n_out)
+
+    def work(tile: tuple[int, int]) -> None:
+        i0, i1 = tile
+        band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "native-band")
+        _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise)
+
+    parallel_map(work, _tiles(problem, padder.width * channels))
+    return out.reshape(out_rows, out_cols, n_out)
+
+
+def run_separable(problem: ForwardProblem) -> np.ndarray:
+    """Compute a :class:`ForwardProblem` as compiled 1-D passes of its SVD factors.
+
+    Exact for any kernel (a full-rank kernel has ``min(kh, kw)`` components),
+    fast for low-rank ones (``auto`` picks it only for those).
+    """
+    from convcli.engines.separable import factorize
+
+    n_out = problem.n_out
+    problem = sum_uniform_channels(problem)
+    image, weights = problem.image, problem.weights
+    n_filters, kh, _, channels = weights.shape
+    out_rows, out_cols = problem.out_shape
+    (sr, sc), (dr, dc) = problem.stride, problem.dilation
+    depthwise = problem.mode == "depthwise"
+    out = np.empty((out_rows, out_cols, n_filters, channels) if depthwise
+                   else (out_rows, out_cols, n_filters), weights.dtype)
+    if out_rows == 0 or out_cols == 0:
+        return out.reshape(out_rows, out_cols, n_out)
+    dtype = weights.dtype
+    factors = [
+        [(np.ascontiguousarray(u[None, :, None, :], dtype=dtype),
+          np.ascontiguousarray(v[None, None, :, :], dtype=dtype)) for u, v in components]
+        for components in factorize(weights)
+    ]
+    padder = Padder(image, problem.pads, problem.border, dtype)
+    width = padder.width
+    only_plane = n_filters == 1 and depthwise
+
+    def work(tile: tuple[int, int]) -> None:
+        i0, i1 = tile
+        n_rows = i1 - i0
+        band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "native-sep-band")
+        vert = scratch("native-sep-vert", (n_rows, width, channels), dtype)
+        part = scratch("native-sep-part", (n_rows, out_cols, channels), dtype)
+        for f, components in enumerate(factors):
+            if only_plane:
+                acc = out[i0:i1].reshape(n_rows, out_cols, channels)
+            else:
+                acc = scratch("native-sep-acc", (n_rows, out_cols, channels), dtype)
+            if not components:
+                acc[...] = 0
+            for k, (u, v) in enumerate(components):
+                _native.correlate(band, u, vert, (sr, 1), (dr, 1), True)
+                _native.correlate(vert, v, acc if k == 0 else part, (1, sc), (1, dc), True)
+                if k:
+                    np.add(acc, part, out=acc)
+            if depthwise:
+                if not only_plane:
+                    out[i0:i1, :, f, :] = acc
+            elif channels == 1:
+                out[i0:i1, :, f] = acc[:, :, 0]
+            else:
+                plane = scratch("native-sep-sum", (n_rows, out_cols), dtype)
+                _native.channel_sum(acc, plane)
+                out[i0:i1, :, f] = plane
+
+    parallel_map(work, _tiles(problem, width * channels))
+    return out.reshape(out_rows, out_cols, n_out)
+

@@ -1,0 +1,269 @@
+"""The compiled kernels (convcli.engines._cnative) against numpy and scipy.
+
+* the raw correlation kernel on padded bands vs the formula in float64, every
+  mode, stride, dilation, channel count, uniform and per-channel weights;
+* the ``native`` / ``native-separable`` strategies through :func:`convcli.conv2d`
+  vs scipy.signal (tests/reference.py) and vs the numpy ``reference`` strategy;
+* channel sums (bit-identical to ``np.sum``) and the map reductions vs numpy;
+* misuse raises, and without the extension the package falls back to numpy.
+
+Skipped when the extension is not built, unless ``CONVCLI_REQUIRE_NATIVE=1``
+(CI sets it), which turns its absence into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import assert_matches, scipy_conv2d
+
+from convcli import conv2d
+from convcli.engines import FORWARD_ENGINES, _native
+from convcli.maps import reduce_maps
+
+if os.environ.get("CONVCLI_REQUIRE_NATIVE") == "1" and not _native.AVAILABLE:
+    raise RuntimeError(f"CONVCLI_REQUIRE_NATIVE=1 but the compiled kernels do not import: {_native.ERROR}")
+
+pytestmark = pytest.mark.skipif(not _native.AVAILABLE, reason="compiled kernels not built")
+
+NATIVE = ["native", "native-separable"]
+
+
+def formula(band: np.ndarray, weights: np.ndarray, out_shape: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], depthwise: bool) -> np.ndarray:
+    """The correlation written out tap by tap in float64."""
+    n_filters, kh, kw, channels = weights.shape
+    rows, cols = out_shape
+    (sr, sc), (dr, dc) = stride, dilation
+    out = np.zeros((rows, cols, n_filters, channels))
+    for m in range(kh):
+        for n in range(kw):
+            window = band[dr * m : dr * m + sr * (rows - 1) + 1 : sr,
+                          dc * n : dc * n + sc * (cols - 1) + 1 : sc]
+            out += window[:, :, None, :].astype(np.float64) * weights[:, m, n, :].astype(np.float64)
+    return out.reshape(rows, cols, -1) if depthwise else out.sum(axis=3)
+
+
+@st.composite
+def band_problems(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    channels = draw(st.integers(1, 5))
+    n_filters = draw(st.integers(1, 6))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    rows, cols = draw(st.integers(1, 6)), draw(st.integers(1, 40))
+    extra_rows, extra_cols = draw(st.integers(0, 2)), draw(st.integers(0, 3))
+    depthwise = draw(st.booleans())
+    uniform = draw(st.booleans())
+    sparse = draw(st.booleans())
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    band_rows = stride[0] * (rows - 1) + dilation[0] * (kh - 1) + 1 + extra_rows
+    band_cols = stride[1] * (cols - 1) + dilation[1] * (kw - 1) + 1 + extra_cols
+    band = rng.standard_normal((band_rows, band_cols, channels)).astype(dtype)
+    weights = rng.standard_normal((n_filters, kh, kw, 1 if uniform else channels))
+    weights = np.broadcast_to(weights, (n_filters, kh, kw, channels)).astype(dtype)
+    if sparse:  # zero taps are skipped; ±1 taps are common (Sobel)
+        weights = weights * rng.integers(0, 2, (n_filters, kh, kw, 1))
+        weights[..., :1, :] = np.sign(weights[..., :1, :])
+    return band, np.ascontiguousarray(weights, dtype=dtype), (rows, cols), stride, dilation, depthwise
+
+
+@given(band_problems())
+def test_correlate_kernel_equals_the_formula(case) -> None:
+    band, weights, out_shape, stride, dilation, depthwise = case
+    n_out = weights.shape[0] * (weights.shape[3] if depthwise else 1)
+    out = np.full((*out_shape, n_out), np.nan, dtype=band.dtype)
+    _native.correlate(band, weights, out, stride, dilation, depthwise)
+    assert_matches(out, formula(band, weights, out_shape, stride, dilation, depthwise), band.dtype)
+
+
+@st.composite
+def conv_problems(draw):
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    channels_mode = draw(st.sampled_from(["depthwise", "sum"]))
+    n_channels = draw(st.integers(1, 4))
+    rows, cols = draw(st.integers(1, 14)), draw(st.integers(1, 20))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    n_filters = draw(st.integers(1, 5))
+    bank_kind = draw(st.sampled_from(["2d", "3d", "4d", "rank1"]))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["valid", "same", "full", 1, (0, 2, 1, 0)]))
+    border = draw(st.sampled_from(["zero", "reflect", "replicate", "wrap", "constant:2.5"]))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(-2, 2, (rows, cols, n_channels)).astype(dtype)
+    if bank_kind == "2d":
+        bank = rng.standard_normal((kh, kw))
+    elif bank_kind == "3d":
+        bank = rng.standard_normal((n_filters, kh, kw))
+    elif bank_kind == "4d":
+        bank = rng.standard_normal((n_filters, kh, kw, n_channels))
+    else:
+        columns, rows_ = rng.standard_normal((n_filters, kh)), rng.standard_normal((n_filters, kw))
+        bank = np.einsum("fi,fj->fij", columns, rows_)
+    if padding == "same" and (stride != (1, 1)):
+        padding = 1
+    kwargs = {"stride": stride, "dilation": dilation, "padding": padding, "border": border,
+              "channels": channels_mode}
+    return image, bank, kwargs
+
+
+@pytest.mark.parametrize("method", NATIVE)
+@given(conv_problems())
+def test_native_strategies_equal_scipy_and_the_numpy_reference(method, case) -> None:
+    image, bank, kwargs = case
+    expected = scipy_conv2d(image, bank, **kwargs)
+    if expected is None:
+        return  # the kernel does not fit: conv2d raises, tested elsewhere
+    actual = conv2d(image, bank, method=method, **kwargs)
+    assert_matches(actual, expected, image.dtype, f"{method} vs scipy {kwargs}")
+    numpy_result = conv2d(image, bank, method="reference", **kwargs)
+    assert_matches(actual, numpy_result.astype(np.float64), image.dtype, f"{method} vs reference {kwargs}")
+
+
+@pytest.mark.parametrize("method", NATIVE)
+@pytest.mark.parametrize("pixel_type", [np.uint8, np.uint16])
+def test_native_strategies_read_integer_pixels(method, pixel_type) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 200, (23, 31, 3)).astype(pixel_type)
+    for bank, kwargs in [
+        (np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]), {"padding": "same", "channels": "sum"}),
+        (rng.standard_normal((4, 3, 3, 3)), {"padding": 1, "channels": "sum", "stride": 2}),
+        (rng.standard_normal((2, 5, 5)), {"padding": "same", "border": "reflect"}),
+    ]:
+        expected = conv2d(image.astype(np.float32), bank, method="reference", **kwargs)
+        assert_matches(conv2d(image, bank, method=method, **kwargs), expected.astype(np.float64), "float32")
+
+
+def test_native_strategies_are_registered_and_chosen_for_small_kernels() -> None:
+    assert set(NATIVE) <= set(FORWARD_ENGINES)
+    assert {"direct", "gemm", "separable", "fft", "reference"} <= set(FORWARD_ENGINES)
+
+
+@pytest.mark.parametrize("method", NATIVE)
+def test_a_large_image_in_many_tiles_on_the_pool(method) -> None:
+    """Enough rows for several tiles on both workers; compared with scipy."""
+    rng = np.random.default_rng(2)
+    image = rng.uniform(0, 1, (300, 257, 3)).astype(np.float32)
+    g = np.exp(-((np.arange(7) - 3) ** 2) / 4.0)
+    for bank, kwargs in [(np.outer(g, g), {"padding": "same", "border": "reflect"}),
+                         (rng.standard_normal((8, 3, 3, 3)), {"padding": "same", "channels": "sum",
+                                                              "stride": 2})]:
+        assert_matches(conv2d(image, bank, method=method, **kwargs), scipy_conv2d(image, bank, **kwargs),
+                       "float32")
+
+
+# ---------------------------------------------------------------- channel sums, reductions
+@pytest.mark.parametrize("in_type", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("out_type", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 7])
+def test_channel_sum_is_numpys_sum_bit_for_bit(in_type, out_type, channels) -> None:
+    rng = np.random.default_rng(channels)
+    image = (rng.standard_normal((17, 23, channels)) * 300).astype(in_type)
+    out = np.empty((17, 23, 1), dtype=out_type)
+    _native.channel_sum(image, out)
+    np.testing.assert_array_equal(out, np.sum(image, axis=2, keepdims=True, dtype=out_type))
+
+
+def test_weighted_channel_sum_is_the_luminance_formula() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.uniform(0, 255, (9, 11, 4)).astype(np.float32)
+    out = np.empty((9, 11), np.float32)
+    _native.channel_sum(image, out, (0.299, 0.587, 0.114))
+    expected = 0.299 * image[..., 0].astype(np.float64) + 0.587 * image[..., 1] + 0.114 * image[..., 2]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_uniform_sum_bank_uses_the_channel_sum_and_equals_scipy() -> None:
+    """A 2-D kernel with channels='sum' (the issue's slow path) on uint8 pixels and floats."""
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    for method in ("auto", "native", "direct", "gemm"):
+        actual = conv2d(image, sobel, channels="sum", padding=1, stride=2, method=method)
+        assert_matches(actual, scipy_conv2d(image.astype(np.float32), sobel, channels="sum", padding=1,
+                                            stride=2), "float32", method)
+
+
+@st.composite
+def map_stacks(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = tuple(draw(st.integers(1, top)) for top in (9, 9, 5, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    stack = rng.standard_normal(shape).astype(dtype)
+    if draw(st.booleans()):
+        stack.flat[draw(st.integers(0, stack.size - 1))] = np.nan
+    if draw(st.booleans()):
+        stack.flat[draw(st.integers(0, stack.size - 1))] = -np.inf
+    return stack
+
+
+NUMPY_REDUCE = {
+    "magnitude": lambda s: np.sqrt(np.einsum("ijfc,ijfc->ijc", s, s)),
+    "max": lambda s: s.max(axis=2),
+    "min": lambda s: s.min(axis=2),
+    "sum": lambda s: s.sum(axis=2),
+}
+
+
+@pytest.mark.parametrize("reduce", sorted(NUMPY_REDUCE))
+@given(map_stacks())
+def test_reduce_kernel_equals_numpy(reduce, stack) -> None:
+    out = np.empty((stack.shape[0], stack.shape[1], stack.shape[3]), stack.dtype)
+    _native.reduce_maps(stack, out, reduce)
+    with np.errstate(invalid="ignore"):
+        expected = NUMPY_REDUCE[reduce](stack)
+    np.testing.assert_allclose(out, expected, rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
+    rows, cols, n_filters, channels = stack.shape
+    maps = stack.reshape(rows, cols, n_filters * channels)
+    np.testing.assert_allclose(reduce_maps(maps, n_filters, reduce), expected,
+                               rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
+
+
+# ---------------------------------------------------------------- misuse and fallback
+def test_misuse_raises_instead_of_touching_memory() -> None:
+    band = np.zeros((5, 6, 3), np.float32)
+    weights = np.zeros((1, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="too small"):
+        _native.correlate(band, weights, np.zeros((4, 4, 3), np.float32), (1, 1), (1, 1), True)
+    with pytest.raises(TypeError):
+        _native.correlate(band, weights.astype(np.float64), np.zeros((3, 4, 3), np.float32), (1, 1), (1, 1),
+                          True)
+    with pytest.raises(ValueError, match="contiguous"):
+        _native.correlate(band[:, ::2], weights, np.zeros((1, 1, 3), np.float32), (1, 1), (1, 1), True)
+    with pytest.raises(ValueError):
+        _native.correlate(band, weights, np.zeros((3, 4, 1), np.float32), (1, 1), (1, 1), True)
+    with pytest.raises(ValueError):
+        _native.reduce_maps(np.zeros((2, 2, 2, 3), np.float32), np.zeros((2, 2, 2), np.float32), "max")
+
+
+def test_without_the_extension_the_numpy_strategies_serve() -> None:
+    """Block the compiled module's import: no native strategies, conv2d and --version still work."""
+    code = (
+        "import sys; sys.modules['convcli.engines._cnative'] = None\n"
+        "import numpy as np, convcli\n"
+        "from convcli.engines import FORWARD_ENGINES, _native\n"
+        "assert not _native.AVAILABLE and 'native' not in FORWARD_ENGINES, FORWARD_ENGINES\n"
+        "out = convcli.conv2d(np.ones((30, 30, 3)), np.ones((8, 3, 3, 3)), channels='sum', method='auto')\n"
+        "assert out.shape == (28, 28, 8) and np.allclose(out, 27)\n"
+        "from convcli.maps import reduce_maps\n"
+        "assert reduce_maps(np.ones((4, 4, 6)), 2, 'max').shape == (4, 4, 3)\n"
+        "print(_native.status())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert "not available" in result.stdout
+
+
+def test_version_says_whether_the_compiled_kernels_are_active() -> None:
+    result = subprocess.run([sys.executable, "-m", "convcli", "--version"], check=True, capture_output=True,
+                            text=True)
+    assert "compiled kernels: active" in result.stdout
