@@ -319,7 +319,6 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
     def finish(block: tuple[int, int]) -> None:
         """``round(clip((|x| or x) + shift) · multiplier)`` for rows ``block``, into ``pixels``."""
         part = work[block[0]:block[1]]
-        np.nan_to_num(part, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
         if mapping.multiplier == 0.0:  # minmax of a constant map
             part[...] = 0.0
         if mapping.kind == "abs":
@@ -329,7 +328,8 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
         if mapping.multiplier != 1.0:
             part *= mapping.multiplier
         np.rint(part, out=part)
-        np.clip(part, 0, mapping.max_value, out=part)
+        np.fmax(part, 0, out=part)  # fmax/fmin: NaN → 0 (and ±inf saturate) in the clipping pass
+        np.fmin(part, mapping.max_value, out=part)
         pixels[block[0]:block[1]] = part
 
     if work.ndim == 0:
