@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -390,6 +391,12 @@ def _run_one(job_for: Any, source: str, settings: _Settings, inputs_seen: list[s
     if len(records) > 1:
         record = dict(record, frames=[dict(r, frame=i) for r, (_, i, _) in zip(records, frames)],
                       outputs=[output for r in records for output in r["outputs"]])
+    _report(settings, source, record)
+    return record
+
+
+def _report(settings: _Settings, source: str, record: dict[str, Any]) -> None:
+    """Announce what one input wrote (and remember it)."""
     for note in record.get("notes", []):
         if not settings.quiet:
             err(f"note: {note}")
@@ -402,7 +409,46 @@ def _run_one(job_for: Any, source: str, settings: _Settings, inputs_seen: list[s
         name = "stdin" if source == "-" else source
         err(f"verify {name}: max |convcli − scipy.signal| = {check['max_abs_difference']:.3g} "
             f"(relative {check['relative']:.3g}) ok")
-    return record
+
+
+def _outcomes(job_for: Any, entries: list[tuple[str, Any]], plans: list[Any], settings: _Settings,
+              inputs_seen: list[str], jobs: int, scheduler: str | None,
+              chunks: tuple[int, int | None] | None) -> Iterator[tuple[int, tuple[str, Any], Any, Any]]:
+    """``(index, (source, problem), plan, record or None)`` per input; None: the caller runs it.
+
+    Sequentially every entry, in order. With ``--jobs``/``--scheduler`` the
+    one-frame inputs of a job that does not depend on the input (no model
+    layer, no ``--groups``) go to :func:`convcli.distributed.execute` and
+    come back as they finish (reported here; an error as the problem); the
+    others (multi-frame, fitted jobs, stdin, failed or skipped entries) are
+    left to the caller, first.
+    """
+    if jobs == 1 and scheduler is None:
+        for index, (entry, plan) in enumerate(zip(entries, plans)):
+            yield index, entry, plan, None
+        return
+    from convcli import distributed, imageio
+
+    plain = job_for.bank.layer is None and job_for.groups is None
+    runnable = []
+    for index, ((source, problem), plan) in enumerate(zip(entries, plans)):
+        single = False
+        if plain and problem is None and source != "-" and not (plan is not None and plan.skip):
+            try:
+                single = source.lower().endswith((".npy", ".zarr")) or imageio.frame_count(source) <= 1
+            except (ConvcliError, OSError):
+                single = False  # the caller reports it
+        if single:
+            destination = _destination(settings, source, inputs_seen, plan)
+            runnable.append(distributed.Task(index, source, destination))
+        else:
+            yield index, (source, problem), plan, None
+    for outcome in distributed.execute(job_for.job, runnable, jobs=jobs, scheduler=scheduler, chunks=chunks,
+                                       skip_existing=settings.skip_existing):
+        index, source = outcome.task.index, outcome.task.source
+        if outcome.error is None and not outcome.record.get("skipped"):
+            _report(settings, source, outcome.record)
+        yield index, (source, outcome.error), plans[index], outcome.record
 
 
 def _memory_budgets() -> dict[str, int]:
@@ -750,6 +796,20 @@ def apply(
         False, "--json", help="Print one line of JSON on stdout: the summary, one record per input."
     ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing but errors."),
+    jobs: int = typer.Option(
+        1, "-j", "--jobs", metavar="N", help="Filter a batch with N worker processes (0: one per core).",
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", metavar="ADDRESS|processes|threads",
+        help="Run on Dask (pip install 'convcli[dask]'): a scheduler address (tcp://HOST:PORT) or "
+        "Dask's local processes/threads. One zarr/TIFF input with a .zarr output is filtered in chunks.  "
+        "[default: none, no Dask]",
+    ),
+    chunks: str | None = typer.Option(
+        None, "--chunks", metavar="ROWS[,COLS]",
+        help="With --scheduler: chunk size of a chunked .zarr output.  [default: the band height, "
+        "256 columns]",
+    ),
 ) -> None:
     from convcli import imageio
     from convcli.cli.naming import load_labelled_bank
@@ -813,6 +873,9 @@ def apply(
     if groups is not None:
         layer_options["groups"] = groups
     job_for = _JobFactory(job, bank, layer_options, groups, quiet)
+    from convcli.distributed import check_options
+
+    chunk_size = check_options(jobs, scheduler, chunks)
     shown = bank if bank.layer is None else bank.layer.to_bank(transposed=transpose, groups=groups)
     extra = {
         "normalize": None if normalization is None
@@ -840,7 +903,8 @@ def apply(
     skipped: list[dict[str, Any]] = []
     progress = _progress(len(entries), _wants_progress(sources, quiet))
     try:
-        for index, ((source, problem), plan) in enumerate(zip(entries, plans)):
+        for index, (source, problem), plan, finished in _outcomes(job_for, entries, plans, settings,
+                                                                 inputs_seen, jobs, scheduler, chunk_size):
             try:
                 if problem is not None:
                     raise problem
@@ -849,13 +913,13 @@ def apply(
                     if not quiet:
                         err(plan.skip)
                     if progress is not None:
-                        progress.update(0, completed=index + 1)
+                        progress.update(0, completed=len(records) + len(failures) + len(skipped))
                     continue
                 on_band = None
                 if progress is not None:
                     def on_band(fraction: float, done: int = index) -> None:
                         progress.update(0, completed=done + fraction)
-                record = _run_one(job_for, source, settings, inputs_seen, plan, on_band)
+                record = finished or _run_one(job_for, source, settings, inputs_seen, plan, on_band)
                 if record.get("skipped"):
                     skipped.append({"input": source, "reason": record["skipped"]})
                 else:
@@ -870,10 +934,14 @@ def apply(
                 failures.append({"input": source, "error": str(exc)})
                 err(f"convcli: error: {exc}")
             if progress is not None:
-                progress.update(0, completed=index + 1)
+                progress.update(0, completed=len(records) + len(failures) + len(skipped))
     finally:
         if progress is not None:
             progress.stop()
+    if jobs != 1 or scheduler is not None:  # workers finish in any order: report in input order
+        position = {source: index for index, source in reversed(list(enumerate(sources)))}
+        for items in (records, failures, skipped):
+            items.sort(key=lambda item: position.get(item["input"], len(sources)))
     if settings.batch and not quiet:
         err(f"{len(records)} of {len(entries)} inputs done, {len(failures)} failed"
             + (f", {len(skipped)} skipped" if skipped else ""))

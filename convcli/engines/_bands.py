@@ -54,7 +54,10 @@ _ALL_BUFFERS: list[dict] = []  # every thread's scratch dict, for release_scratc
 
 
 def n_workers() -> int:
-    """Worker threads used by the strategies (the machine's cores, at most 8)."""
+    """Worker threads used by the strategies: ``CONVCLI_THREADS`` if set, else the cores (at most 8)."""
+    threads = os.environ.get("CONVCLI_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        return int(threads)
     return max(1, min(8, os.cpu_count() or 1))
 
 
