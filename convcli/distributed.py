@@ -21,8 +21,9 @@ inputs finish; the caller reports them exactly as a sequential run does.
     Dask, imported only here. One input whose output is zarr is filtered in
     chunks: the ``(H', W', N)`` float maps are a ``dask.array`` over row bands
     of the *output* (``map_blocks``); the block of output rows
-    ``i0 .. i1−1`` opens the source from its path and calls
-    :func:`convcli.pipeline.render.render_rows` for exactly those rows (the
+    ``i0 .. i1−1`` opens the source from its path and runs the job's band
+    function (:func:`convcli.pipeline.render.render_rows` through the job's
+    runner: alpha, activation, overflow check) for exactly those rows (the
     input window ``s·i0 − pad_top .. s·(i1−1) + d·(k−1) − pad_top``, border
     rows at the image edge only; transposed bands start on a multiple of the
     stride), so every block equals the same rows of the local result. The
