@@ -292,7 +292,8 @@ def _outputs_exist(job: Any, source: str, destination: Any) -> bool:
     from convcli.job import planned_outputs
     from convcli.pipeline.sources import open_source
 
-    with open_source(source, max_pixels=job.max_pixels) as opened:
+    with open_source(source, max_pixels=job.max_pixels,
+                     streamed_max_pixels=job.streamed_max_pixels) as opened:
         files = [path for path in planned_outputs(job, opened, destination) if path != "-"]
     return bool(files) and all(os.path.exists(path) for path in files)
 
@@ -304,7 +305,8 @@ def _run_again(job: Any, source: str, destination: Any, existing: frozenset[str]
     from convcli.job import planned_outputs, run
     from convcli.pipeline.sources import open_source
 
-    with open_source(source, max_pixels=job.max_pixels) as opened:
+    with open_source(source, max_pixels=job.max_pixels,
+                     streamed_max_pixels=job.streamed_max_pixels) as opened:
         for target in planned_outputs(job, opened, destination):
             if target != "-" and os.path.abspath(target) in existing:
                 raise OutputError(f"{target} exists; use --force to overwrite")
@@ -515,7 +517,8 @@ def _render_block(job: Any, path: str, destination: Any, dtype: Any, block_info:
     from convcli.pipeline.sources import open_source
 
     (start, stop), _, _ = block_info[None]["array-location"]
-    with open_source(path, max_pixels=job.max_pixels) as source:
+    with open_source(path, max_pixels=job.max_pixels,
+                     streamed_max_pixels=job.streamed_max_pixels) as source:
         maps = _Runner(job, source, destination).render(Rows(start, stop))
     return np.ascontiguousarray(maps, dtype=dtype)
 
@@ -576,7 +579,8 @@ def render_chunked(job: Any, task: Task, *, scheduler: str = "threads", client: 
     from convcli.pipeline.sinks import open_sink
     from convcli.pipeline.sources import open_source
 
-    with open_source(task.source, max_pixels=job.max_pixels) as source:
+    with open_source(task.source, max_pixels=job.max_pixels,
+                     streamed_max_pixels=job.streamed_max_pixels) as source:
         runner = _Runner(job, source, task.destination)
         mode, in_shape = source.mode, source.shape
         alpha = job.alpha if runner.colour_source is not source else "none"
@@ -638,7 +642,8 @@ def _wants_chunks(job: Any, task: Task) -> bool:
     if task.source == "-" or job.verify or task.destination.montage:
         return False
     try:
-        with open_source(task.source, max_pixels=job.max_pixels) as source:
+        with open_source(task.source, max_pixels=job.max_pixels,
+                     streamed_max_pixels=job.streamed_max_pixels) as source:
             return _is_region_source(source) and output_format(job, task.destination, source.mode) == "zarr"
     except ConvcliError:
         return False  # the run reports it

@@ -102,7 +102,10 @@ class Job:
     strip : bool
         Write no metadata (ICC profile, EXIF, dpi, text) into image outputs.
     max_pixels : int or None
-        Decoding limit and working-image limit (see :func:`convcli.pipeline.render.plan_render`).
+        Decoding limit of inputs decoded whole, and working-image limit (see
+        :func:`convcli.pipeline.render.plan_render`).
+    streamed_max_pixels : int or None
+        Pixel limit of inputs read by region (TIFF, npy, zarr); default none.
     verify : bool
         Recompute with scipy.signal and record the difference (holds the maps).
     map_stats : bool
@@ -132,6 +135,7 @@ class Job:
     compress_level: int = 4
     alpha: str = "keep"
     max_pixels: int | None = None
+    streamed_max_pixels: int | None = None
     verify: bool = False
     map_stats: bool = False
     spec_text: str = "bank"
@@ -463,7 +467,8 @@ def run(job: Job, source: Any, destination: Destination | None = None, *,
     from convcli.pipeline.sources import Source, open_source
 
     destination = destination or Destination()
-    opened = source if isinstance(source, Source) else open_source(source, max_pixels=job.max_pixels)
+    opened = source if isinstance(source, Source) else open_source(
+        source, max_pixels=job.max_pixels, streamed_max_pixels=job.streamed_max_pixels)
     try:
         return _run(job, opened, destination, progress)
     finally:

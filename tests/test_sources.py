@@ -569,8 +569,8 @@ def test_npy_refusals_as_read_image(tmp_path):
     big = tmp_path / "big.npy"
     np.save(big, np.zeros((20, 30), np.uint8))
     with pytest.raises(ImageError, match=r"big\.npy: 20×30 \(H×W\) = 600 pixels exceeds the limit of 599"):
-        open_source(str(big), max_pixels=599)
-    assert open_source(str(big), max_pixels=None).shape == (20, 30, 1)
+        open_source(str(big), streamed_max_pixels=599)  # npy streams: only an explicit limit applies
+    assert open_source(str(big), max_pixels=599).shape == (20, 30, 1)
 
 
 # ---------------------------------------------------------------------------
@@ -807,7 +807,8 @@ def test_open_source_refusals(tmp_path, tiff_files):
         open_source(str(text))
     path = tiff_files["uint8-1-plain"][0]
     with pytest.raises(ImageError, match=rf"{HEIGHT}×{WIDTH} \(H×W\) = {WIDTH * HEIGHT} pixels exceeds"):
-        open_source(path, max_pixels=100)
+        open_source(path, streamed_max_pixels=100)
+    assert open_source(path, max_pixels=100).shape[:2] == (HEIGHT, WIDTH)  # read by region: no default limit
     with pytest.raises(OptionError, match="max_pixels"):
         open_source(path, max_pixels=0)
     png = tmp_path / "big.png"

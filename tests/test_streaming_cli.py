@@ -294,3 +294,17 @@ def test_shape_reads_sizes_through_the_streaming_sources(tmp_path):
 
 def test_environment_variables_do_not_leak():
     assert "CONVCLI_BAND_BYTES" not in os.environ
+
+
+def test_max_pixels_guards_whole_decodes_and_only_explicitly_streamed_inputs(tmp_path):
+    """Pillow's bomb limit is for formats decoded whole; a TIFF read by region has no default limit."""
+    data = np.zeros((40, 30), np.uint8)
+    source = tmp_path / "a.tif"
+    tifffile.imwrite(source, data)
+    assert apply(source, "-k", "box", "-o", tmp_path / "ok.png").exit_code == 0
+    refused = apply(source, "-k", "box", "--max-pixels", "100", "-o", tmp_path / "no.png")
+    assert refused.exit_code == 1 and "exceeds the limit" in refused.stderr
+    png = tmp_path / "a.png"
+    Image.fromarray(data).save(png)
+    refused = apply(png, "-k", "box", "--max-pixels", "100", "-o", tmp_path / "no2.png")
+    assert refused.exit_code == 1 and "exceeds the limit" in refused.stderr

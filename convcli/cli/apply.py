@@ -359,7 +359,8 @@ def _run_one(job_for: Any, source: str, settings: _Settings, inputs_seen: list[s
         if output_format(job, destination, frames[0][0].mode) in _ONE_FILE_FORMATS:
             return _run_frames_into_one_file(job, source, frames, settings, destination)
     if frames is None:
-        opened = open_source(source, max_pixels=job_for.max_pixels)
+        opened = open_source(source, max_pixels=job_for.max_pixels,
+                             streamed_max_pixels=job_for.streamed_max_pixels)
         frames = [(opened, None, 0)]
     elif destination.output == "-":
         raise OptionError(f"{source}: {len(frames)} frames go to stdout only as -f npy; or use -o DIR")
@@ -605,6 +606,7 @@ class _JobFactory:
                  quiet: bool) -> None:
         self.job, self.bank, self.given, self.groups, self.quiet = job, bank, given, groups, quiet
         self.max_pixels = job.max_pixels
+        self.streamed_max_pixels = job.streamed_max_pixels
         self.layer_record: dict[str, Any] | None = None
         self._noted = False
 
@@ -783,7 +785,8 @@ def apply(
     max_pixels: int | None = typer.Option(
         None, "--max-pixels", metavar="N",
         help="Refuse images with more pixels (checked before decoding); 0: no limit.  "
-        "[default: Pillow's limit, 89478485]",
+        "[default: Pillow's limit, 89478485, for formats decoded whole; none for TIFF, npy and "
+        "zarr, which stream]",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files (never an input)."),
     skip_existing: bool = typer.Option(
@@ -864,6 +867,8 @@ def apply(
         alpha=alpha.value, background=background, quality=quality, lossless=lossless, strip=strip,
         max_pixels=(None if max_pixels == 0 else max_pixels) if max_pixels is not None
         else imageio.DEFAULT_MAX_PIXELS,
+        # inputs read by region (TIFF, npy, zarr) are limited only when --max-pixels is given
+        streamed_max_pixels=None if max_pixels in (None, 0) else max_pixels,
         verify=verify, map_stats=as_json, spec_text=" ".join(f"-k {spec}" for spec in kernel) or "bank",
         **_memory_budgets(),
         normalize=normalization, activation=activation.value,

@@ -949,7 +949,7 @@ def _stdin_source(max_pixels: int | None) -> Source:
 
 
 def open_source(path: str | os.PathLike, *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
-                frame: int = 0) -> Source:
+                frame: int = 0, streamed_max_pixels: int | None = None) -> Source:
     """Open an input for reading by rows, after checking it from its header.
 
     Parameters
@@ -962,6 +962,11 @@ def open_source(path: str | os.PathLike, *, max_pixels: int | None = imageio.DEF
         before any pixel is decoded); None disables the check.
     frame : int
         Page of a multi-page TIFF (ignored by other formats).
+    streamed_max_pixels : int or None
+        The limit for inputs read by region (TIFF, ``.npy``, zarr: their
+        memory does not grow with their size), default none; ``max_pixels``
+        (Pillow's decompression-bomb limit by default) guards the formats
+        that are decoded whole.
 
     Returns
     -------
@@ -988,7 +993,7 @@ def open_source(path: str | os.PathLike, *, max_pixels: int | None = imageio.DEF
     if os.path.isdir(name):
         kind = _zarr_kind(name)
         if kind == "array":
-            return ZarrSource(name, max_pixels=max_pixels)
+            return ZarrSource(name, max_pixels=streamed_max_pixels)
         if kind == "group":
             raise ImageError(f"{name}: is a zarr group, not an array; give the array's directory")
         raise ImageError(f"{name}: is a directory, not an image")
@@ -996,10 +1001,10 @@ def open_source(path: str | os.PathLike, *, max_pixels: int | None = imageio.DEF
     with handle:
         magic = handle.read(8)
     if magic.startswith(_NPY_MAGIC):
-        return NpySource(name, max_pixels=max_pixels)
+        return NpySource(name, max_pixels=streamed_max_pixels)
     if magic[:4] in _TIFF_MAGICS:
         try:
-            return TiffSource(name, frame=frame, max_pixels=max_pixels)
+            return TiffSource(name, frame=frame, max_pixels=streamed_max_pixels)
         except _NotStreamable as reason:
             if frame != 0:
                 raise ImageError(f"{name}: page {frame} cannot be read ({reason})") from None
