@@ -559,17 +559,9 @@ def test_missing_directory_and_file_as_directory(tmp_path):
         write_output(tmp_path / "file" / "out.png", b"x")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root ignores directory permissions")
-def test_unwritable_directory(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match="permission denied"):
-            write_output(locked / "out.png", b"x")
-    finally:
-        locked.chmod(0o700)
+def test_unwritable_directory(locked_dir):
+    with pytest.raises(OutputError, match="permission denied"):
+        write_output(locked_dir / "out.png", b"x")
 
 
 def test_writer_failing_midway_leaves_nothing(tmp_path):

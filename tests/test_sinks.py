@@ -416,18 +416,10 @@ def test_input_missing_directory_and_directory_targets(tmp_path, fmt):
     assert _leftovers(tmp_path) == ["in.png"]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root ignores directory permissions")
-def test_unwritable_directory(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        for fmt in DTYPES:
-            with pytest.raises(OutputError, match="permission denied"):
-                open_sink(locked / ("out" + SUFFIX[fmt]), fmt, (4, 4, 1), DTYPES[fmt][0])
-    finally:
-        locked.chmod(0o700)
+def test_unwritable_directory(locked_dir):
+    for fmt in DTYPES:
+        with pytest.raises(OutputError, match="permission denied"):
+            open_sink(locked_dir / ("out" + SUFFIX[fmt]), fmt, (4, 4, 1), DTYPES[fmt][0])
 
 
 def test_bad_options(tmp_path):
