@@ -313,6 +313,25 @@ def run_reference(model, image):
     return ReferenceEvaluator(model).run(None, {"x": x})[0][0].transpose(1, 2, 0)
 
 
+def run_conv_transpose_reference(weights, bias, attributes, image):
+    """The ONNX reference evaluator's ConvTranspose of ``image`` (H, W, C), one group at a time.
+
+    onnx 1.23's reference ConvTranspose mishandles group > 1 (it slices W by
+    output channels and gives every group the first bias values; onnx/onnx#8446
+    fixed only part of it): the reference is then one group=1 node per group,
+    on the group's channels, weights (C, F/group, kh, kw) and bias (F,).
+    """
+    group = attributes.get("group", 1)
+    c_g, f_g = weights.shape[0] // group, bias.shape[0] // group
+    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
+    return np.concatenate([
+        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
+                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
+                      image[:, :, g * c_g:(g + 1) * c_g])
+        for g in range(group)
+    ], axis=2)
+
+
 CONV_NODES = [  # (C, F, attributes)
     (3, 4, {"strides": [2, 2], "pads": [1, 0, 2, 1], "dilations": [2, 2], "group": 1}),
     (3, 6, {"strides": [2, 1], "pads": [0, 2, 1, 0], "dilations": [2, 1], "group": 3}),
@@ -357,17 +376,7 @@ def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, att
     bank = load_bank(f"{path}:/layer1/ConvTranspose")
     assert bank.transposed and bank.groups == group and len(bank) == f
     actual = apply_layer(image, f"{path}:/layer1/ConvTranspose")
-    # onnx 1.23's reference ConvTranspose mishandles group > 1 (it slices W by output channels
-    # and gives every group the first bias values; onnx/onnx#8446 fixed only part of it): the
-    # reference is then one group=1 node per group, on the group's channels, weights and bias
-    c_g, f_g = c // group, f // group
-    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
-    expected = np.concatenate([
-        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
-                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
-                      image[:, :, g * c_g:(g + 1) * c_g])
-        for g in range(group)
-    ], axis=2)
+    expected = run_conv_transpose_reference(weights, bias, attributes, image)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -579,14 +588,7 @@ def test_cli_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f,
     path.write_bytes(model.SerializeToString())
     image = RNG.standard_normal((5, 6, c)).astype(np.float32)
     actual = cli_maps(tmp_path, image, "-k", f"{path}:/layer1/ConvTranspose")
-    c_g, f_g = c // group, f // group  # group by group (see the library test above)
-    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
-    expected = np.concatenate([
-        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
-                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
-                      image[:, :, g * c_g:(g + 1) * c_g])
-        for g in range(group)
-    ], axis=2)
+    expected = run_conv_transpose_reference(weights, bias, attributes, image)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
 
 
