@@ -364,8 +364,12 @@ CONV_TRANSPOSE_NODES = [  # (C, F, attributes)
 ]
 
 
-@pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
-def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+def conv_transpose_case(tmp_path, c, f, attributes):
+    """A random 3×3 ConvTranspose node (C → F) saved as ``up.onnx``, a 5×6 image and the reference.
+
+    Returns ``(spec, image, expected)``: the ``-k`` spec of the node, the
+    (5, 6, C) float32 image and :func:`run_conv_transpose_reference` of it.
+    """
     group = attributes.get("group", 1)
     weights = RNG.standard_normal((c, f // group, 3, 3)).astype(np.float32)
     bias = RNG.standard_normal(f).astype(np.float32)
@@ -373,11 +377,16 @@ def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, att
     path = tmp_path / "up.onnx"
     path.write_bytes(model.SerializeToString())
     image = RNG.standard_normal((5, 6, c)).astype(np.float32)
-    bank = load_bank(f"{path}:/layer1/ConvTranspose")
-    assert bank.transposed and bank.groups == group and len(bank) == f
-    actual = apply_layer(image, f"{path}:/layer1/ConvTranspose")
     expected = run_conv_transpose_reference(weights, bias, attributes, image)
-    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    return f"{path}:/layer1/ConvTranspose", image, expected
+
+
+@pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
+def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+    spec, image, expected = conv_transpose_case(tmp_path, c, f, attributes)
+    bank = load_bank(spec)
+    assert bank.transposed and bank.groups == attributes.get("group", 1) and len(bank) == f
+    np.testing.assert_allclose(apply_layer(image, spec), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_onnx_listing_and_errors(tmp_path):
@@ -580,15 +589,8 @@ def test_cli_onnx_conv_node_equals_reference_evaluator(tmp_path, c, f, attribute
 
 @pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
 def test_cli_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
-    group = attributes.get("group", 1)
-    weights = RNG.standard_normal((c, f // group, 3, 3)).astype(np.float32)
-    bias = RNG.standard_normal(f).astype(np.float32)
-    model = onnx_model("ConvTranspose", weights, bias, **attributes)
-    path = tmp_path / "up.onnx"
-    path.write_bytes(model.SerializeToString())
-    image = RNG.standard_normal((5, 6, c)).astype(np.float32)
-    actual = cli_maps(tmp_path, image, "-k", f"{path}:/layer1/ConvTranspose")
-    expected = run_conv_transpose_reference(weights, bias, attributes, image)
+    spec, image, expected = conv_transpose_case(tmp_path, c, f, attributes)
+    actual = cli_maps(tmp_path, image, "-k", spec)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
 
 
