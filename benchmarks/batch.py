@@ -41,7 +41,6 @@ differ; never because a target was missed.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shlex
 import signal
@@ -58,10 +57,8 @@ import numpy as np
 import procbench as pb
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WORKDIR = Path("/tmp/convcli-bench")
-QUICK_WORKDIR = Path("/tmp/convcli-bench-quick")
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS-batch.md"
-FULL_ROUNDS, QUICK_ROUNDS = 5, 2
+FULL_ROUNDS, QUICK_ROUNDS = pb.FULL_ROUNDS, pb.QUICK_ROUNDS
 SIGMA = 2
 PARTS = ("B", "Z")
 
@@ -399,7 +396,6 @@ def build_table(outcomes: dict[str, pb.Outcome], plan: Plan, check: str | None, 
 def report(args: argparse.Namespace, sizes: dict, plan: Plan, outcomes: dict[str, pb.Outcome],
            check: str | None, convcli: list[str], elapsed: float) -> str:
     """The markdown report."""
-    mode = "--quick" if args.quick else "full"
     rows, cols = sizes["zarr"]
     photo_rows, photo_cols = sizes["photo"]
     notes = [
@@ -422,25 +418,9 @@ def report(args: argparse.Namespace, sizes: dict, plan: Plan, outcomes: dict[str
         f"Zarr outputs (last round): {check}." if check else "Zarr outputs: not compared.",
     ]
     notes = [notes[0], *(n for n in notes[1:] if n[0] in args.only)]
-    failures = [f"**{key} FAILED**: {o.failure}" for key, o in outcomes.items() if o.failure]
-    parts = [
-        "# convcli scale-out benchmark (issue 12)",
-        "",
-        f"`python benchmarks/batch.py` ({mode}, {args.rounds} rounds), "
-        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, took {elapsed / 60:.1f} min.",
-        "",
-        *pb.machine_lines(),
-        f"- convcli: `{' '.join(convcli)}` → {pb.convcli_location(convcli)}",
-        "",
-        build_table(outcomes, plan, check, args.quick),
-        "",
-        *failures,
-        *([""] if failures else []),
-        "## Notes",
-        "",
-        *(f"- {note}" for note in notes),
-    ]
-    return "\n".join(parts) + "\n"
+    return pb.markdown_report(title="convcli scale-out benchmark (issue 12)", script="batch.py", args=args,
+                              elapsed=elapsed, convcli=convcli, outcomes=outcomes, notes=notes,
+                              table=build_table(outcomes, plan, check, args.quick))
 
 
 # --------------------------------------------------------------------------- main
@@ -449,44 +429,17 @@ def report(args: argparse.Namespace, sizes: dict, plan: Plan, outcomes: dict[str
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; ``--rounds`` and ``--output`` default by mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="4 small JPEGs, a 5 Mpx zarr, 2 rounds, prints only")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help=f"interleaved rounds (default {FULL_ROUNDS}, quick {QUICK_ROUNDS})")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR}, "
-                             f"quick {QUICK_WORKDIR}: the small inputs do not replace the big ones)")
-    parser.add_argument("--only", default=",".join(PARTS), help="B (JPEG batch), Z (zarr on Dask), or B,Z")
+    pb.add_mode_options(parser, quick_help="4 small JPEGs, a 5 Mpx zarr, 2 rounds, prints only",
+                        only_default=",".join(PARTS), only_help="B (JPEG batch), Z (zarr on Dask), or B,Z")
     parser.add_argument("--count", type=int, default=None, help="number of JPEGs (default 24, quick 4)")
     parser.add_argument("--level", type=int, default=1, choices=range(10), metavar="0-9",
                         help="PNG zlib level for every tool (default 1)")
-    parser.add_argument("--rss-limit", type=float, default=4000.0,
-                        help="stop a command whose processes (with the cluster's) pass this many MB "
-                             "(0: none)")
-    parser.add_argument("--timeout", type=float, default=3600.0,
-                        help="seconds per command before it is stopped")
-    parser.add_argument("--convcli", default=None,
-                        help="convcli command (default: this Python's `-m convcli`, honouring PYTHONPATH)")
-    parser.add_argument("--json-out", type=Path, default=None, help="write the raw samples as JSON here")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="markdown report path (default: benchmarks/RESULTS-batch.md for a full run, "
-                             "none for --quick)")
-    parser.add_argument("--clean", action="store_true", help="delete --workdir at the end")
+    pb.add_run_options(parser, rss_limit_help="stop a command whose processes (with the cluster's) pass this "
+                       "many MB (0: none)", timeout=3600.0, report_name=DEFAULT_OUTPUT.name)
     args = parser.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = QUICK_ROUNDS if args.quick else FULL_ROUNDS
-    if args.rounds < 1:
-        parser.error(f"--rounds must be a positive integer, got {args.rounds}")
+    pb.resolve_mode_options(parser, args, parts=PARTS, expected="B, Z or B,Z", default_output=DEFAULT_OUTPUT)
     if args.count is not None and args.count < 1:
         parser.error(f"--count must be a positive integer, got {args.count}")
-    args.only = [p.strip().upper() for p in args.only.split(",") if p.strip()]
-    unknown = sorted(set(args.only) - set(PARTS))
-    if unknown or not args.only:
-        parser.error(f"--only takes B, Z or B,Z, got {','.join(unknown) or 'nothing'}")
-    if args.workdir is None:
-        args.workdir = QUICK_WORKDIR if args.quick else DEFAULT_WORKDIR
-    if args.output is None and not args.quick:
-        args.output = DEFAULT_OUTPUT
     return args
 
 
@@ -514,9 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     sizes = sizes_for(args)
-    need, free = disk_needed_gb(sizes, args.only), pb.free_disk_gb(args.workdir)
-    if need > free * 0.9:
-        print(f"batch.py: needs about {need:.0f} GB in {args.workdir}, {free:.0f} GB free", file=sys.stderr)
+    if pb.disk_is_short("batch.py", disk_needed_gb(sizes, args.only), args.workdir):
         return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
     convcli = pb.convcli_command(args.convcli)
@@ -552,15 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pb.progress("comparing the two zarr outputs")
         check = compare_zarr(folder / "local.zarr", folder / "cluster.zarr")
     text = report(args, sizes, plan, outcomes, check, convcli, time.perf_counter() - start)
-    print(text, end="")
-    if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
-        pb.progress(f"wrote {args.output}")
-    if args.json_out is not None:
-        pb.save_json(args.json_out, {"script": "batch", "mode": "quick" if args.quick else "full",
-                                     "rounds": args.rounds, "sizes": sizes, "level": args.level,
-                                     "convcli": convcli, "skipped": plan.skipped, "zarr_check": check},
-                     outcomes)
+    pb.publish(args, text, "batch", {"sizes": sizes, "level": args.level, "convcli": convcli,
+                                     "skipped": plan.skipped, "zarr_check": check}, outcomes)
     pb.remove(*plan.outputs)()
     if args.clean:
         pb.remove(args.workdir)()

@@ -28,7 +28,9 @@ and read after it (:func:`reset_peak`, :func:`read_peak_mb`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import datetime
 import functools
 import json
 import math
@@ -374,6 +376,121 @@ def save_json(path: Path, meta: Mapping[str, Any], outcomes: Mapping[str, Outcom
             "contenders": {k: {"failure": o.failure, "samples": [asdict(s) for s in o.samples]}
                            for k, o in outcomes.items()}}
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- script scaffolding
+
+DEFAULT_WORKDIR = Path("/tmp/convcli-bench")
+QUICK_WORKDIR = Path("/tmp/convcli-bench-quick")
+FULL_ROUNDS, QUICK_ROUNDS = 5, 2
+
+
+def add_mode_options(parser: argparse.ArgumentParser, *, quick_help: str, only_default: str,
+                     only_help: str) -> None:
+    """The options every whole-process benchmark takes first (``--quick``, ``--rounds``, ``--workdir``).
+
+    Then ``--only`` (default ``only_default``). ``--rounds`` and ``--workdir``
+    default by mode (see :func:`resolve_mode_options`).
+    """
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--rounds", type=int, default=None,
+                        help=f"interleaved rounds (default {FULL_ROUNDS}, quick {QUICK_ROUNDS})")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR}, "
+                             f"quick {QUICK_WORKDIR}: the small inputs do not replace the big ones)")
+    parser.add_argument("--only", default=only_default, help=only_help)
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, rss_limit_help: str, timeout: float,
+                    report_name: str) -> None:
+    """The options every whole-process benchmark takes last.
+
+    ``--rss-limit``, ``--timeout`` (default ``timeout`` seconds), ``--convcli``,
+    ``--json-out``, ``--output`` (default ``benchmarks/<report_name>`` for a full
+    run, resolved by :func:`resolve_mode_options`) and ``--clean``.
+    """
+    parser.add_argument("--rss-limit", type=float, default=4000.0, help=rss_limit_help)
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help="seconds per command before it is stopped")
+    parser.add_argument("--convcli", default=None,
+                        help="convcli command (default: this Python's `-m convcli`, honouring PYTHONPATH)")
+    parser.add_argument("--json-out", type=Path, default=None, help="write the raw samples as JSON here")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"markdown report path (default: benchmarks/{report_name} for a full run, "
+                             "none for --quick)")
+    parser.add_argument("--clean", action="store_true", help="delete --workdir at the end")
+
+
+def resolve_mode_options(parser: argparse.ArgumentParser, args: argparse.Namespace, *,
+                         parts: Sequence[str], expected: str, default_output: Path) -> None:
+    """Default ``--rounds``, ``--workdir`` and ``--output`` by mode; split ``--only`` (upper case) on commas.
+
+    Calls ``parser.error`` (exit status 2) on ``--rounds`` < 1 or an ``--only``
+    that names nothing or anything not in ``parts`` (``expected`` says what it
+    takes).
+    """
+    if args.rounds is None:
+        args.rounds = QUICK_ROUNDS if args.quick else FULL_ROUNDS
+    if args.rounds < 1:
+        parser.error(f"--rounds must be a positive integer, got {args.rounds}")
+    args.only = [p.strip().upper() for p in args.only.split(",") if p.strip()]
+    unknown = sorted(set(args.only) - set(parts))
+    if unknown or not args.only:
+        parser.error(f"--only takes {expected}, got {','.join(unknown) or 'nothing'}")
+    if args.workdir is None:
+        args.workdir = QUICK_WORKDIR if args.quick else DEFAULT_WORKDIR
+    if args.output is None and not args.quick:
+        args.output = default_output
+
+
+def disk_is_short(script: str, need_gb: float, workdir: Path) -> bool:
+    """Whether ``need_gb`` passes 90 % of the free space of ``workdir`` (then said on stderr)."""
+    free = free_disk_gb(workdir)
+    if need_gb > free * 0.9:
+        print(f"{script}: needs about {need_gb:.0f} GB in {workdir}, {free:.0f} GB free", file=sys.stderr)
+        return True
+    return False
+
+
+def markdown_report(*, title: str, script: str, args: argparse.Namespace, elapsed: float,
+                    convcli: Sequence[str], table: str, outcomes: Mapping[str, Outcome],
+                    notes: Sequence[str]) -> str:
+    """The markdown report: title, how it was run, the machine, the table, failures, notes."""
+    mode = "--quick" if args.quick else "full"
+    failures = [f"**{key} FAILED**: {o.failure}" for key, o in outcomes.items() if o.failure]
+    parts = [
+        f"# {title}",
+        "",
+        f"`python benchmarks/{script}` ({mode}, {args.rounds} rounds), "
+        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, took {elapsed / 60:.1f} min.",
+        "",
+        *machine_lines(),
+        f"- convcli: `{' '.join(convcli)}` → {convcli_location(convcli)}",
+        "",
+        table,
+        "",
+        *failures,
+        *([""] if failures else []),
+        "## Notes",
+        "",
+        *(f"- {note}" for note in notes),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def publish(args: argparse.Namespace, text: str, script: str, meta: Mapping[str, Any],
+            outcomes: Mapping[str, Outcome]) -> None:
+    """Print the report, write it to ``--output`` and the raw samples to ``--json-out``.
+
+    The JSON ``meta`` holds ``script``, the mode, ``--rounds``, then ``meta``.
+    """
+    print(text, end="")
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+        progress(f"wrote {args.output}")
+    if args.json_out is not None:
+        save_json(args.json_out, {"script": script, "mode": "quick" if args.quick else "full",
+                                  "rounds": args.rounds, **meta}, outcomes)
 
 
 # --------------------------------------------------------------------------- formatting

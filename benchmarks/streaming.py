@@ -61,7 +61,6 @@ reported, not fatal); never because a target was missed.
 from __future__ import annotations
 
 import argparse
-import datetime
 import shlex
 import sys
 import time
@@ -72,10 +71,8 @@ from pathlib import Path
 import procbench as pb
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WORKDIR = Path("/tmp/convcli-bench")
-QUICK_WORKDIR = Path("/tmp/convcli-bench-quick")
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS-streaming.md"
-FULL_ROUNDS, QUICK_ROUNDS = 5, 2
+FULL_ROUNDS, QUICK_ROUNDS = pb.FULL_ROUNDS, pb.QUICK_ROUNDS
 SIGMA = 2
 TIFF_LEVEL = 6  # libtiff's deflate level in vips 8.14 (not settable there)
 PNG_LEVEL = 1
@@ -340,8 +337,6 @@ def output_notes(jobs: Sequence[Job]) -> list[str]:
 def report(args: argparse.Namespace, sizes: dict, jobs: Sequence[Job], outcomes: dict[str, pb.Outcome],
            convcli: list[str], elapsed: float) -> str:
     """The markdown report."""
-    mode = "--quick" if args.quick else "full"
-    failures = [f"**{key} FAILED**: {o.failure}" for key, o in outcomes.items() if o.failure]
     notes = [
         f"Medians of {args.rounds} interleaved rounds (each command once per round, a new seeded random "
         "order each round), whole processes launched through GNU time: wall time and peak RSS "
@@ -371,24 +366,9 @@ def report(args: argparse.Namespace, sizes: dict, jobs: Sequence[Job], outcomes:
         notes = [note for note in notes if not note.startswith("T2÷T1")]
     if "J1" not in ran:
         notes = [note for note in notes if not note.startswith("J1: ")]
-    parts = [
-        "# convcli streaming benchmark (issue 11)",
-        "",
-        f"`python benchmarks/streaming.py` ({mode}, {args.rounds} rounds), "
-        f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, took {elapsed / 60:.1f} min.",
-        "",
-        *pb.machine_lines(),
-        f"- convcli: `{' '.join(convcli)}` → {pb.convcli_location(convcli)}",
-        "",
-        table(build_rows(outcomes, sizes, args.quick)),
-        "",
-        *failures,
-        *([""] if failures else []),
-        "## Notes",
-        "",
-        *(f"- {line}" for line in notes),
-    ]
-    return "\n".join(parts) + "\n"
+    return pb.markdown_report(title="convcli streaming benchmark (issue 11)", script="streaming.py",
+                              args=args, elapsed=elapsed, convcli=convcli, outcomes=outcomes, notes=notes,
+                              table=table(build_rows(outcomes, sizes, args.quick)))
 
 
 # --------------------------------------------------------------------------- main
@@ -397,39 +377,15 @@ def report(args: argparse.Namespace, sizes: dict, jobs: Sequence[Job], outcomes:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; ``--rounds`` and ``--output`` default by mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small images, 2 rounds, prints only")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help=f"interleaved rounds (default {FULL_ROUNDS}, quick {QUICK_ROUNDS})")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help=f"scratch directory for inputs and outputs (default {DEFAULT_WORKDIR}, "
-                             f"quick {QUICK_WORKDIR}: the small inputs do not replace the big ones)")
-    parser.add_argument("--only", default=",".join(JOBS), help=f"comma-separated jobs of {','.join(JOBS)}")
+    pb.add_mode_options(parser, quick_help="small images, 2 rounds, prints only", only_default=",".join(JOBS),
+                        only_help=f"comma-separated jobs of {','.join(JOBS)}")
     parser.add_argument("--tiff-layout", choices=("tiled", "stripped"), default="tiled",
                         help="layout of the generated input TIFFs (tiled 256×256 or 64-row strips)")
-    parser.add_argument("--rss-limit", type=float, default=4000.0,
-                        help="stop a command whose process tree passes this many MB resident (0: no limit)")
-    parser.add_argument("--timeout", type=float, default=1800.0,
-                        help="seconds per command before it is stopped")
-    parser.add_argument("--convcli", default=None,
-                        help="convcli command (default: this Python's `-m convcli`, honouring PYTHONPATH)")
-    parser.add_argument("--json-out", type=Path, default=None, help="write the raw samples as JSON here")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="markdown report path (default: benchmarks/RESULTS-streaming.md for a full "
-                             "run, none for --quick)")
-    parser.add_argument("--clean", action="store_true", help="delete --workdir at the end")
+    pb.add_run_options(parser, rss_limit_help="stop a command whose process tree passes this many MB "
+                       "resident (0: no limit)", timeout=1800.0, report_name=DEFAULT_OUTPUT.name)
     args = parser.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = QUICK_ROUNDS if args.quick else FULL_ROUNDS
-    if args.rounds < 1:
-        parser.error(f"--rounds must be a positive integer, got {args.rounds}")
-    args.only = [k.strip().upper() for k in args.only.split(",") if k.strip()]
-    unknown = sorted(set(args.only) - set(JOBS))
-    if unknown or not args.only:
-        parser.error(f"--only takes jobs of {','.join(JOBS)}, got {','.join(unknown) or 'nothing'}")
-    if args.workdir is None:
-        args.workdir = QUICK_WORKDIR if args.quick else DEFAULT_WORKDIR
-    if args.output is None and not args.quick:
-        args.output = DEFAULT_OUTPUT
+    pb.resolve_mode_options(parser, args, parts=JOBS, expected=f"jobs of {','.join(JOBS)}",
+                            default_output=DEFAULT_OUTPUT)
     return args
 
 
@@ -439,10 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     sizes = SIZES["quick" if args.quick else "full"]
     need = disk_needed_gb(needed_inputs(args.only), sizes, args.workdir, args.tiff_layout)
-    free = pb.free_disk_gb(args.workdir)
-    if need > free * 0.9:
-        print(f"streaming.py: needs about {need:.0f} GB in {args.workdir}, {free:.0f} GB free",
-              file=sys.stderr)
+    if pb.disk_is_short("streaming.py", need, args.workdir):
         return 2
     if pb.shutil.which("vips") is None:
         pb.progress("!!! vips not on PATH (apt-get install libvips-tools): its columns stay empty")
@@ -453,14 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pb.progress(f"{len(contenders)} commands × {args.rounds} rounds")
     outcomes = pb.interleaved(contenders, args.rounds, rss_limit_mb=args.rss_limit, timeout=args.timeout)
     text = report(args, sizes, jobs, outcomes, convcli, time.perf_counter() - start)
-    print(text, end="")
-    if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
-        pb.progress(f"wrote {args.output}")
-    if args.json_out is not None:
-        pb.save_json(args.json_out, {"script": "streaming", "mode": "quick" if args.quick else "full",
-                                     "rounds": args.rounds, "sizes": sizes, "tiff_layout": args.tiff_layout,
-                                     "convcli": convcli}, outcomes)
+    pb.publish(args, text, "streaming", {"sizes": sizes, "tiff_layout": args.tiff_layout, "convcli": convcli},
+               outcomes)
     for job in jobs:
         for contender in job.contenders:
             contender.prepare()  # outputs off the disk

@@ -134,7 +134,45 @@ def link_no_clobber(temporary: str, path: str) -> None:
     os.unlink(temporary)
 
 
-class AtomicFile:
+class _AtomicOutput:
+    """What :class:`AtomicFile` and :class:`AtomicDirectory` share: target, ``force``, once only.
+
+    The constructor makes the temporary next to ``target`` (``_create``, given
+    the target's directory), raising its :class:`OSError` as
+    :class:`OutputError` naming ``target``.
+    """
+
+    def __init__(self, target: str, *, force: bool = False) -> None:
+        self.target = target
+        self.force = force
+        self._done = False
+        try:
+            self._create(os.path.dirname(os.path.abspath(target)))
+        except OSError as error:
+            raise output_error(target, error) from None
+
+    def _create(self, directory: str) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def _check_not_done(self) -> None:
+        """Raise :class:`OutputError` if the output was committed or aborted already."""
+        if self._done:
+            raise OutputError(f"{self.target}: output already finished")
+
+    def _abort_after(self, error: BaseException) -> None:
+        """In a failed commit: remove the temporary; raise an :class:`OSError` as :class:`OutputError`.
+
+        Returns for any other error, which the caller re-raises (``raise``).
+        """
+        self.abort()
+        if isinstance(error, OSError) and not isinstance(error, OutputError):
+            raise output_error(self.target, error) from None
+
+
+class AtomicFile(_AtomicOutput):
     """A temporary file next to ``target``, moved into place by :meth:`commit`.
 
     ``stream`` is the open binary file (seekable) to write to. Errors of the
@@ -152,23 +190,15 @@ class AtomicFile:
         fails with :class:`OutputError` if ``target`` exists by then.
     """
 
-    def __init__(self, target: str, *, force: bool = False) -> None:
-        self.target = target
-        self.force = force
-        self._done = False
-        directory = os.path.dirname(os.path.abspath(target))
-        try:
-            self.stream: BinaryIO = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by commit/abort
-                dir=directory, delete=False, prefix=_PREFIX, suffix=_SUFFIX
-            )
-        except OSError as error:
-            raise output_error(target, error) from None
+    def _create(self, directory: str) -> None:
+        self.stream: BinaryIO = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by commit/abort
+            dir=directory, delete=False, prefix=_PREFIX, suffix=_SUFFIX
+        )
         self.name: str = self.stream.name
 
     def commit(self) -> None:
         """Flush, fsync, set the mode, close and move the file to ``target``."""
-        if self._done:
-            raise OutputError(f"{self.target}: output already finished")
+        self._check_not_done()
         try:
             self.stream.flush()
             os.fchmod(self.stream.fileno(), file_mode())
@@ -179,9 +209,7 @@ class AtomicFile:
             else:
                 link_no_clobber(self.name, self.target)
         except BaseException as error:
-            self.abort()
-            if isinstance(error, OSError) and not isinstance(error, OutputError):
-                raise output_error(self.target, error) from None
+            self._abort_after(error)
             raise
         self._done = True
 
@@ -196,7 +224,7 @@ class AtomicFile:
             os.unlink(self.name)
 
 
-class AtomicDirectory:
+class AtomicDirectory(_AtomicOutput):
     """A temporary directory next to ``target`` (a zarr store), renamed by :meth:`commit`.
 
     Without ``force`` the rename is refused if ``target`` exists by then
@@ -207,20 +235,12 @@ class AtomicDirectory:
     is in place.
     """
 
-    def __init__(self, target: str, *, force: bool = False) -> None:
-        self.target = target
-        self.force = force
-        self._done = False
-        directory = os.path.dirname(os.path.abspath(target))
-        try:
-            self.name: str = tempfile.mkdtemp(dir=directory, prefix=_PREFIX, suffix=_SUFFIX)
-        except OSError as error:
-            raise output_error(target, error) from None
+    def _create(self, directory: str) -> None:
+        self.name: str = tempfile.mkdtemp(dir=directory, prefix=_PREFIX, suffix=_SUFFIX)
 
     def commit(self) -> None:
         """Set the directory's mode and rename it to ``target``."""
-        if self._done:
-            raise OutputError(f"{self.target}: output already finished")
+        self._check_not_done()
         aside = None
         try:
             os.chmod(self.name, file_mode(directory=True))
@@ -239,9 +259,7 @@ class AtomicDirectory:
                     os.rename(os.path.join(aside, "old"), self.target)
             if aside is not None:
                 shutil.rmtree(aside, ignore_errors=True)
-            self.abort()
-            if isinstance(error, OSError) and not isinstance(error, OutputError):
-                raise output_error(self.target, error) from None
+            self._abort_after(error)
             raise
         self._done = True
         if aside is not None:

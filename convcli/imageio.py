@@ -224,6 +224,40 @@ def _open_source(source: str | os.PathLike) -> tuple[str, BinaryIO]:
     return name, handle  # type: ignore[return-value]
 
 
+def _open_input(source: str | os.PathLike,
+                max_pixels: int | None) -> tuple[str, BinaryIO, str, str, bool]:
+    """Check ``max_pixels`` and open ``source`` as :func:`read_image` and :func:`read_frames` do.
+
+    Returns (name for messages, binary file object positioned at 0, the
+    source as given or ``"-"``, stem for output names, whether it starts
+    with the ``.npy`` magic). Raises :class:`OptionError` for ``max_pixels``
+    < 1 and :class:`ImageError` as :func:`_open_source`.
+    """
+    if max_pixels is not None and max_pixels < 1:
+        raise OptionError(f"`max_pixels` must be a positive integer or None, got {max_pixels}")
+    name, handle = _open_source(source)
+    is_stdin = name == "stdin"
+    source_text = _STDIN if is_stdin else os.fspath(source)
+    stem = "stdin" if is_stdin else Path(source_text).stem
+    try:
+        magic = handle.read(len(_NPY_MAGIC))
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return name, handle, source_text, stem, magic == _NPY_MAGIC
+
+
+def _open_pillow(name: str, handle: BinaryIO) -> Image.Image:
+    """``Image.open(handle)`` (header only); :class:`ImageError` naming ``name`` if Pillow cannot."""
+    try:
+        return Image.open(handle)
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not a recognised image file ({_SUPPORTED})") from None
+    except Exception as error:
+        raise ImageError(f"{name}: cannot read image header ({error})") from None
+
+
 def _check_pixels(name: str, height: int, width: int, max_pixels: int | None) -> None:
     if max_pixels is not None and height * width > max_pixels:
         raise ImageError(
@@ -254,17 +288,24 @@ def _npy_header(name: str, handle: BinaryIO) -> tuple[tuple[int, ...], np.dtype]
     return shape, dtype
 
 
-def _read_npy(name: str, handle: BinaryIO, source: str, stem: str,
-              max_pixels: int | None) -> LoadedImage:
-    shape, dtype = _npy_header(name, handle)
-    _check_pixels(name, shape[0], shape[1], max_pixels)
+def _load_npy(name: str, handle: BinaryIO) -> np.ndarray:
+    """The whole ``.npy`` of ``handle`` (read from its start, no pickles) as (H, W, C), stored dtype.
+
+    Raises :class:`ImageError` naming ``name`` when it is truncated or corrupt.
+    """
     handle.seek(0)
     try:
         array = np.load(handle, allow_pickle=False)
     except Exception as error:
         raise ImageError(f"{name}: truncated or corrupt .npy file ({error})") from None
-    if array.ndim == 2:
-        array = array[:, :, np.newaxis]
+    return array[:, :, np.newaxis] if array.ndim == 2 else array
+
+
+def _read_npy(name: str, handle: BinaryIO, source: str, stem: str,
+              max_pixels: int | None) -> LoadedImage:
+    shape, dtype = _npy_header(name, handle)
+    _check_pixels(name, shape[0], shape[1], max_pixels)
+    array = _load_npy(name, handle)
     out_dtype = np.float64 if dtype == np.float64 else np.float32
     array = np.ascontiguousarray(array, dtype=out_dtype)
     names = tuple(f"c{index}" for index in range(array.shape[2]))
@@ -457,12 +498,7 @@ def read_metadata(image: Image.Image) -> dict[str, Any]:
 def _read_pillow(name: str, handle: BinaryIO, source: str, stem: str,
                  max_pixels: int | None) -> LoadedImage:
     with _pillow_guard():
-        try:
-            image = Image.open(handle)
-        except Image.UnidentifiedImageError:
-            raise ImageError(f"{name}: not a recognised image file ({_SUPPORTED})") from None
-        except Exception as error:
-            raise ImageError(f"{name}: cannot read image header ({error})") from None
+        image = _open_pillow(name, handle)
         with image:
             width, height = image.size
             _check_pixels(name, height, width, max_pixels)
@@ -513,16 +549,9 @@ def read_image(source: str | os.PathLike, *,
         bad PNG CRC, too many pixels, unsupported mode, npy of the wrong
         shape or dtype, or pickled npy.
     """
-    if max_pixels is not None and max_pixels < 1:
-        raise OptionError(f"`max_pixels` must be a positive integer or None, got {max_pixels}")
-    name, handle = _open_source(source)
-    is_stdin = name == "stdin"
-    source_text = _STDIN if is_stdin else os.fspath(source)
-    stem = "stdin" if is_stdin else Path(source_text).stem
+    name, handle, source_text, stem, is_npy = _open_input(source, max_pixels)
     with handle:
-        magic = handle.read(len(_NPY_MAGIC))
-        handle.seek(0)
-        if magic == _NPY_MAGIC:
+        if is_npy:
             return _read_npy(name, handle, source_text, stem, max_pixels)
         return _read_pillow(name, handle, source_text, stem, max_pixels)
 
@@ -658,25 +687,13 @@ def read_frames(source: str | os.PathLike, frames: str | int = "all", *,
         A bad ``frames`` spec, or a frame past the end of the file.
     """
     parse_frames(frames)  # a bad spec fails before the file is opened
-    if max_pixels is not None and max_pixels < 1:
-        raise OptionError(f"`max_pixels` must be a positive integer or None, got {max_pixels}")
-    name, handle = _open_source(source)
-    is_stdin = name == "stdin"
-    source_text = _STDIN if is_stdin else os.fspath(source)
-    stem = "stdin" if is_stdin else Path(source_text).stem
+    name, handle, source_text, stem, is_npy = _open_input(source, max_pixels)
     with handle:
-        magic = handle.read(len(_NPY_MAGIC))
-        handle.seek(0)
-        if magic == _NPY_MAGIC:
+        if is_npy:
             select_frames(frames, 1, name)
             return [_read_npy(name, handle, source_text, stem, max_pixels)]
         with _pillow_guard():
-            try:
-                image = Image.open(handle)
-            except Image.UnidentifiedImageError:
-                raise ImageError(f"{name}: not a recognised image file ({_SUPPORTED})") from None
-            except Exception as error:
-                raise ImageError(f"{name}: cannot read image header ({error})") from None
+            image = _open_pillow(name, handle)
             with image:
                 n_frames = int(getattr(image, "n_frames", 1) or 1)
                 indices = select_frames(frames, n_frames, name)
@@ -726,12 +743,11 @@ def read_size(source: str | os.PathLike) -> tuple[int, int]:
             return shape[0], shape[1]
         handle.seek(0)
         with _pillow_guard():
+            image = _open_pillow(name, handle)
             try:
-                with Image.open(handle) as image:
+                with image:
                     width, height = image.size
                     swapped = _orientation(image, header_only=True) in (5, 6, 7, 8)
-            except Image.UnidentifiedImageError:
-                raise ImageError(f"{name}: not a recognised image file ({_SUPPORTED})") from None
             except Exception as error:
                 raise ImageError(f"{name}: cannot read image header ({error})") from None
     return (width, height) if swapped else (height, width)

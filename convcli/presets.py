@@ -49,7 +49,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -528,8 +528,7 @@ def load_bank(specs: Sequence[str] | str) -> KernelBank:
     if len(banks) == 1:
         return banks[0]
     _refuse_mixed_layers(specs, banks)
-    kernels: list[Kernel] = []
-    seen: set[str] = set()
+    labelled: list[tuple[str, Kernel]] = []
     inline_count = 0
     for bank in banks:
         for kernel in bank.kernels:
@@ -537,14 +536,29 @@ def load_bank(specs: Sequence[str] | str) -> KernelBank:
             if bank.name == "inline":
                 label = f"k{inline_count}"
                 inline_count += 1
-            base, repeat = label, 1
-            while label in seen:
-                repeat += 1
-                label = f"{base}-{repeat}"
-            seen.add(label)
-            kernels.append(kernel if label == kernel.name
-                           else Kernel(label, kernel.weights, kernel.description, kernel.display))
-    return KernelBank("+".join(bank.name for bank in banks), tuple(kernels))
+            labelled.append((label, kernel))
+    return KernelBank("+".join(bank.name for bank in banks), relabel_unique(labelled))
+
+
+def relabel_unique(labelled: Iterable[tuple[str, Kernel]]) -> tuple[Kernel, ...]:
+    """The kernels renamed to their labels, a repeated label made unique with ``-2``, ``-3``, ….
+
+    A label already taken (by an earlier kernel, as given or as made unique)
+    becomes ``label-2``, or the first of ``label-3``, ``label-4``, … that is
+    free. A kernel whose final label is its name is kept as it is; any other
+    is a new :class:`Kernel` with the same weights, description and display.
+    """
+    kernels: list[Kernel] = []
+    seen: set[str] = set()
+    for label, kernel in labelled:
+        base, repeat = label, 1
+        while label in seen:
+            repeat += 1
+            label = f"{base}-{repeat}"
+        seen.add(label)
+        kernels.append(kernel if label == kernel.name
+                       else Kernel(label, kernel.weights, kernel.description, kernel.display))
+    return tuple(kernels)
 
 
 def _refuse_mixed_layers(specs: Sequence[str], banks: Sequence[KernelBank]) -> None:

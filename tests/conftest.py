@@ -1,9 +1,12 @@
-"""Shared test configuration: hypothesis profiles and optional torch."""
+"""Shared test configuration: hypothesis profiles, optional torch, the ``locked_dir`` fixture."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Subprocesses started by the tests (convcli, scripts) must not inherit PYTHONUNBUFFERED:
@@ -20,3 +23,20 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def locked_dir(tmp_path: Path) -> Iterator[Path]:
+    """An existing directory without write permission (mode 0o500), writable again afterwards.
+
+    Skips the test when run as root (root ignores directory permissions).
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        yield locked
+    finally:
+        locked.chmod(0o700)

@@ -10,6 +10,8 @@ formulas of ``shared/SPEC.md`` written out again, independently.
   loop over input pixels, then the crop.
 * :func:`torch_conv2d` / :func:`torch_conv_transpose2d` — PyTorch
   ``torch.nn.functional`` (only when torch imports).
+* :func:`reference_png_decode` — a PNG decoder written from the PNG spec
+  (section 9), for the PNG encoder and the 16-bit colour files Pillow cannot read.
 
 All references compute in float64 and return ``(H', W', N)`` arrays, or
 ``None`` when the geometry has no output (an error is expected).
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -542,3 +546,56 @@ def transpose_grid() -> list[Case]:
         for kernel, (s, d, op), p, ch in itertools.product(
             ((3, 3), (2, 4)), geometries, paddings, ("depthwise", "sum"))
     ]
+
+
+def reference_png_decode(data: bytes) -> np.ndarray:
+    """An independent PNG decoder (PNG spec section 9), pure Python per row.
+
+    Checks the signature, every chunk's CRC-32, no interlace and the filter
+    types (0-4); returns the pixels as ``(H, W, C)`` uint8 or uint16 (native
+    byte order) for 8- or 16-bit gray, gray+alpha, RGB and RGBA.
+    """
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, color, _, _, interlace = header
+    assert interlace == 0
+    channels = {0: 1, 4: 2, 2: 3, 6: 4}[color]
+    bpp = channels * depth // 8
+    raw = zlib.decompress(idat)  # also checks the zlib header and Adler-32
+    stride = width * bpp
+    rows, previous = [], bytearray(stride)
+    for row_index in range(height):
+        start = row_index * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b = previous[x]
+            c = previous[x - bpp] if x >= bpp else 0
+            if kind == 1:
+                line[x] = (line[x] + a) & 255
+            elif kind == 2:
+                line[x] = (line[x] + b) & 255
+            elif kind == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                line[x] = (line[x] + pred) & 255
+            else:
+                assert kind == 0
+        rows.append(bytes(line))
+        previous = line
+    dtype = ">u2" if depth == 16 else np.uint8
+    return np.frombuffer(b"".join(rows), dtype).reshape(height, width, channels).astype(
+        np.uint16 if depth == 16 else np.uint8)

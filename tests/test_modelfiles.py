@@ -313,6 +313,25 @@ def run_reference(model, image):
     return ReferenceEvaluator(model).run(None, {"x": x})[0][0].transpose(1, 2, 0)
 
 
+def run_conv_transpose_reference(weights, bias, attributes, image):
+    """The ONNX reference evaluator's ConvTranspose of ``image`` (H, W, C), one group at a time.
+
+    onnx 1.23's reference ConvTranspose mishandles group > 1 (it slices W by
+    output channels and gives every group the first bias values; onnx/onnx#8446
+    fixed only part of it): the reference is then one group=1 node per group,
+    on the group's channels, weights (C, F/group, kh, kw) and bias (F,).
+    """
+    group = attributes.get("group", 1)
+    c_g, f_g = weights.shape[0] // group, bias.shape[0] // group
+    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
+    return np.concatenate([
+        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
+                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
+                      image[:, :, g * c_g:(g + 1) * c_g])
+        for g in range(group)
+    ], axis=2)
+
+
 CONV_NODES = [  # (C, F, attributes)
     (3, 4, {"strides": [2, 2], "pads": [1, 0, 2, 1], "dilations": [2, 2], "group": 1}),
     (3, 6, {"strides": [2, 1], "pads": [0, 2, 1, 0], "dilations": [2, 1], "group": 3}),
@@ -345,8 +364,12 @@ CONV_TRANSPOSE_NODES = [  # (C, F, attributes)
 ]
 
 
-@pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
-def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+def conv_transpose_case(tmp_path, c, f, attributes):
+    """A random 3×3 ConvTranspose node (C → F) saved as ``up.onnx``, a 5×6 image and the reference.
+
+    Returns ``(spec, image, expected)``: the ``-k`` spec of the node, the
+    (5, 6, C) float32 image and :func:`run_conv_transpose_reference` of it.
+    """
     group = attributes.get("group", 1)
     weights = RNG.standard_normal((c, f // group, 3, 3)).astype(np.float32)
     bias = RNG.standard_normal(f).astype(np.float32)
@@ -354,21 +377,16 @@ def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, att
     path = tmp_path / "up.onnx"
     path.write_bytes(model.SerializeToString())
     image = RNG.standard_normal((5, 6, c)).astype(np.float32)
-    bank = load_bank(f"{path}:/layer1/ConvTranspose")
-    assert bank.transposed and bank.groups == group and len(bank) == f
-    actual = apply_layer(image, f"{path}:/layer1/ConvTranspose")
-    # onnx 1.23's reference ConvTranspose mishandles group > 1 (it slices W by output channels
-    # and gives every group the first bias values; onnx/onnx#8446 fixed only part of it): the
-    # reference is then one group=1 node per group, on the group's channels, weights and bias
-    c_g, f_g = c // group, f // group
-    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
-    expected = np.concatenate([
-        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
-                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
-                      image[:, :, g * c_g:(g + 1) * c_g])
-        for g in range(group)
-    ], axis=2)
-    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    expected = run_conv_transpose_reference(weights, bias, attributes, image)
+    return f"{path}:/layer1/ConvTranspose", image, expected
+
+
+@pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
+def test_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
+    spec, image, expected = conv_transpose_case(tmp_path, c, f, attributes)
+    bank = load_bank(spec)
+    assert bank.transposed and bank.groups == attributes.get("group", 1) and len(bank) == f
+    np.testing.assert_allclose(apply_layer(image, spec), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_onnx_listing_and_errors(tmp_path):
@@ -571,22 +589,8 @@ def test_cli_onnx_conv_node_equals_reference_evaluator(tmp_path, c, f, attribute
 
 @pytest.mark.parametrize("c,f,attributes", CONV_TRANSPOSE_NODES, ids=str)
 def test_cli_onnx_conv_transpose_node_equals_reference_evaluator(tmp_path, c, f, attributes):
-    group = attributes.get("group", 1)
-    weights = RNG.standard_normal((c, f // group, 3, 3)).astype(np.float32)
-    bias = RNG.standard_normal(f).astype(np.float32)
-    model = onnx_model("ConvTranspose", weights, bias, **attributes)
-    path = tmp_path / "up.onnx"
-    path.write_bytes(model.SerializeToString())
-    image = RNG.standard_normal((5, 6, c)).astype(np.float32)
-    actual = cli_maps(tmp_path, image, "-k", f"{path}:/layer1/ConvTranspose")
-    c_g, f_g = c // group, f // group  # group by group (see the library test above)
-    ungrouped = {k: v for k, v in attributes.items() if k != "group"}
-    expected = np.concatenate([
-        run_reference(onnx_model("ConvTranspose", weights[g * c_g:(g + 1) * c_g],
-                                 bias[g * f_g:(g + 1) * f_g], **ungrouped),
-                      image[:, :, g * c_g:(g + 1) * c_g])
-        for g in range(group)
-    ], axis=2)
+    spec, image, expected = conv_transpose_case(tmp_path, c, f, attributes)
+    actual = cli_maps(tmp_path, image, "-k", spec)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
 
 

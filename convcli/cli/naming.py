@@ -98,8 +98,8 @@ def load_labelled_bank(specs: Sequence[str]) -> Any:
         For ``NAME=`` with an empty NAME or SPEC.
     """
     from convcli.errors import KernelError
-    from convcli.kernels import Kernel, KernelBank
-    from convcli.presets import resolve_kernel
+    from convcli.kernels import KernelBank
+    from convcli.presets import relabel_unique, resolve_kernel
 
     if not specs:
         raise KernelError("no kernel given; use -k NAME (convcli kernels list)")
@@ -120,18 +120,8 @@ def load_labelled_bank(specs: Sequence[str]) -> Any:
         parts.append((bank_name, [(label, kernel) for label, kernel in zip(labels, members)]))
     if len(parts) == 1 and all(label == kernel.name for label, kernel in parts[0][1]):
         return resolve_kernel(split_name(specs[0])[1])
-    kernels = []
-    seen: set[str] = set()
-    for _, members in parts:
-        for label, kernel in members:
-            base, repeat = label, 1
-            while label in seen:
-                repeat += 1
-                label = f"{base}-{repeat}"
-            seen.add(label)
-            kernels.append(kernel if label == kernel.name
-                           else Kernel(label, kernel.weights, kernel.description, kernel.display))
-    return KernelBank("+".join(name for name, _ in parts), tuple(kernels))
+    kernels = relabel_unique(pair for _, members in parts for pair in members)
+    return KernelBank("+".join(name for name, _ in parts), kernels)
 
 
 @dataclass(frozen=True)

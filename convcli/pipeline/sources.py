@@ -291,31 +291,6 @@ class PillowSource(ArraySource):
         return state
 
 
-def _pillow_metadata(path: str) -> dict[str, Any]:
-    """icc_profile / exif / dpi / text from a Pillow header read of ``path`` (no pixel decoding)."""
-    from PIL import Image
-
-    metadata: dict[str, Any] = {}
-    try:
-        with imageio._pillow_guard(), Image.open(path) as image:
-            info = image.info
-            if isinstance(info.get("icc_profile"), bytes) and info["icc_profile"]:
-                metadata["icc_profile"] = info["icc_profile"]
-            if isinstance(info.get("exif"), bytes) and info["exif"]:
-                metadata["exif"] = info["exif"]
-            dpi = info.get("dpi")
-            if isinstance(dpi, tuple) and len(dpi) == 2:
-                metadata["dpi"] = (float(dpi[0]), float(dpi[1]))
-            if image.format == "PNG":
-                text = {key: value for key, value in info.items()
-                        if isinstance(key, str) and isinstance(value, str)}
-                if text:
-                    metadata["text"] = text
-    except Exception:  # metadata is a courtesy: the pixels were read already
-        return {}
-    return metadata
-
-
 # ---------------------------------------------------------------------------
 # .npy
 
@@ -407,14 +382,7 @@ class NpySource(Source):
 
     def _read_fortran(self) -> np.ndarray:
         if self._whole is None:
-            handle = self._file()
-            handle.seek(0)
-            try:
-                array = np.load(handle, allow_pickle=False)
-            except Exception as error:
-                raise ImageError(f"{self.name}: truncated or corrupt .npy file ({error})") from None
-            if array.ndim == 2:
-                array = array[:, :, np.newaxis]
+            array = imageio._load_npy(self.name, self._file())
             self._whole = np.ascontiguousarray(array, dtype=self.dtype)
             self._whole.flags.writeable = False
         return self._whole
