@@ -621,3 +621,38 @@ def test_help_teaches():
                    "--format", "--scale", "--force", "--verify", "--json", "--quiet"):
         assert option in result.stdout
     assert "convcli apply a.png -k gaussian -f npy -o - | convcli apply - -k sobel" in result.stdout
+
+
+def test_model_layer_mixed_with_other_kernels_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "m.pt"
+    torch.save({"conv1.weight": torch.ones(2, 3, 3, 3)}, path)
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((8, 8, 3), np.float32))
+    result = apply(image, "-k", f"{path}:conv1.weight", "-k", "sobel-x", "-f", "npy",
+                   "-o", tmp_path / "o.npy")
+    assert result.exit_code == 1 and "must be the only -k" in result.stderr
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_rgba_image_through_an_rgb_model_layer_uses_the_colour(tmp_path):
+    """--alpha keep feeds the (premultiplied) colour to a 3-channel layer; opaque pixels are unchanged."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    weight = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    path = tmp_path / "m.pt"
+    torch.save({"conv1.weight": torch.from_numpy(weight)}, path)
+    rgba = rng.integers(0, 256, (9, 11, 4)).astype(np.uint8)
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    result = apply(tmp_path / "a.png", "-k", f"{path}:conv1.weight", "-f", "npy", "-o", tmp_path / "o.npy")
+    assert result.exit_code == 0, result.stderr
+    colour = torch.from_numpy(rgba[..., :3].astype(np.float32)).permute(2, 0, 1)[None]
+    expected = torch.nn.functional.conv2d(colour, torch.from_numpy(weight))[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), expected, rtol=1e-4, atol=1e-2)
+
+
+def test_output_without_suffix_for_one_map_is_an_error(tmp_path):
+    result = apply(SAMPLES / "camera.png", "-k", "box", "-o", tmp_path / "ouput")
+    assert result.exit_code == 1 and "no suffix" in result.stderr
+    assert not (tmp_path / "ouput").exists()

@@ -613,7 +613,8 @@ class _JobFactory:
     def _channels_used(self, source: Any) -> int:
         names = tuple(source.channel_names)
         has_alpha = len(names) in (2, 4) and names[-1] == "A"
-        return source.shape[2] - (1 if has_alpha and self.job.alpha == "drop" else 0)
+        # alpha is filtered as a channel only with --alpha channel (filter); keep and drop feed colour
+        return source.shape[2] - (1 if has_alpha and self.job.alpha not in ("channel", "filter") else 0)
 
     def __call__(self, source: Any) -> Any:
         import dataclasses
@@ -998,6 +999,11 @@ def _check_file_output(settings: _Settings, job: Any, sources: list[str]) -> Non
         raise OptionError(
             f"-o {output}: {len(labels)} maps ({', '.join(labels)}) need a directory (-o {output}/, "
             f"created) or a file name with a suffix (-o {output}.png writes {output}.{labels[0]}.png, …)"
+        )
+    if not settings.out_format:
+        raise OptionError(
+            f"-o {output}: no suffix to tell the format; name the file (.png, .tiff, .jpg, .webp, .npy, "
+            f".npz, .zarr), give -f, or write {output}/ for a directory"
         )
 
 

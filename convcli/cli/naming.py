@@ -107,6 +107,13 @@ def load_labelled_bank(specs: Sequence[str]) -> Any:
     for spec in specs:
         name, text = split_name(spec)
         bank = resolve_kernel(text)
+        if getattr(bank, "layer", None) is not None:
+            if len(specs) > 1:
+                raise KernelError(
+                    f"-k {spec}: a model layer must be the only -k (its kernels sum over its groups' "
+                    "channels, with its own bias and padding); filter with the other kernels in a second run"
+                )
+            return bank  # the layer's own labels (conv1-00, …) and semantics
         members = list(bank.kernels)
         if name is not None:
             labels = [name] if len(members) == 1 else [f"{name}-{i}" for i in range(1, len(members) + 1)]

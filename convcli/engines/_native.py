@@ -21,7 +21,14 @@ try:
     from convcli.engines import _cnative as _c
 except ImportError as error:  # not built (no compiler at install time) or not loadable
     _c = None
-    ERROR: str | None = str(error)
+    import importlib.machinery as _machinery
+    import pathlib as _pathlib
+
+    _built = any(_pathlib.Path(__file__).with_name("_cnative" + suffix).exists()
+                 for suffix in _machinery.EXTENSION_SUFFIXES)
+    ERROR: str | None = (str(error) if _built else
+                         "the extension was not built (no C compiler when convcli was installed; "
+                         "reinstall with gcc or clang available)")
 else:
     ERROR = None
 
