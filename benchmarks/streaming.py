@@ -61,6 +61,7 @@ reported, not fatal); never because a target was missed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
@@ -379,6 +380,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     pb.add_mode_options(parser, quick_help="small images, 2 rounds, prints only", only_default=",".join(JOBS),
                         only_help=f"comma-separated jobs of {','.join(JOBS)}")
+    parser.add_argument("--convcli-only", action="store_true",
+                        help="time convcli alone (the flat-memory and 2-Gpx rows need no peer)")
     parser.add_argument("--tiff-layout", choices=("tiled", "stripped"), default="tiled",
                         help="layout of the generated input TIFFs (tiled 256×256 or 64-row strips)")
     pb.add_run_options(parser, rss_limit_help="stop a command whose process tree passes this many MB "
@@ -402,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     convcli = pb.convcli_command(args.convcli)
     inputs = make_inputs(args, sizes)
     jobs = build_jobs(args, inputs, convcli)
+    if args.convcli_only:
+        jobs = [dataclasses.replace(job, contenders=[c for c in job.contenders if "convcli" in c.key])
+                for job in jobs]
     contenders = [c for job in jobs for c in job.contenders]
     pb.progress(f"{len(contenders)} commands × {args.rounds} rounds")
     outcomes = pb.interleaved(contenders, args.rounds, rss_limit_mb=args.rss_limit, timeout=args.timeout)

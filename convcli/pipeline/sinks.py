@@ -70,7 +70,7 @@ __all__ = [
 FORMATS = ("png", "tiff", "npy", "zarr")
 """Formats :func:`open_sink` writes band by band."""
 
-DEFAULT_TILE = 256
+DEFAULT_TILE = 128
 """Side of a TIFF tile and of a zarr chunk (rows and columns) unless given."""
 
 BIGTIFF_THRESHOLD = 2**32 - 2**25
@@ -89,7 +89,7 @@ _DTYPES: dict[str, tuple[np.dtype, ...]] = {
     "zarr": tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float32, np.float64)),
 }
 _TILE_MULTIPLE = 16  # TIFF requires tile sides that are multiples of 16
-_QUEUE_ROWS = 2      # rows of tiles queued for the TIFF writer thread
+_QUEUE_ROWS = 1      # rows of tiles queued for the TIFF writer thread
 _POLL_SECONDS = 0.05
 _ZARR_EXTRA = "pip install 'convcli[zarr]'"
 
