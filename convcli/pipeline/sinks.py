@@ -71,7 +71,9 @@ FORMATS = ("png", "tiff", "npy", "zarr")
 """Formats :func:`open_sink` writes band by band."""
 
 DEFAULT_TILE = 128
-"""Side of a TIFF tile and of a zarr chunk (rows and columns) unless given."""
+"""Side of a TIFF tile unless given (128: one queued row of tiles stays small on wide images)."""
+DEFAULT_CHUNK = 256
+"""Side of a zarr chunk (rows and columns) unless given."""
 
 BIGTIFF_THRESHOLD = 2**32 - 2**25
 """Uncompressed pixel bytes above which a TIFF is written as BigTIFF.
@@ -612,6 +614,6 @@ def open_sink(target: str | os.PathLike, fmt: str, shape: tuple[int, int, int], 
                          metadata=metadata, tile=int(tile or DEFAULT_TILE))
     if fmt == "npy":
         return _NpySink(path, shape, dtype, force=force)
-    rows, columns = (int(n) for n in chunks) if chunks else (DEFAULT_TILE, DEFAULT_TILE)
+    rows, columns = (int(n) for n in chunks) if chunks else (DEFAULT_CHUNK, DEFAULT_CHUNK)
     return _ZarrSink(path, shape, dtype, force=force, zarr=zarr,
                      chunks=(min(rows, shape[0]), min(columns, shape[1]), shape[2]))
