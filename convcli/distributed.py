@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convcli.errors import ConvcliError, ImageError, OptionError
+from convcli.errors import ConvcliError, ImageError, OptionError, OutputError
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -195,22 +195,71 @@ def _import_dask(distributed: bool = False) -> None:
         raise OptionError(f"--scheduler needs Dask ({missing} is not installed): {DASK_EXTRA}") from None
 
 
+def _reachable(address: str, timeout: float) -> str | None:
+    """Why a ``tcp://HOST:PORT`` address cannot be reached (refused, no route), or None.
+
+    A plain socket connect, so that a refused port fails at once instead of
+    after distributed's retries; other address forms are left to distributed.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "") or not parts.hostname or not parts.port:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     """A :class:`distributed.Client` of the scheduler at ``address``.
+
+    The connection is checked with a plain socket first (a refused or
+    unroutable address fails at once), then the client is made in a helper
+    thread with a hard deadline of ``timeout`` + 2 seconds, so that a server
+    that answers but is no Dask scheduler cannot hang the command.
 
     Raises
     ------
     OptionError
         Dask is missing, or no scheduler answers at ``address`` within ``timeout`` seconds.
     """
+    import contextlib
+    import gc
+    import io
+    import threading
+
     _import_dask(distributed=True)
     from distributed import Client
 
-    try:
-        return Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise OptionError(f"cannot reach Dask scheduler at {address} ({reason})") from None
+    problem = _reachable(address, timeout)
+    if problem is not None:
+        raise OptionError(f"cannot reach Dask scheduler at {address} ({problem})")
+    outcome: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            outcome["client"] = Client(address, timeout=timeout, set_as_default=False)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    maker = threading.Thread(target=make, name="convcli-dask-connect", daemon=True)
+    maker.start()
+    maker.join(timeout + 2.0)
+    if "client" in outcome:
+        return outcome["client"]
+    error = outcome.get("error")
+    with contextlib.redirect_stderr(io.StringIO()):  # a half-made Client complains from __del__
+        outcome.clear()
+        gc.collect()
+    if error is None:
+        reason = f"no Dask scheduler answered within {timeout + 2:.0f} s"
+    else:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    raise OptionError(f"cannot reach Dask scheduler at {address} ({reason})") from None
 
 
 # ---------------------------------------------------------------------------
@@ -613,15 +662,19 @@ def render_chunked(job: Any, task: Task, *, scheduler: str = "threads", client: 
         array = sink._array  # the sink's zarr array in its temporary directory
         ranges = maps.map_blocks(_store_block, array, chunks=((1,) * len(bands), (2,), (n_out,)),
                                  dtype=dtype, meta=np.empty((0, 0, 0), dtype))
-        if client is not None:
-            future = client.compute(ranges)
-            try:
-                ranges = future.result()
-            except BaseException:
-                client.cancel([future])
-                raise
-        else:
-            ranges = dask.compute(ranges, scheduler=scheduler)[0]
+        try:
+            if client is not None:
+                future = client.compute(ranges)
+                try:
+                    ranges = future.result()
+                except BaseException:
+                    client.cancel([future])
+                    raise
+            else:
+                ranges = dask.compute(ranges, scheduler=scheduler)[0]
+        except OSError as exc:  # a block's write (disk full, permissions): one line, nothing left
+            reason = (exc.strerror or str(exc)).lower()
+            raise OutputError(f"{target}: {reason}; nothing was written") from None
         sink.rows_written = out_rows  # every block has been stored
         sink.commit()
     record["outputs"].append({"path": target, "format": "zarr", "shape": list(runner.out_shape)})

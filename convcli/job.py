@@ -183,8 +183,15 @@ class Destination:
 
 
 def is_directory_target(output: str) -> bool:
-    """True for an existing directory or a path ending in a separator."""
-    return Path(output).is_dir() or output.endswith(("/", "\\"))
+    """True for an existing directory or a path ending in a separator.
+
+    A ``NAME.zarr`` path is a zarr output even when that directory exists
+    (it is then replaced with ``--force``, or refused), never a folder to
+    write other files into.
+    """
+    if output.endswith(("/", "\\")):
+        return True
+    return Path(output).suffix.lower() != ".zarr" and Path(output).is_dir()
 
 
 def output_format(job: Job, destination: Destination, input_mode: str) -> str:

@@ -308,3 +308,14 @@ def test_max_pixels_guards_whole_decodes_and_only_explicitly_streamed_inputs(tmp
     Image.fromarray(data).save(png)
     refused = apply(png, "-k", "box", "--max-pixels", "100", "-o", tmp_path / "no2.png")
     assert refused.exit_code == 1 and "exceeds the limit" in refused.stderr
+
+
+def test_an_existing_zarr_output_is_replaced_with_force_never_written_into(tmp_path):
+    pytest.importorskip("zarr")
+    target = tmp_path / "x.zarr"
+    assert apply(SAMPLES / "camera.png", "-k", "1", "-o", target).exit_code == 0
+    refused = apply(SAMPLES / "camera.png", "-k", "sobel", "-o", target)
+    assert refused.exit_code == 1 and "exists" in refused.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["c", "zarr.json"]
+    assert apply(SAMPLES / "camera.png", "-k", "sobel", "--reduce", "max", "-o", target, "--force").exit_code == 0
+    assert sorted(p.name for p in target.iterdir()) == ["c", "zarr.json"]
