@@ -317,5 +317,6 @@ def test_an_existing_zarr_output_is_replaced_with_force_never_written_into(tmp_p
     refused = apply(SAMPLES / "camera.png", "-k", "sobel", "-o", target)
     assert refused.exit_code == 1 and "exists" in refused.stderr
     assert sorted(p.name for p in target.iterdir()) == ["c", "zarr.json"]
-    assert apply(SAMPLES / "camera.png", "-k", "sobel", "--reduce", "max", "-o", target, "--force").exit_code == 0
+    replaced = apply(SAMPLES / "camera.png", "-k", "sobel", "--reduce", "max", "-o", target, "--force")
+    assert replaced.exit_code == 0, replaced.stderr
     assert sorted(p.name for p in target.iterdir()) == ["c", "zarr.json"]
