@@ -483,33 +483,20 @@ def _say_written(settings: _Settings, target: str, shape: Any) -> None:
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy"}
 
 
-def _is_zarr_array(path: Path) -> bool:
-    """A directory holding one zarr array (format 3 ``zarr.json`` or format 2 ``.zarray``)."""
-    if not path.is_dir():
-        return False
-    if (path / ".zarray").is_file():
-        return True
-    meta = path / "zarr.json"
-    try:
-        return meta.is_file() and '"array"' in meta.read_text(errors="replace")
-    except OSError:
-        return False
-
-
 def _expand_inputs(inputs: list[str]) -> list[tuple[str, ConvcliError | None]]:
-    """Directories become their image files (sorted); other paths stay as given.
+    """Directories become their image files and zarr arrays (sorted); other paths stay as given.
 
     A directory without image files becomes one failed entry ``(dir, ImageError)``
     so that a batch reports it and goes on.
     """
-    from convcli.errors import ImageError
+    from convcli.pipeline.sources import is_zarr_array
 
     expanded: list[tuple[str, ConvcliError | None]] = []
     for source in inputs:
         path = Path(source)
-        if source != "-" and path.is_dir() and not _is_zarr_array(path):
+        if source != "-" and path.is_dir() and not is_zarr_array(path):
             files = sorted(str(p) for p in path.iterdir()
-                           if (p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file()) or _is_zarr_array(p))
+                           if (p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file()) or is_zarr_array(p))
             if not files:
                 expanded.append((source, ImageError(
                     f"{source}: directory has no image files "
@@ -818,7 +805,7 @@ def apply(
     from convcli import imageio
     from convcli.cli.naming import load_labelled_bank
     from convcli.display import parse_scale
-    from convcli.job import Job
+    from convcli.job import Job, describe_error
 
     if bit_depth not in (None, 8, 16):
         raise OptionError(f"`bit-depth` must be 8 or 16, got {bit_depth}")
@@ -933,8 +920,7 @@ def apply(
             except OptionError:
                 raise  # the same for every input: stop the batch
             except (ConvcliError, MemoryError) as exc:
-                if isinstance(exc, MemoryError):
-                    exc = ImageError(f"{source}: not enough memory to filter it")
+                exc = describe_error(exc, source)
                 if not settings.batch and not as_json:
                     raise exc from None
                 failures.append({"input": source, "error": str(exc)})

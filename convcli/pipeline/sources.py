@@ -65,6 +65,7 @@ __all__ = [
     "Source",
     "TiffSource",
     "ZarrSource",
+    "is_zarr_array",
     "open_source",
     "read_shape",
 ]
@@ -415,6 +416,20 @@ def _zarr_kind(path: str) -> str | None:
             raise ImageError(f"{path}: unreadable zarr.json ({error})") from None
         return "array" if isinstance(node, dict) and node.get("node_type") == "array" else "group"
     return None
+
+
+def is_zarr_array(path: str | os.PathLike) -> bool:
+    """True for a directory holding one zarr array (format 3 ``zarr.json`` or format 2 ``.zarray``).
+
+    An unreadable ``zarr.json`` counts as an array, so :func:`open_source` reports it.
+    """
+    name = os.fspath(path)
+    if not os.path.isdir(name):
+        return False
+    try:
+        return _zarr_kind(name) == "array"
+    except ImageError:
+        return True
 
 
 def _import_zarr() -> Any:
