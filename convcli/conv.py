@@ -197,6 +197,14 @@ def _prepare(
     return array, weights, mode
 
 
+def _is_zero(bias: Any) -> bool:
+    """Whether ``bias`` is 0 (a number or numbers); anything else is for :func:`_add_bias` to judge."""
+    try:
+        return not np.any(np.asarray(bias, dtype=np.float64))
+    except (TypeError, ValueError):
+        return False
+
+
 def _add_bias(out: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
     """Add a scalar, per-kernel (F) or per-output-channel (N) bias in place."""
     try:
@@ -246,6 +254,7 @@ def conv2d(
     method: str = "auto",
     dtype: Any = None,
     groups: int | None = None,
+    reduce: str = "none",
 ) -> np.ndarray:
     """2-D CNN convolution (cross-correlation) of an image with a kernel bank.
 
@@ -280,12 +289,18 @@ def conv2d(
     groups : int, optional
         PyTorch ``groups`` G (see :func:`grouped_conv2d`); replaces
         ``channels`` (which must then not be ``gray``).
+    reduce : {'none', 'magnitude', 'max', 'min', 'sum'}
+        Combine the F kernels' maps channel by channel after the bias:
+        ``convcli.maps.reduce_maps(result, F, reduce)``. The ``native``
+        strategy fuses it into its loop (no bias; depthwise or one-channel
+        maps), storing only the reduced values.
 
     Returns
     -------
     ndarray, shape (H', W', N)
         ``H' = floor((H + pad_top + pad_bottom − k_eff) / s) + 1`` with
-        ``k_eff = d·(kh − 1) + 1``; ``N = F·C`` (depthwise) or ``F``.
+        ``k_eff = d·(kh − 1) + 1``; ``N = F·C`` (depthwise) or ``F``;
+        ``N / F`` with ``reduce``.
 
     Raises
     ------
@@ -300,11 +315,17 @@ def conv2d(
     array([[ -7.,  -6.],
            [-36.,  -8.]], dtype=float32)
     """
+    from convcli.maps import REDUCTIONS, reduce_maps
+
+    if reduce not in REDUCTIONS:
+        raise OptionError(f"`reduce` must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
     if groups is not None:
-        return grouped_conv2d(
+        maps = grouped_conv2d(
             image, bank, groups=groups, stride=stride, padding=padding, border=border,
             dilation=dilation, channels=channels, flip=flip, bias=bias, method=method, dtype=dtype,
         )
+        n_filters = 1 if np.ndim(bank) == 2 else np.shape(bank)[0]
+        return reduce_maps(maps, n_filters, reduce) if reduce != "none" else maps
     array, weights, mode = _prepare(image, bank, channels, flip, dtype, keep_integers=True)
     strides = pair(stride, "stride")
     dilations = pair(dilation, "dilation")
@@ -325,8 +346,14 @@ def conv2d(
     name, run = _pick(method, engines.FORWARD_ENGINES, engines.choose_forward, problem)
     if array.dtype != weights.dtype and name not in BAND_STRATEGIES:
         problem = dataclasses.replace(problem, image=np.ascontiguousarray(array, dtype=weights.dtype))
-    out = run(problem)
-    return _add_bias(out, bias, weights.shape[0])
+    n_filters = weights.shape[0]
+    if reduce != "none" and name == "native" and _is_zero(bias):
+        from convcli.engines import native
+
+        if native.fuses_reduce(problem):
+            return native.run(problem, reduce)
+    out = _add_bias(run(problem), bias, n_filters)
+    return reduce_maps(out, n_filters, reduce) if reduce != "none" else out
 
 
 def conv_transpose2d(

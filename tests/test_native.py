@@ -229,6 +229,58 @@ def test_reduce_kernel_equals_numpy(reduce, stack) -> None:
                                rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("reduce", sorted(NUMPY_REDUCE))
+@given(band_problems(), st.booleans())
+def test_fused_reduce_kernel_equals_the_formula_reduced(reduce, case, with_nan) -> None:
+    """correlate(..., reduce) = numpy's reduction of the depthwise maps: of the formula's, and with a
+    NaN in the band (where zero taps are skipped, as the unfused kernel does) of the unfused kernel's."""
+    band, weights, out_shape, stride, dilation, _ = case
+    band = band.copy()
+    if with_nan:
+        band.flat[band.size // 2] = np.nan
+    n_filters, channels = weights.shape[0], weights.shape[3]
+    out = np.full((*out_shape, channels), -7.0, dtype=band.dtype)
+    _native.correlate(band, weights, out, stride, dilation, True, reduce)
+    if with_nan:
+        maps = np.empty((*out_shape, n_filters * channels), band.dtype)
+        _native.correlate(band, weights, maps, stride, dilation, True)
+    else:
+        maps = formula(band, weights, out_shape, stride, dilation, True)
+    with np.errstate(invalid="ignore"):
+        expected = NUMPY_REDUCE[reduce](maps.reshape(*out_shape, n_filters, channels))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    scale = max(1.0, float(np.abs(maps[np.isfinite(maps)]).max(initial=0)))
+    atol = (1e-4 if band.dtype == np.float32 else 1e-11) * scale * weights.shape[1] * weights.shape[2]
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("reduce", sorted(NUMPY_REDUCE))
+@given(conv_problems())
+def test_conv2d_reduce_fused_on_native_equals_scipy_reduced(reduce, case) -> None:
+    image, bank, kwargs = case
+    expected = scipy_conv2d(image, bank, **kwargs)
+    if expected is None:
+        return
+    n_filters = 1 if np.ndim(bank) == 2 else np.shape(bank)[0]
+    rows, cols, n_out = expected.shape
+    with np.errstate(invalid="ignore"):
+        reduced = NUMPY_REDUCE[reduce](expected.reshape(rows, cols, n_filters, n_out // n_filters))
+    actual = conv2d(image, bank, method="native", reduce=reduce, **kwargs)
+    assert actual.shape == reduced.shape
+    assert_matches(actual, reduced, image.dtype, f"native reduce={reduce} vs scipy {kwargs}")
+
+
+def test_conv2d_reduce_with_a_bias_adds_it_before_reducing() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.uniform(-1, 1, (9, 11, 3)).astype(np.float32)
+    bank = rng.standard_normal((2, 3, 3)).astype(np.float32)
+    maps = scipy_conv2d(image, bank, padding="same", channels="depthwise") + np.repeat([0.5, -2.0], 3)
+    expected = np.sqrt((maps.reshape(9, 11, 2, 3) ** 2).sum(axis=2))
+    actual = conv2d(image, bank, padding="same", bias=[0.5, -2.0], method="native", reduce="magnitude")
+    assert_matches(actual, expected, np.float32, "bias then magnitude")
+
+
 # ---------------------------------------------------------------- misuse and fallback
 def test_misuse_raises_instead_of_touching_memory() -> None:
     band = np.zeros((5, 6, 3), np.float32)

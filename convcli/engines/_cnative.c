@@ -13,6 +13,9 @@
  *       sum:       out[r, j, f]       = sum_{m,n,c} band[...] * w[f, m, n, c]
  *       P and Wp come from the band's length and its row width (P = len / (Wp*C)),
  *       passed as band_cols.
+ *       op (optional, depthwise only): 0 magnitude, 1 max, 2 min, 3 sum of the F maps,
+ *       out (R, Wo, C): out[r, j, c] = op_f out_depthwise[r, j, f*C + c], fused (the F
+ *       filters' chunks stay in L1, only the reduced values are stored).
  *   channel_sum(src, out, n_pixels, C, weights_or_None)
  *       out[p] = sum_c src[p*C + c] (or sum_c w[c] * src[p*C + c] for c < len(w)),
  *       src uint8/uint16/float32/float64, out float32/float64, summed in out's dtype
@@ -55,9 +58,56 @@ typedef double v4d __attribute__((vector_size(32)));
 typedef struct {
     idx C, F, kh, kw, R, Wo, sr, sc, dr, dc, P, Wp;
     int depthwise;
+    int op; /* -1: every map; 0..3: the F depthwise maps reduced (magnitude, max, min, sum) */
 } geometry;
 
-#define CORR_KERNEL(T, V, NAME)                                                                    \
+/* o[k] = op over f of a[f*stride + k], k < len, f = 0 .. F-1 in order: magnitude
+ * sqrt(sum x^2), max / min (NaN propagates, as numpy), sum: the arithmetic of reduce_maps */
+#define REDUCE_CHUNK(T, NAME, SQRT)                                                                \
+    static inline void NAME(T *restrict o, const T *restrict a, idx stride, idx F, idx len, int op) \
+    {                                                                                              \
+        switch (op) {                                                                              \
+        case 0:                                                                                    \
+            for (idx k = 0; k < len; k++) o[k] = a[k] * a[k];                                      \
+            for (idx f = 1; f < F; f++) {                                                          \
+                const T *restrict b = a + f * stride;                                              \
+                for (idx k = 0; k < len; k++) o[k] += b[k] * b[k];                                 \
+            }                                                                                      \
+            for (idx k = 0; k < len; k++) o[k] = SQRT(o[k]);                                       \
+            break;                                                                                 \
+        case 1:                                                                                    \
+        case 2: {                                                                                  \
+            int any_nan = 0;                                                                       \
+            for (idx k = 0; k < len; k++) {                                                        \
+                o[k] = a[k];                                                                       \
+                any_nan |= a[k] != a[k];                                                           \
+            }                                                                                      \
+            for (idx f = 1; f < F; f++) {                                                          \
+                const T *restrict b = a + f * stride;                                              \
+                if (op == 1)                                                                       \
+                    for (idx k = 0; k < len; k++) o[k] = b[k] > o[k] ? b[k] : o[k];                \
+                else                                                                               \
+                    for (idx k = 0; k < len; k++) o[k] = b[k] < o[k] ? b[k] : o[k];                \
+                for (idx k = 0; k < len; k++) any_nan |= b[k] != b[k];                             \
+            }                                                                                      \
+            if (any_nan) /* rare: redo the chunk's NaN positions */                                \
+                for (idx k = 0; k < len; k++)                                                      \
+                    for (idx f = 0; f < F; f++)                                                    \
+                        if (a[f * stride + k] != a[f * stride + k]) { o[k] = (T)NAN; break; }      \
+            break;                                                                                 \
+        }                                                                                          \
+        default:                                                                                   \
+            for (idx k = 0; k < len; k++) o[k] = a[k];                                             \
+            for (idx f = 1; f < F; f++) {                                                          \
+                const T *restrict b = a + f * stride;                                              \
+                for (idx k = 0; k < len; k++) o[k] += b[k];                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+REDUCE_CHUNK(float, reduce_chunk_f32, sqrtf)
+REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
+
+#define CORR_KERNEL(T, V, NAME, RCHUNK)                                                                  \
     /* acc[0 .. len) = sum_t w_t * src_t[0 .. len), w_t a scalar (wt[t] == NULL) or a row;       \
      * a chunk of 4 vectors stays in registers over all taps */                                   \
     static inline void NAME##_chunks(T *restrict acc, idx len, int ntap, const T *const *src,      \
@@ -116,7 +166,7 @@ typedef struct {
         const idx sr = g->sr, sc = g->sc, dr = g->dr, dc = g->dc, P = g->P, Wp = g->Wp;            \
         const idx X = Wo * C;                           /* values per output row and filter */     \
         const idx VB = C * ((1024 + C - 1) / C);        /* block: a multiple of C */               \
-        const idx N = g->depthwise ? F * C : F;                                                    \
+        const idx N = g->op >= 0 ? C : g->depthwise ? F * C : F;                                   \
         const idx ntaps = kh * kw;                                                                 \
         /* phase planes: plane p holds columns p, p + sc, ... of every band row */                 \
         const idx pcols = (Wp + sc - 1) / sc;                                                      \
@@ -142,13 +192,13 @@ typedef struct {
             plane_stride = P * plane_row;                                                          \
             row_len = plane_row;                                                                   \
         }                                                                                          \
-        T *acc = (T *)malloc(sizeof(T) * (size_t)VB);                                              \
+        T *acc = (T *)malloc(sizeof(T) * (size_t)(F * VB));                                        \
         T *tiles = (T *)malloc(sizeof(T) * (size_t)(F * ntaps * VB + 1));                          \
         idx *tap_off = (idx *)malloc(sizeof(idx) * (size_t)(F * ntaps + 1));                       \
         int *ntap = (int *)malloc(sizeof(int) * (size_t)(F + 1));                                  \
         const T **wt = (const T **)malloc(sizeof(T *) * (size_t)(F * ntaps + 1));                  \
         T *wv = (T *)malloc(sizeof(T) * (size_t)(F * ntaps + 1));                                  \
-        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(ntaps + 1));                     \
+        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(F * ntaps + 1));                 \
         if (!acc || !tiles || !tap_off || !ntap || !wt || !wv || !src) {                           \
             free(planes); free(acc); free(tiles); free(tap_off); free(ntap); free((void *)wt);     \
             free(wv); free((void *)src);                                                           \
@@ -183,7 +233,25 @@ typedef struct {
             }                                                                                      \
             ntap[f] = n_t;                                                                         \
         }                                                                                          \
-        for (idx r = 0; r < R; r++) {                                                              \
+        /* reduced (op >= 0, depthwise): each filter's chunk into acc + f*VB, then one reduce */  \
+        for (idx r = 0; g->op >= 0 && r < R; r++) {                                                \
+            const T *row0 = plane0 + (sr * r) * row_len;                                           \
+            for (idx t = 0; t < F * ntaps; t++) src[t] = row0 + tap_off[t];                        \
+            for (idx x0 = 0; x0 < X; x0 += VB) {                                                   \
+                const idx len = X - x0 < VB ? X - x0 : VB;                                         \
+                for (idx f = 0; f < F; f++) {                                                      \
+                    const int n_t = ntap[f];                                                       \
+                    T *a = acc + f * VB;                                                           \
+                    if (n_t == 0)                                                                  \
+                        for (idx k = 0; k < len; k++) a[k] = 0;                                    \
+                    else                                                                           \
+                        NAME##_chunks(a, len, n_t, src + f * ntaps, wt + f * ntaps, wv + f * ntaps); \
+                    for (int t = 0; t < n_t; t++) src[f * ntaps + t] += len;                       \
+                }                                                                                  \
+                RCHUNK(out + r * X + x0, acc, VB, F, len, g->op);                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (idx r = 0; g->op < 0 && r < R; r++) {                                                 \
             const T *row0 = plane0 + (sr * r) * row_len;                                           \
             T *orow = out + r * Wo * N;                                                            \
             for (idx f = 0; f < F; f++) {                                                          \
@@ -223,8 +291,8 @@ typedef struct {
         return 0;                                                                                  \
     }
 
-CORR_KERNEL(float, v8f, corr_f32)
-CORR_KERNEL(double, v4d, corr_f64)
+CORR_KERNEL(float, v8f, corr_f32, reduce_chunk_f32)
+CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
 
 
 /* Planar path (several filters, or channels summed): the band is split into
@@ -520,9 +588,14 @@ static PyObject *py_correlate(PyObject *self, PyObject *args)
     PyObject *ob, *ow, *oo;
     geometry g;
     idx band_cols;
-    if (!PyArg_ParseTuple(args, "OOOnnnnnnnnnnnp", &ob, &ow, &oo, &band_cols, &g.C, &g.F, &g.kh,
-                          &g.kw, &g.R, &g.Wo, &g.sr, &g.sc, &g.dr, &g.dc, &g.depthwise))
+    g.op = -1;
+    if (!PyArg_ParseTuple(args, "OOOnnnnnnnnnnnp|i", &ob, &ow, &oo, &band_cols, &g.C, &g.F, &g.kh,
+                          &g.kw, &g.R, &g.Wo, &g.sr, &g.sc, &g.dr, &g.dc, &g.depthwise, &g.op))
         return NULL;
+    if (g.op < -1 || g.op > 3 || (g.op >= 0 && !g.depthwise)) {
+        PyErr_SetString(PyExc_ValueError, "correlate: op must be -1, or 0..3 with depthwise");
+        return NULL;
+    }
     if (g.C < 1 || g.F < 1 || g.kh < 1 || g.kw < 1 || g.R < 0 || g.Wo < 0 || g.sr < 1 || g.sc < 1 ||
         g.dr < 1 || g.dc < 1 || band_cols < 1) {
         PyErr_SetString(PyExc_ValueError, "correlate: bad geometry");
@@ -535,7 +608,7 @@ static PyObject *py_correlate(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     const char code = fmt_code(&bb);
     const idx item = code == 'f' ? 4 : 8;
-    const idx N = g.depthwise ? g.F * g.C : g.F;
+    const idx N = g.op >= 0 ? g.C : g.depthwise ? g.F * g.C : g.F;
     g.Wp = band_cols;
     g.P = bb.len / item / (band_cols * g.C);
     if ((code != 'f' && code != 'd') || fmt_code(&bw) != code || fmt_code(&bo) != code) {
@@ -552,7 +625,7 @@ static PyObject *py_correlate(PyObject *self, PyObject *args)
         if (g.R > 0 && g.Wo > 0) {
             Py_BEGIN_ALLOW_THREADS
             /* one filter on interleaved channels, else the planar multi-filter loop */
-            const int interleaved = g.F == 1 && (g.depthwise || g.C == 1);
+            const int interleaved = g.op >= 0 || (g.F == 1 && (g.depthwise || g.C == 1));
             if (code == 'f')
                 status = (interleaved ? corr_f32 : planar_f32)((const float *)bb.buf, (const float *)bw.buf,
                                                                 (float *)bo.buf, &g);
@@ -667,7 +740,7 @@ static PyObject *py_reduce_maps(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"correlate", py_correlate, METH_VARARGS,
-     "correlate(band, weights, out, band_cols, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise)"},
+     "correlate(band, weights, out, band_cols, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise, op=-1)"},
     {"channel_sum", py_channel_sum, METH_VARARGS, "channel_sum(src, out, n_pixels, C, weights_or_None)"},
     {"reduce_maps", py_reduce_maps, METH_VARARGS,
      "reduce_maps(src, out, n_pixels, F, Ck, op): op 0 magnitude, 1 max, 2 min, 3 sum"},

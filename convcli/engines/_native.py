@@ -64,7 +64,7 @@ def _contiguous(array: np.ndarray, name: str, ndim: int, dtypes: Sequence[np.dty
 
 def correlate(
     band: np.ndarray, weights: np.ndarray, out: np.ndarray, stride: tuple[int, int],
-    dilation: tuple[int, int], depthwise: bool,
+    dilation: tuple[int, int], depthwise: bool, reduce: str | None = None,
 ) -> np.ndarray:
     """Strided, dilated correlation of one padded band, written into ``out``.
 
@@ -77,9 +77,15 @@ def correlate(
         Padded rows; needs ``P ≥ s_y·(R − 1) + d_y·(kh − 1) + 1`` and
         ``Wp ≥ s_x·(W' − 1) + d_x·(kw − 1) + 1``.
     weights : ndarray, shape (F, kh, kw, C), the band's dtype, C-contiguous
-    out : ndarray, shape (R, W', F·C or F), the band's dtype, C-contiguous
+    out : ndarray, shape (R, W', F·C, F or C), the band's dtype, C-contiguous
+        ``(R, W', C)`` with ``reduce``.
     stride, dilation : (rows, cols)
     depthwise : bool
+    reduce : {None, 'magnitude', 'max', 'min', 'sum'}
+        Depthwise only: the F maps of each channel combined as
+        :func:`reduce_maps` does (``sqrt(Σ_f x²)``, max / min with NaN
+        propagating, ``Σ_f x``, f in order), fused: the F filters' values of
+        a chunk of columns stay in L1 and only ``out[r, j, c]`` is stored.
 
     Returns
     -------
@@ -97,10 +103,14 @@ def correlate(
     _contiguous(out, "out", 3, (band.dtype,))
     n_filters, kh, kw, channels = weights.shape
     rows, cols, n_out = out.shape
-    if band.shape[2] != channels or n_out != (n_filters * channels if depthwise else n_filters):
+    if reduce is not None and not depthwise:
+        raise ValueError("a fused reduce needs depthwise maps")
+    expected = channels if reduce is not None else n_filters * channels if depthwise else n_filters
+    if band.shape[2] != channels or n_out != expected:
         raise ValueError(f"band {band.shape}, weights {weights.shape} and out {out.shape} do not match")
     _c.correlate(band, weights, out, band.shape[1], channels, n_filters, kh, kw, rows, cols,
-                 stride[0], stride[1], dilation[0], dilation[1], bool(depthwise))
+                 stride[0], stride[1], dilation[0], dilation[1], bool(depthwise),
+                 -1 if reduce is None else REDUCE_OPS[reduce])
     return out
 
 

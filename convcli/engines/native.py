@@ -27,9 +27,9 @@ import numpy as np
 
 from convcli.engines import ForwardProblem, _native
 from convcli.engines._bands import Padder, parallel_map, row_tiles, scratch
-from convcli.engines._simplify import sum_uniform_channels
+from convcli.engines._simplify import channels_uniform, sum_uniform_channels
 
-__all__ = ["run", "run_separable"]
+__all__ = ["fuses_reduce", "run", "run_separable"]
 
 #: Input values of one tile's padded band: 256 Ki values (1 MiB of float32,
 #: ≈ 22 rows of a 4K RGB image) keeps the band and its planar copy near the
@@ -47,8 +47,23 @@ def _tiles(problem: ForwardProblem, band_row_values: int) -> list[tuple[int, int
     return row_tiles(out_rows, rows)
 
 
-def run(problem: ForwardProblem) -> np.ndarray:
-    """Compute a :class:`ForwardProblem` with the compiled direct loop; returns ``(H', W', N)``."""
+def fuses_reduce(problem: ForwardProblem) -> bool:
+    """Whether :func:`run` can fuse a reduce step over the bank into its loop.
+
+    True for depthwise maps and for one-channel (or uniform-bank ``sum``)
+    maps, where the maps of a channel are the F filters' outputs side by side.
+    """
+    return (problem.mode == "depthwise" or problem.weights.shape[3] == 1
+            or channels_uniform(problem.weights))
+
+
+def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
+    """Compute a :class:`ForwardProblem` with the compiled direct loop.
+
+    Returns ``(H', W', N)``; with ``reduce`` (``magnitude``, ``max``, ``min``
+    or ``sum``, where :func:`fuses_reduce` holds) ``(H', W', N / F)``, equal
+    to :func:`convcli.maps.reduce_maps` of the maps, computed in one pass.
+    """
     n_out = problem.n_out
     problem = sum_uniform_channels(problem)
     image = problem.image
@@ -56,19 +71,24 @@ def run(problem: ForwardProblem) -> np.ndarray:
     n_filters, kh, _, channels = weights.shape
     out_rows, out_cols = problem.out_shape
     (sr, sc), (dr, dc) = problem.stride, problem.dilation
-    depthwise = problem.mode == "depthwise"
-    out = np.empty((out_rows, out_cols, n_filters * channels if depthwise else n_filters), weights.dtype)
+    depthwise = problem.mode == "depthwise" or channels == 1
+    fused = None if reduce == "none" else reduce
+    if fused is not None and not depthwise:
+        raise ValueError("native.run: a fused reduce needs depthwise or one-channel maps")
+    n_maps = n_out // n_filters if fused else n_out
+    out = np.empty((out_rows, out_cols, channels if fused else n_filters * channels if depthwise
+                    else n_filters), weights.dtype)
     padder = Padder(image, problem.pads, problem.border, weights.dtype)
     if out_rows == 0 or out_cols == 0:
-        return out.reshape(out_rows, out_cols, n_out)
+        return out.reshape(out_rows, out_cols, n_maps)
 
     def work(tile: tuple[int, int]) -> None:
         i0, i1 = tile
         band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "native-band")
-        _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise)
+        _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise, fused)
 
     parallel_map(work, _tiles(problem, padder.width * channels))
-    return out.reshape(out_rows, out_cols, n_out)
+    return out.reshape(out_rows, out_cols, n_maps)
 
 
 def run_separable(problem: ForwardProblem) -> np.ndarray:

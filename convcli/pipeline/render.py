@@ -271,8 +271,8 @@ def render_rows(plan: RenderPlan, source: RowSource, rows: Rows) -> np.ndarray:
             kh = plan.weights.shape[-2] if plan.weights.ndim == 2 else plan.weights.shape[1]
             window = forward_rows(rows, kh, options["stride"][0], options["dilation"][0], plan.pads[0])
             band = read_window(source, window, options["border"], plan.channels_used, options["dtype"])
-            maps = conv2d(band, plan.weights, padding=(0, 0, plan.pads[2], plan.pads[3]),
-                          bias=plan.bias, **options)
+            return conv2d(band, plan.weights, padding=(0, 0, plan.pads[2], plan.pads[3]),
+                          bias=plan.bias, reduce=plan.reduce, **options)
     if plan.reduce != "none":
         maps = reduce_maps(maps, plan.n_filters, plan.reduce)
     return maps
