@@ -124,6 +124,16 @@ def _filter_rows(rows: np.ndarray, previous: np.ndarray, bpp: int, *, level: int
         out[:, 0] = 0
         out[:, 1:] = rows
         return out
+    from convcli.engines import _native
+
+    if _native.AVAILABLE and bpp <= 8 and rows.flags.c_contiguous and previous.flags.c_contiguous:
+        return _native.png_filter(rows, previous, out, bpp, level >= _PAETH_FROM_LEVEL)
+    return _filter_rows_numpy(rows, previous, bpp, level=level, out=out)
+
+
+def _filter_rows_numpy(rows: np.ndarray, previous: np.ndarray, bpp: int, *, level: int,
+                       out: np.ndarray) -> np.ndarray:
+    """:func:`_filter_rows` in numpy (levels 1–9): the fallback and the compiled filter's reference."""
     above = np.empty_like(rows)
     above[0] = previous
     above[1:] = rows[:-1]

@@ -281,6 +281,27 @@ def test_conv2d_reduce_with_a_bias_adds_it_before_reducing() -> None:
     assert_matches(actual, expected, np.float32, "bias then magnitude")
 
 
+@given(st.integers(1, 8), st.integers(1, 12), st.integers(1, 9), st.booleans(), st.integers(0, 2**31),
+       st.sampled_from(["random", "smooth", "flat"]))
+def test_png_filter_is_the_numpy_filter_byte_for_byte(bpp, n_pixels, n_rows, paeth, seed, content) -> None:
+    from convcli.png import _filter_rows_numpy
+
+    rng = np.random.default_rng(seed)
+    row_bytes = bpp * n_pixels
+    if content == "random":
+        raw = rng.integers(0, 256, (n_rows + 1, row_bytes), dtype=np.uint8)
+    elif content == "smooth":  # small differences: ties and near-ties between the filters
+        raw = np.cumsum(rng.integers(-2, 3, (n_rows + 1, row_bytes)), axis=1).astype(np.uint8)
+    else:
+        raw = np.full((n_rows + 1, row_bytes), rng.integers(0, 256), np.uint8)
+    rows, previous = np.ascontiguousarray(raw[1:]), np.ascontiguousarray(raw[0])
+    level = 4 if paeth else 1
+    expected = _filter_rows_numpy(rows, previous, bpp, level=level,
+                                  out=np.empty((n_rows, row_bytes + 1), np.uint8))
+    actual = _native.png_filter(rows, previous, np.empty((n_rows, row_bytes + 1), np.uint8), bpp, paeth)
+    np.testing.assert_array_equal(actual, expected)
+
+
 # ---------------------------------------------------------------- misuse and fallback
 def test_misuse_raises_instead_of_touching_memory() -> None:
     band = np.zeros((5, 6, 3), np.float32)

@@ -20,6 +20,9 @@
  *       out[p] = sum_c src[p*C + c] (or sum_c w[c] * src[p*C + c] for c < len(w)),
  *       src uint8/uint16/float32/float64, out float32/float64, summed in out's dtype
  *       left to right (bit-identical to numpy's sum over a short axis).
+ *   png_filter(rows, previous, out, n, row_bytes, bpp, with_paeth)
+ *       PNG row filtering (convcli.png): each row's Sub / Up (/ Paeth) bytes, the one with
+ *       the smallest sum of |byte as int8| (first on ties), after its type byte.
  *   reduce_maps(src, out, n_pixels, F, Ck, op)
  *       src (n_pixels, F, Ck), out (n_pixels, Ck); op 0 magnitude sqrt(sum x^2),
  *       1 max, 2 min, 3 sum (max/min propagate NaN as numpy does).
@@ -558,6 +561,70 @@ REDUCE(float, reduce_f32, sqrtf)
 REDUCE(double, reduce_f64, sqrt)
 
 /* ------------------------------------------------------------------------ */
+/* PNG row filters                                                            */
+/* ------------------------------------------------------------------------ */
+
+static inline uint8_t paeth(int a, int b, int c)
+{
+    const int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+    return (uint8_t)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+}
+
+/* sum over a row of |x| with x the filtered byte read as int8 (PNG's "minimum sum of absolute
+ * differences" heuristic) */
+static inline uint64_t sub_score(const uint8_t *restrict r, idx rb, idx bpp)
+{
+    uint64_t s = 0;
+    for (idx k = 0; k < bpp && k < rb; k++) s += (uint64_t)abs((int8_t)r[k]);
+    for (idx k = bpp; k < rb; k++) s += (uint64_t)abs((int8_t)(uint8_t)(r[k] - r[k - bpp]));
+    return s;
+}
+
+static inline uint64_t up_score(const uint8_t *restrict r, const uint8_t *restrict up, idx rb)
+{
+    uint64_t s = 0;
+    for (idx k = 0; k < rb; k++) s += (uint64_t)abs((int8_t)(uint8_t)(r[k] - up[k]));
+    return s;
+}
+
+static uint64_t paeth_row(const uint8_t *restrict r, const uint8_t *restrict up, uint8_t *restrict o,
+                          idx rb, idx bpp)
+{
+    uint64_t s = 0;
+    for (idx k = 0; k < rb; k++) {
+        const int a = k >= bpp ? r[k - bpp] : 0, c = k >= bpp ? up[k - bpp] : 0;
+        o[k] = (uint8_t)(r[k] - paeth(a, up[k], c));
+        s += (uint64_t)abs((int8_t)o[k]);
+    }
+    return s;
+}
+
+/* out row i = [type, filtered bytes]: of Sub (1), Up (2) and, with paeth, Paeth (4) the one
+ * with the smallest score, the first on ties (the order of convcli.png._filter_rows) */
+CLONES static void png_filter(const uint8_t *rows, const uint8_t *previous, uint8_t *out, idx n,
+                              idx rb, idx bpp, int with_paeth, uint8_t *scratch)
+{
+    for (idx i = 0; i < n; i++) {
+        const uint8_t *r = rows + i * rb, *up = i ? r - rb : previous;
+        uint8_t *o = out + i * (rb + 1);
+        const uint64_t s_sub = sub_score(r, rb, bpp), s_up = up_score(r, up, rb);
+        uint64_t best = s_sub;
+        int kind = 1;
+        if (s_up < best) { best = s_up; kind = 2; }
+        if (with_paeth && paeth_row(r, up, scratch, rb, bpp) < best) kind = 4;
+        o[0] = (uint8_t)kind;
+        if (kind == 4) {
+            memcpy(o + 1, scratch, (size_t)rb);
+        } else if (kind == 2) {
+            for (idx k = 0; k < rb; k++) o[1 + k] = (uint8_t)(r[k] - up[k]);
+        } else {
+            for (idx k = 0; k < bpp && k < rb; k++) o[1 + k] = r[k];
+            for (idx k = bpp; k < rb; k++) o[1 + k] = (uint8_t)(r[k] - r[k - bpp]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Python bindings                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -738,12 +805,51 @@ static PyObject *py_reduce_maps(PyObject *self, PyObject *args)
     return result;
 }
 
+static PyObject *py_png_filter(PyObject *self, PyObject *args)
+{
+    PyObject *orows, *oprev, *oout;
+    idx n, rb, bpp;
+    int with_paeth;
+    if (!PyArg_ParseTuple(args, "OOOnnnp", &orows, &oprev, &oout, &n, &rb, &bpp, &with_paeth)) return NULL;
+    if (n < 0 || rb < 1 || bpp < 1 || bpp > 8) {
+        PyErr_SetString(PyExc_ValueError, "png_filter: bad sizes");
+        return NULL;
+    }
+    Py_buffer br, bp, bo;
+    if (get_buffer(orows, &br, 0, "rows") < 0) return NULL;
+    if (get_buffer(oprev, &bp, 0, "previous") < 0) { PyBuffer_Release(&br); return NULL; }
+    if (get_buffer(oout, &bo, 1, "out") < 0) { PyBuffer_Release(&br); PyBuffer_Release(&bp); return NULL; }
+    PyObject *result = NULL;
+    if (fmt_code(&br) != 'B' || fmt_code(&bp) != 'B' || fmt_code(&bo) != 'B') {
+        PyErr_SetString(PyExc_TypeError, "png_filter: rows, previous and out must be uint8");
+    } else if (br.len != n * rb || bp.len != rb || bo.len != n * (rb + 1)) {
+        PyErr_SetString(PyExc_ValueError, "png_filter: a buffer's size does not match the geometry");
+    } else {
+        uint8_t *scratch = with_paeth ? (uint8_t *)malloc((size_t)rb) : NULL;
+        if (with_paeth && !scratch) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            png_filter(br.buf, bp.buf, bo.buf, n, rb, bpp, with_paeth, scratch);
+            Py_END_ALLOW_THREADS
+            result = Py_NewRef(Py_None);
+        }
+        free(scratch);
+    }
+    PyBuffer_Release(&br);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&bo);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"correlate", py_correlate, METH_VARARGS,
      "correlate(band, weights, out, band_cols, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise, op=-1)"},
     {"channel_sum", py_channel_sum, METH_VARARGS, "channel_sum(src, out, n_pixels, C, weights_or_None)"},
     {"reduce_maps", py_reduce_maps, METH_VARARGS,
      "reduce_maps(src, out, n_pixels, F, Ck, op): op 0 magnitude, 1 max, 2 min, 3 sum"},
+    {"png_filter", py_png_filter, METH_VARARGS,
+     "png_filter(rows, previous, out, n, row_bytes, bpp, with_paeth): PNG rows filtered (Sub/Up[/Paeth])"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "ERROR", "REDUCE_OPS", "channel_sum", "correlate", "reduce_maps", "status"]
+__all__ = [
+    "AVAILABLE", "ERROR", "REDUCE_OPS", "channel_sum", "correlate", "png_filter", "reduce_maps", "status",
+]
 
 try:
     from convcli.engines import _cnative as _c
@@ -150,4 +152,33 @@ def reduce_maps(stacked: np.ndarray, out: np.ndarray, reduce: str) -> np.ndarray
     if out.shape != (rows, cols, channels):
         raise ValueError(f"out {out.shape} does not match maps {stacked.shape}")
     _c.reduce_maps(stacked, out, rows * cols, n_filters, channels, REDUCE_OPS[reduce])
+    return out
+
+
+def png_filter(rows: np.ndarray, previous: np.ndarray, out: np.ndarray, bpp: int, paeth: bool) -> np.ndarray:
+    """PNG-filter ``rows`` into ``out``: the bytes of :func:`convcli.png._filter_rows`, computed in one pass.
+
+    Row ``i`` of ``out`` is its filter type followed by the filtered bytes of
+    the candidate (Sub, Up and, with ``paeth``, Paeth, in that order) whose
+    sum of ``|byte as int8|`` is smallest (the first on ties).
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n, B), uint8, C-contiguous
+    previous : ndarray, shape (B,), uint8
+        The row above ``rows[0]`` (zeros for the image's first row).
+    out : ndarray, shape (n, B + 1), uint8, C-contiguous
+    bpp : int
+        Bytes per pixel (1 … 8), the distance of Sub's and Paeth's left byte.
+    paeth : bool
+    """
+    _require()
+    uint8 = (np.dtype(np.uint8),)
+    _contiguous(rows, "rows", 2, uint8)
+    _contiguous(previous, "previous", 1, uint8)
+    _contiguous(out, "out", 2, uint8)
+    n, row_bytes = rows.shape
+    if previous.shape != (row_bytes,) or out.shape != (n, row_bytes + 1):
+        raise ValueError(f"rows {rows.shape}, previous {previous.shape} and out {out.shape} do not match")
+    _c.png_filter(rows, previous, out, n, row_bytes, bpp, bool(paeth))
     return out
