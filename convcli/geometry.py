@@ -19,9 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
+from typing import TYPE_CHECKING, Union
 
 from convcli.errors import ShapeError
+
+if TYPE_CHECKING:  # fractions (with its regexes) loads only for receptive fields
+    from fractions import Fraction
 
 __all__ = [
     "LAYER_KINDS",
@@ -416,7 +419,7 @@ def axis_geometry(
 
 #: A receptive-field quantity: an int, or a Fraction once a transposed layer
 #: (fractional stride ``1/s``) is in the chain.
-FieldNumber = int | Fraction
+FieldNumber = Union[int, "Fraction"]  # a string: Fraction loads lazily
 
 
 def _simplify(value: Fraction) -> FieldNumber:
@@ -468,6 +471,8 @@ def receptive_field(layers: Sequence[tuple]) -> list[LayerField]:
     phase of ``j``: ``floor`` or ``ceil`` of ``size``). Values that are whole
     numbers are returned as ``int``.
     """
+    from fractions import Fraction
+
     size, jump, start = Fraction(1), Fraction(1), Fraction(0)
     fields = []
     for layer in layers:

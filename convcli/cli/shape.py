@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from fractions import Fraction
 from typing import Any
 
 import typer
@@ -409,6 +408,8 @@ def _chain_notes(steps: list[ChainStep]) -> list[str]:
             continue
         for note in _notes_for(step.axes, (step.layer.axis_padding(0), step.layer.axis_padding(1))):
             notes.append(f"layer {index} ({step.layer.text}): {note}")
+    from fractions import Fraction
+
     fractional = [
         value for step in steps for field in step.field for value in (field.jump, field.size, field.start)
         if isinstance(value, Fraction)
