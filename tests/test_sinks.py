@@ -558,3 +558,28 @@ def test_tiff_edge_tiles_with_one_sample(tmp_path, shape, dtype):
             sink.write_rows(band)
         sink.commit()
     np.testing.assert_array_equal(_read_back(str(target), "tiff"), image)
+
+
+@pytest.mark.parametrize("width", [4000, 20000, 40000, 90000])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_default_tiff_tiles_keep_a_row_of_tiles_small_at_any_width(width, dtype):
+    itemsize = np.dtype(dtype).itemsize
+    rows, columns = sinks.tile_shape((50000, width, 3), itemsize)
+    assert rows % 16 == 0 and columns % 16 == 0 and 16 <= rows <= sinks.DEFAULT_TILE
+    row_of_tiles = rows * width * 3 * itemsize
+    assert row_of_tiles <= sinks.TILE_ROW_BYTES or rows == 16
+    assert rows * columns >= 128 * 128 or columns == 1024
+
+
+def test_wide_tiff_is_written_with_the_short_tiles_and_reads_back(tmp_path):
+    image = np.random.default_rng(5).integers(0, 256, (70, 30000, 3), dtype=np.uint8)
+    target = str(tmp_path / "wide.tif")
+    with sinks.open_sink(target, "tiff", image.shape, np.uint8) as sink:
+        for start in range(0, 70, 9):
+            sink.write_rows(image[start:start + 9])
+        sink.commit()
+    with tifffile.TiffFile(target) as tif:
+        page = tif.pages[0]
+        assert (page.tilelength, page.tilewidth) == sinks.tile_shape(image.shape, 1)
+        assert page.tilelength < 128
+        np.testing.assert_array_equal(page.asarray(), image)

@@ -12,7 +12,7 @@ png         uint8, uint16; C 1..4       rows filtered and deflated in ~1 MiB blo
                                         on all cores, overlapping the caller
                                         (:class:`convcli.png.PngEncoder`), one IDAT
                                         per block
-tiff        uint8, uint16, float32      tiles (256×256 by default) deflated by
+tiff        uint8, uint16, float32      tiles (:func:`tile_shape`) deflated by
                                         tifffile on all cores, one row of tiles at a
                                         time; BigTIFF when the pixels pass
                                         :data:`BIGTIFF_THRESHOLD` bytes
@@ -34,7 +34,7 @@ naming the target, after the temporary is removed.
 The TIFF sink bridges push to pull: tifffile's ``TiffWriter.write`` pulls
 tiles from an iterator (row of tiles by row of tiles, left to right, edge
 tiles zero-padded by tifffile), so it runs in a writer thread fed through a
-queue of at most two rows of tiles; an exception in that thread is raised
+queue of one row of tiles; an exception in that thread is raised
 again by the next :meth:`~Sink.write_rows` or by :meth:`~Sink.commit`.
 
 ``"-"`` writes to standard output: PNG and ``.npy`` as bands arrive, TIFF
@@ -63,15 +63,20 @@ __all__ = [
     "BIGTIFF_THRESHOLD",
     "DEFAULT_TILE",
     "FORMATS",
+    "TILE_ROW_BYTES",
     "Sink",
     "open_sink",
+    "tile_shape",
 ]
 
 FORMATS = ("png", "tiff", "npy", "zarr")
 """Formats :func:`open_sink` writes band by band."""
 
 DEFAULT_TILE = 128
-"""Side of a TIFF tile unless given (128: one queued row of tiles stays small on wide images)."""
+"""Largest side of a TIFF tile unless given; wide images get shorter, wider tiles (:func:`tile_shape`)."""
+TILE_ROW_BYTES = 4 << 20
+"""Bytes of one row of tiles that :func:`tile_shape` aims at: the sink holds about three (the rows
+being filled, the queued row, tifffile's buffer), so its memory does not grow with the width."""
 DEFAULT_CHUNK = 256
 """Side of a zarr chunk (rows and columns) unless given."""
 
@@ -324,13 +329,12 @@ class _TiffSink(_FileSink):
     format = "tiff"
 
     def __init__(self, target: str, shape: tuple[int, int, int], dtype: np.dtype, *, force: bool,
-                 compress_level: int, metadata: Mapping[str, Any] | None, tile: int) -> None:
+                 compress_level: int, metadata: Mapping[str, Any] | None, tile: int | None) -> None:
         import tifffile
 
         height, width, channels = shape
         self.bigtiff = height * width * channels * dtype.itemsize > BIGTIFF_THRESHOLD
-        self._tile = (min(tile, _round_up(height, _TILE_MULTIPLE)),
-                      min(tile, _round_up(width, _TILE_MULTIPLE)))
+        self._tile = tile_shape(shape, dtype.itemsize, tile)
         options = _tiff_options(shape, dtype, compress_level, metadata, self._tile)  # may raise: no file yet
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_ROWS)
         self._error: BaseException | None = None
@@ -425,6 +429,28 @@ class _TiffSink(_FileSink):
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def tile_shape(shape: tuple[int, int, int], itemsize: int, tile: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of the TIFF tiles for an image of ``shape`` (H, W, C) and ``itemsize`` bytes.
+
+    ``tile`` given: square ``tile × tile`` tiles. Otherwise the rows are the
+    largest multiple of 16 up to :data:`DEFAULT_TILE` whose row of tiles
+    (``rows · W · C · itemsize``) fits :data:`TILE_ROW_BYTES` (16 at least),
+    and the columns keep a tile of about 128 × 128 pixels (``16384 / rows``,
+    128 … 1024): a 20000-pixel-wide RGB image gets 64 × 256 tiles, a
+    40000-wide one 32 × 512. Both sides shrink to the image (rounded up to
+    16, as TIFF requires).
+    """
+    height, width, channels = shape
+    if tile is not None:
+        rows = columns = int(tile)
+    else:
+        row_bytes = max(1, width * channels * itemsize)
+        rows = max(_TILE_MULTIPLE, min(DEFAULT_TILE, TILE_ROW_BYTES // row_bytes // _TILE_MULTIPLE
+                                       * _TILE_MULTIPLE))
+        columns = min(1024, max(DEFAULT_TILE, _round_up(DEFAULT_TILE**2 // rows, _TILE_MULTIPLE)))
+    return (min(rows, _round_up(height, _TILE_MULTIPLE)), min(columns, _round_up(width, _TILE_MULTIPLE)))
 
 
 def _tiff_options(shape: tuple[int, int, int], dtype: np.dtype, compress_level: int,
@@ -550,8 +576,9 @@ def open_sink(target: str | os.PathLike, fmt: str, shape: tuple[int, int, int], 
         TIFF; ``"text"`` (str → str, tEXt/iTXt chunks) for PNG. Other keys
         and other formats: ignored.
     tile : int, optional
-        TIFF tile side, a positive multiple of 16 (default 256; capped at
-        the image rounded up to 16).
+        TIFF tile side, a positive multiple of 16 (capped at the image
+        rounded up to 16); default: :func:`tile_shape`, whose row of tiles
+        stays near :data:`TILE_ROW_BYTES` at any width.
     chunks : (rows, columns), optional
         zarr chunk shape (the channels are one chunk); default
         ``(min(H, 256), min(W, 256))``.
@@ -611,7 +638,7 @@ def open_sink(target: str | os.PathLike, fmt: str, shape: tuple[int, int, int], 
                         metadata=metadata)
     if fmt == "tiff":
         return _TiffSink(path, shape, dtype, force=force, compress_level=int(compress_level),
-                         metadata=metadata, tile=int(tile or DEFAULT_TILE))
+                         metadata=metadata, tile=int(tile) if tile else None)
     if fmt == "npy":
         return _NpySink(path, shape, dtype, force=force)
     rows, columns = (int(n) for n in chunks) if chunks else (DEFAULT_CHUNK, DEFAULT_CHUNK)
