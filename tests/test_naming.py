@@ -1,12 +1,12 @@
-"""Batch names decided before the first write (issue 14, point 5): convcli.cli.naming."""
+"""Batch names decided before the first write (issue 14, point 5): convcli.naming."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from convcli.cli.naming import Request, inline_label, load_labelled_bank, plan_batch, split_name
 from convcli.errors import OptionError
+from convcli.naming import Request, inline_label, load_labelled_bank, plan_batch, split_name
 
 
 def req(source: str, *labels: str, ext: str = ".png") -> Request:

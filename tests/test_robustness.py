@@ -479,12 +479,12 @@ def test_batch_all_good_exits_0(small_png, tmp_path, out_dir):
 
 def test_unexpected_exception_is_one_line(monkeypatch, small_png, out_dir):
     """A bug (not a ConvcliError) still gives one line and exit 1, not a traceback."""
-    import convcli.cli.apply as apply_module
+    from convcli.batch import Batch
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(apply_module, "_run_one", broken)
+    monkeypatch.setattr(Batch, "run_input", broken)
     result = apply(small_png, "-k", "sobel", "-o", out_dir)
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
