@@ -881,6 +881,26 @@ static int get_index(PyObject *obj, Py_buffer *b, const char *name)
     return 0;
 }
 
+/* buffers of objs[k] by kinds[k]: 'r' a readable array, 'w' a writable one, 'i' an index map;
+ * on failure the ones already taken are released and -1 returned */
+static int take_buffers(PyObject *const *objs, Py_buffer *bufs, const char *kinds, const char *const *names)
+{
+    for (int k = 0; kinds[k]; k++) {
+        const int status = kinds[k] == 'i' ? get_index(objs[k], &bufs[k], names[k])
+                                           : get_buffer(objs[k], &bufs[k], kinds[k] == 'w', names[k]);
+        if (status < 0) {
+            while (k--) PyBuffer_Release(&bufs[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void release_buffers(Py_buffer *bufs, int n)
+{
+    for (int k = 0; k < n; k++) PyBuffer_Release(&bufs[k]);
+}
+
 /* the padded source of image (H, W, C) by rmap / cmap: every entry in [-1, H) / [-1, W), and
  * cmap[q] == q - left over the image's columns; a message, or NULL */
 static const char *check_padsrc(padsrc *ps, const Py_buffer *br, const Py_buffer *bc)
@@ -919,34 +939,28 @@ static PyObject *py_correlate_image(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "correlate_image: bad geometry");
         return NULL;
     }
-    Py_buffer bi, br, bc, bw, bo;
-    if (get_buffer(oi, &bi, 0, "image") < 0) return NULL;
-    if (get_index(orm, &br, "rmap") < 0) { PyBuffer_Release(&bi); return NULL; }
-    if (get_index(ocm, &bc, "cmap") < 0) { PyBuffer_Release(&bi); PyBuffer_Release(&br); return NULL; }
-    if (get_buffer(ow, &bw, 0, "weights") < 0) {
-        PyBuffer_Release(&bi); PyBuffer_Release(&br); PyBuffer_Release(&bc);
-        return NULL;
-    }
-    if (get_buffer(oo, &bo, 1, "out") < 0) {
-        PyBuffer_Release(&bi); PyBuffer_Release(&br); PyBuffer_Release(&bc); PyBuffer_Release(&bw);
-        return NULL;
-    }
+    Py_buffer bufs[5];
+    PyObject *objs[5] = {oi, orm, ocm, ow, oo};
+    static const char *const names[5] = {"image", "rmap", "cmap", "weights", "out"};
+    if (take_buffers(objs, bufs, "riirw", names) < 0) return NULL;
+    Py_buffer *const bi = &bufs[0], *const br = &bufs[1], *const bc = &bufs[2], *const bw = &bufs[3],
+                     *const bo = &bufs[4];
     PyObject *result = NULL;
-    const char code = fmt_code(&bi);
+    const char code = fmt_code(bi);
     const idx item = code == 'f' ? 4 : 8;
     const idx N = g.op >= 0 ? g.C : g.depthwise ? g.F * g.C : g.F;
-    const char *bad = check_padsrc(&ps, &br, &bc);
+    const char *bad = check_padsrc(&ps, br, bc);
     g.P = ps.nr;
     g.Wp = ps.nc;
-    g.Wo = bo.shape && bo.ndim == 3 ? bo.shape[1] : 0;
-    g.R = g.Wo > 0 ? bo.len / item / (g.Wo * N) : 0;
+    g.Wo = bo->shape && bo->ndim == 3 ? bo->shape[1] : 0;
+    g.R = g.Wo > 0 ? bo->len / item / (g.Wo * N) : 0;
     g.ors = g.Wo * N;
-    if ((code != 'f' && code != 'd') || fmt_code(&bw) != code || fmt_code(&bo) != code) {
+    if ((code != 'f' && code != 'd') || fmt_code(bw) != code || fmt_code(bo) != code) {
         PyErr_SetString(PyExc_TypeError, "correlate_image: image, weights and out must all be float32 or all float64");
     } else if (bad) {
         PyErr_Format(PyExc_ValueError, "correlate_image: %s", bad);
-    } else if (bo.ndim != 3 || bi.len != ps.H * ps.W * g.C * item || bw.len != g.F * g.kh * g.kw * g.C * item ||
-               bo.len != g.R * g.Wo * N * item || bo.shape[2] != N) {
+    } else if (bo->ndim != 3 || bi->len != ps.H * ps.W * g.C * item || bw->len != g.F * g.kh * g.kw * g.C * item ||
+               bo->len != g.R * g.Wo * N * item || bo->shape[2] != N) {
         PyErr_SetString(PyExc_ValueError, "correlate_image: a buffer's size does not match the geometry");
     } else if (g.R > 0 && g.Wo > 0 &&
                (g.P < g.sr * (g.R - 1) + g.dr * (g.kh - 1) + 1 ||
@@ -957,19 +971,15 @@ static PyObject *py_correlate_image(PyObject *self, PyObject *args)
         if (g.R > 0 && g.Wo > 0) {
             Py_BEGIN_ALLOW_THREADS
             if (code == 'f')
-                status = corr_image_f32((const float *)bi.buf, &ps, (const float *)bw.buf, (float *)bo.buf, &g);
+                status = corr_image_f32((const float *)bi->buf, &ps, (const float *)bw->buf, (float *)bo->buf, &g);
             else
-                status = corr_image_f64((const double *)bi.buf, &ps, (const double *)bw.buf, (double *)bo.buf, &g);
+                status = corr_image_f64((const double *)bi->buf, &ps, (const double *)bw->buf, (double *)bo->buf, &g);
             Py_END_ALLOW_THREADS
         }
         if (status < 0) PyErr_NoMemory();
         else result = Py_NewRef(Py_None);
     }
-    PyBuffer_Release(&bi);
-    PyBuffer_Release(&br);
-    PyBuffer_Release(&bc);
-    PyBuffer_Release(&bw);
-    PyBuffer_Release(&bo);
+    release_buffers(bufs, 5);
     return result;
 }
 
@@ -986,38 +996,27 @@ static PyObject *py_separable_image(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "separable_image: bad geometry");
         return NULL;
     }
-    Py_buffer bi, br, bc, bu, bv, bo;
-    if (get_buffer(oi, &bi, 0, "image") < 0) return NULL;
-    if (get_index(orm, &br, "rmap") < 0) { PyBuffer_Release(&bi); return NULL; }
-    if (get_index(ocm, &bc, "cmap") < 0) { PyBuffer_Release(&bi); PyBuffer_Release(&br); return NULL; }
-    if (get_buffer(ou, &bu, 0, "u") < 0) {
-        PyBuffer_Release(&bi); PyBuffer_Release(&br); PyBuffer_Release(&bc);
-        return NULL;
-    }
-    if (get_buffer(ov, &bv, 0, "v") < 0) {
-        PyBuffer_Release(&bi); PyBuffer_Release(&br); PyBuffer_Release(&bc); PyBuffer_Release(&bu);
-        return NULL;
-    }
-    if (get_buffer(oo, &bo, 1, "out") < 0) {
-        PyBuffer_Release(&bi); PyBuffer_Release(&br); PyBuffer_Release(&bc); PyBuffer_Release(&bu);
-        PyBuffer_Release(&bv);
-        return NULL;
-    }
+    Py_buffer bufs[6];
+    PyObject *objs[6] = {oi, orm, ocm, ou, ov, oo};
+    static const char *const names[6] = {"image", "rmap", "cmap", "u", "v", "out"};
+    if (take_buffers(objs, bufs, "riirrw", names) < 0) return NULL;
+    Py_buffer *const bi = &bufs[0], *const br = &bufs[1], *const bc = &bufs[2], *const bu = &bufs[3],
+                     *const bv = &bufs[4], *const bo = &bufs[5];
     PyObject *result = NULL;
-    const char code = fmt_code(&bi);
+    const char code = fmt_code(bi);
     const idx item = code == 'f' ? 4 : 8;
-    const char *bad = check_padsrc(&ps, &br, &bc);
+    const char *bad = check_padsrc(&ps, br, bc);
     g.P = ps.nr;
-    g.Wo = bo.ndim == 3 ? bo.shape[1] : 0;
-    g.R = g.Wo > 0 ? bo.len / item / (g.Wo * g.C) : 0;
+    g.Wo = bo->ndim == 3 ? bo->shape[1] : 0;
+    g.R = g.Wo > 0 ? bo->len / item / (g.Wo * g.C) : 0;
     g.ors = g.Wo * g.C;
-    if ((code != 'f' && code != 'd') || fmt_code(&bu) != code || fmt_code(&bv) != code ||
-        fmt_code(&bo) != code) {
+    if ((code != 'f' && code != 'd') || fmt_code(bu) != code || fmt_code(bv) != code ||
+        fmt_code(bo) != code) {
         PyErr_SetString(PyExc_TypeError, "separable_image: image, u, v and out must all be float32 or all float64");
     } else if (bad) {
         PyErr_Format(PyExc_ValueError, "separable_image: %s", bad);
-    } else if (bo.ndim != 3 || bi.len != ps.H * ps.W * g.C * item || bu.len != K * g.kh * g.C * item ||
-               bv.len != K * g.kw * g.C * item || bo.len != g.R * g.Wo * g.C * item || bo.shape[2] != g.C) {
+    } else if (bo->ndim != 3 || bi->len != ps.H * ps.W * g.C * item || bu->len != K * g.kh * g.C * item ||
+               bv->len != K * g.kw * g.C * item || bo->len != g.R * g.Wo * g.C * item || bo->shape[2] != g.C) {
         PyErr_SetString(PyExc_ValueError, "separable_image: a buffer's size does not match the geometry");
     } else if (g.R > 0 && g.Wo > 0 &&
                (g.P < g.sr * (g.R - 1) + g.dr * (g.kh - 1) + 1 || ps.nc < g.Wo + g.dc * (g.kw - 1))) {
@@ -1027,22 +1026,17 @@ static PyObject *py_separable_image(PyObject *self, PyObject *args)
         if (g.R > 0 && g.Wo > 0) {
             Py_BEGIN_ALLOW_THREADS
             if (code == 'f')
-                status = sep_image_f32((const float *)bi.buf, &ps, (const float *)bu.buf, (const float *)bv.buf,
-                                       K, (float *)bo.buf, &g);
+                status = sep_image_f32((const float *)bi->buf, &ps, (const float *)bu->buf, (const float *)bv->buf,
+                                       K, (float *)bo->buf, &g);
             else
-                status = sep_image_f64((const double *)bi.buf, &ps, (const double *)bu.buf,
-                                       (const double *)bv.buf, K, (double *)bo.buf, &g);
+                status = sep_image_f64((const double *)bi->buf, &ps, (const double *)bu->buf,
+                                       (const double *)bv->buf, K, (double *)bo->buf, &g);
             Py_END_ALLOW_THREADS
         }
         if (status < 0) PyErr_NoMemory();
         else result = Py_NewRef(Py_None);
     }
-    PyBuffer_Release(&bi);
-    PyBuffer_Release(&br);
-    PyBuffer_Release(&bc);
-    PyBuffer_Release(&bu);
-    PyBuffer_Release(&bv);
-    PyBuffer_Release(&bo);
+    release_buffers(bufs, 6);
     return result;
 }
 

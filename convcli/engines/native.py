@@ -44,8 +44,8 @@ def _tiles(problem: ForwardProblem, band_row_values: int, copied: bool = True) -
     ``copied`` (padded, phase or planar copies), else only enough for the workers' load balance."""
     out_rows = problem.out_shape[0]
     rows = max(TILE_MIN_ROWS, TILE_VALUES // max(1, band_row_values * problem.stride[0]))
-    if not copied:
-        rows = out_rows
+    if not copied:  # small tiles cost only a Python call each: 32 of them balance a shared machine
+        rows = max(TILE_MIN_ROWS, -(-out_rows // 32))
     # at least 4 tiles per worker when the image allows it (load balance)
     rows = min(rows, max(1, -(-out_rows // 8)))
     return row_tiles(out_rows, rows)
