@@ -361,11 +361,13 @@ def test_misuse_raises_instead_of_touching_memory() -> None:
         _native.correlate(band, weights, np.zeros((3, 4, 1), np.float32), (1, 1), (1, 1), True)
     with pytest.raises(ValueError):
         _native.reduce_maps(np.zeros((2, 2, 2, 3), np.float32), np.zeros((2, 2, 2), np.float32), "max")
-    image, rows, cols = np.zeros((4, 5, 3), np.float32), np.arange(6) - 1, np.arange(7) - 1
+    image, rows, cols = np.zeros((4, 5, 3), np.float32), np.array([-1, 0, 1, 2, 3, -1]), np.arange(7) - 1
+    cols[-1] = -1
     out = np.zeros((4, 5, 3), np.float32)
     with pytest.raises(TypeError):
-        _native.correlate_image(image, rows.astype(np.int32), cols, 1, 0.0, weights, out, (1, 1), (1, 1), True)
-    with pytest.raises(ValueError, match="out of range"):
+        _native.correlate_image(image, rows.astype(np.int32), cols, 1, 0.0, weights, out, (1, 1), (1, 1),
+                                True)
+    with pytest.raises(ValueError, match="column index is out of range"):
         _native.correlate_image(image, rows, cols + 5, 1, 0.0, weights, out, (1, 1), (1, 1), True)
     with pytest.raises(ValueError, match="image's columns"):
         _native.correlate_image(image, rows, cols, 2, 0.0, weights, out, (1, 1), (1, 1), True)
@@ -373,7 +375,7 @@ def test_misuse_raises_instead_of_touching_memory() -> None:
         _native.correlate_image(image, rows[:4], cols, 1, 0.0, weights, out, (1, 1), (1, 1), True)
     u = np.zeros((1, 3, 3), np.float32)
     with pytest.raises(ValueError, match="too short"):
-        _native.separable_image(image, rows, cols[:5], 1, 0.0, u, u, out, 1, (1, 1))
+        _native.separable_image(image, rows, cols[:6], 1, 0.0, u, u, out, 1, (1, 1))
 
 
 def test_without_the_extension_the_numpy_strategies_serve() -> None:
