@@ -19,12 +19,14 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from reference import assert_matches, scipy_conv2d
 
 from convcli import conv2d
+from convcli.borders import pad_image, parse_border
 from convcli.engines import FORWARD_ENGINES, _native
+from convcli.engines._bands import axis_map
 from convcli.maps import reduce_maps
 
 if os.environ.get("CONVCLI_REQUIRE_NATIVE") == "1" and not _native.AVAILABLE:
@@ -83,6 +85,69 @@ def test_correlate_kernel_equals_the_formula(case) -> None:
     out = np.full((*out_shape, n_out), np.nan, dtype=band.dtype)
     _native.correlate(band, weights, out, stride, dilation, depthwise)
     assert_matches(out, formula(band, weights, out_shape, stride, dilation, depthwise), band.dtype)
+
+
+@st.composite
+def unpadded_problems(draw):
+    """An image, pads (up to 7, beyond a tiny image's size), a border and a kernel geometry."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    channels = draw(st.integers(1, 4))
+    height, width = draw(st.integers(1, 7)), draw(st.integers(1, 30))
+    pads = tuple(draw(st.integers(0, 7)) for _ in range(4))
+    border = parse_border(draw(st.sampled_from(["zero", "reflect", "symmetric", "replicate", "wrap",
+                                                "constant:2.5"])))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    image = rng.standard_normal((height, width, channels)).astype(dtype)
+    padded = pad_image(image, pads, border)
+    keff = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    out_shape = tuple((padded.shape[a] - keff[a]) // stride[a] + 1 for a in range(2))
+    assume(min(out_shape) > 0)
+    return image, pads, border, padded, (kh, kw), stride, dilation, out_shape, rng
+
+
+@given(unpadded_problems(), st.integers(1, 4), st.booleans(), st.booleans(),
+       st.sampled_from([None, "magnitude", "max"]))
+def test_correlate_image_reads_the_image_in_place_and_equals_the_padded_formula(
+        case, n_filters, depthwise, uniform, reduce) -> None:
+    """correlate_image (interior columns read in place, border columns from a strip) = the formula
+    on the padded image, for every border mode, pads beyond tiny images, stride and dilation."""
+    image, pads, border, padded, (kh, kw), stride, dilation, out_shape, rng = case
+    channels = image.shape[2]
+    weights = rng.standard_normal((n_filters, kh, kw, 1 if uniform else channels))
+    weights = np.ascontiguousarray(np.broadcast_to(weights, (n_filters, kh, kw, channels)), image.dtype)
+    if reduce is not None:
+        depthwise = True
+    n_out = channels if reduce else n_filters * channels if depthwise else n_filters
+    out = np.full((*out_shape, n_out), np.nan, image.dtype)
+    top, bottom, left, right = pads
+    rows = axis_map(image.shape[0], top, bottom, border)
+    cols = axis_map(image.shape[1], left, right, border)
+    _native.correlate_image(image, rows, cols, left, border.value, weights, out, stride, dilation, depthwise,
+                            reduce)
+    expected = formula(padded, weights, out_shape, stride, dilation, depthwise)
+    if reduce is not None:
+        expected = NUMPY_REDUCE[reduce](expected.reshape(*out_shape, n_filters, channels))
+    assert_matches(out, expected, image.dtype, f"correlate_image {pads} {border}")
+
+
+@given(unpadded_problems(), st.integers(1, 3))
+def test_separable_image_equals_the_formula_of_the_summed_components(case, rank) -> None:
+    image, pads, border, padded, (kh, kw), (sr, _), dilation, out_shape, rng = case
+    out_shape = (out_shape[0], padded.shape[1] - dilation[1] * (kw - 1))
+    channels = image.shape[2]
+    u = rng.standard_normal((rank, kh, channels)).astype(image.dtype)
+    v = rng.standard_normal((rank, kw, channels)).astype(image.dtype)
+    weights = np.einsum("kmc,knc->mnc", u.astype(np.float64), v.astype(np.float64))[None]
+    out = np.full((*out_shape, channels), np.nan, image.dtype)
+    top, bottom, left, right = pads
+    _native.separable_image(image, axis_map(image.shape[0], top, bottom, border),
+                            axis_map(image.shape[1], left, right, border), left, border.value, u, v, out, sr,
+                            dilation)
+    expected = formula(padded, weights, out_shape, (sr, 1), dilation, True)
+    assert_matches(out, expected, image.dtype, f"separable_image {pads} {border}")
 
 
 @st.composite
@@ -317,6 +382,21 @@ def test_misuse_raises_instead_of_touching_memory() -> None:
         _native.correlate(band, weights, np.zeros((3, 4, 1), np.float32), (1, 1), (1, 1), True)
     with pytest.raises(ValueError):
         _native.reduce_maps(np.zeros((2, 2, 2, 3), np.float32), np.zeros((2, 2, 2), np.float32), "max")
+    image, rows, cols = np.zeros((4, 5, 3), np.float32), np.array([-1, 0, 1, 2, 3, -1]), np.arange(7) - 1
+    cols[-1] = -1
+    out = np.zeros((4, 5, 3), np.float32)
+    with pytest.raises(TypeError):
+        _native.correlate_image(image, rows.astype(np.int32), cols, 1, 0.0, weights, out, (1, 1), (1, 1),
+                                True)
+    with pytest.raises(ValueError, match="column index is out of range"):
+        _native.correlate_image(image, rows, cols + 5, 1, 0.0, weights, out, (1, 1), (1, 1), True)
+    with pytest.raises(ValueError, match="image's columns"):
+        _native.correlate_image(image, rows, cols, 2, 0.0, weights, out, (1, 1), (1, 1), True)
+    with pytest.raises(ValueError, match="too short"):
+        _native.correlate_image(image, rows[:4], cols, 1, 0.0, weights, out, (1, 1), (1, 1), True)
+    u = np.zeros((1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="too short"):
+        _native.separable_image(image, rows, cols[:6], 1, 0.0, u, u, out, 1, (1, 1))
 
 
 def test_without_the_extension_the_numpy_strategies_serve() -> None:

@@ -341,6 +341,10 @@ class Padder:
         self.rows = axis_map(rows, top, bottom, border)
         self.cols = axis_map(cols, left, right, border)
         self.width = self.cols.shape[0]
+        #: the compiled kernels may read the image rows in place (``rows`` and
+        #: ``cols`` describe the band): the image already has the bands' dtype and
+        #: is C-contiguous (:func:`convcli.engines._native.correlate_image`)
+        self.in_place = image.dtype == self.dtype and image.flags.c_contiguous and image.size > 0
 
     def band(self, start: int, stop: int, name: str, width: int | None = None) -> np.ndarray:
         """Padded rows ``[start, stop)`` as a per-thread scratch ``(P, width, C)`` array.

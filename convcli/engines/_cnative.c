@@ -60,6 +60,7 @@ typedef double v4d __attribute__((vector_size(32)));
 
 typedef struct {
     idx C, F, kh, kw, R, Wo, sr, sc, dr, dc, P, Wp;
+    idx ors; /* values between consecutive output rows (>= Wo * N) */
     int depthwise;
     int op; /* -1: every map; 0..3: the F depthwise maps reduced (magnitude, max, min, sum) */
 } geometry;
@@ -163,27 +164,26 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    CLONES static int NAME(const T *band, const T *weights, T *out, const geometry *g)             \
+    /* rows[i]: padded row i (P rows of Wp columns, C values each; rows may repeat or alias) */   \
+    CLONES static int NAME(const T *const *rows, const T *weights, T *out, const geometry *g)      \
     {                                                                                              \
         const idx C = g->C, F = g->F, kh = g->kh, kw = g->kw, R = g->R, Wo = g->Wo;                \
         const idx sr = g->sr, sc = g->sc, dr = g->dr, dc = g->dc, P = g->P, Wp = g->Wp;            \
         const idx X = Wo * C;                           /* values per output row and filter */     \
         const idx VB = C * ((1024 + C - 1) / C);        /* block: a multiple of C */               \
-        const idx N = g->op >= 0 ? C : g->depthwise ? F * C : F;                                   \
         const idx ntaps = kh * kw;                                                                 \
         /* phase planes: plane p holds columns p, p + sc, ... of every band row */                 \
         const idx pcols = (Wp + sc - 1) / sc;                                                      \
         const idx plane_row = pcols * C;                                                           \
         T *planes = NULL;                                                                          \
-        const T *plane0 = band;                                                                    \
-        idx plane_stride = 0, row_len = Wp * C;                                                    \
+        idx plane_stride = 0;                                                                      \
         if (sc > 1) {                                                                              \
             planes = (T *)malloc(sizeof(T) * (size_t)(sc * P * plane_row + 1));                    \
             if (!planes) return -1;                                                                \
             for (idx p = 0; p < sc; p++) {                                                         \
                 T *dst = planes + p * P * plane_row;                                               \
                 for (idx r = 0; r < P; r++) {                                                      \
-                    const T *srow = band + r * Wp * C;                                             \
+                    const T *srow = rows[r];                                                       \
                     T *drow = dst + r * plane_row;                                                 \
                     idx q = 0;                                                                     \
                     for (idx col = p; col < Wp; col += sc, q++)                                    \
@@ -191,19 +191,19 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
                     for (; q < pcols; q++) memset(drow + q * C, 0, sizeof(T) * (size_t)C);         \
                 }                                                                                  \
             }                                                                                      \
-            plane0 = planes;                                                                       \
             plane_stride = P * plane_row;                                                          \
-            row_len = plane_row;                                                                   \
         }                                                                                          \
         T *acc = (T *)malloc(sizeof(T) * (size_t)(F * VB));                                        \
         T *tiles = (T *)malloc(sizeof(T) * (size_t)(F * ntaps * VB + 1));                          \
         idx *tap_off = (idx *)malloc(sizeof(idx) * (size_t)(F * ntaps + 1));                       \
+        idx *tap_row = (idx *)malloc(sizeof(idx) * (size_t)(F * ntaps + 1));                       \
         int *ntap = (int *)malloc(sizeof(int) * (size_t)(F + 1));                                  \
         const T **wt = (const T **)malloc(sizeof(T *) * (size_t)(F * ntaps + 1));                  \
         T *wv = (T *)malloc(sizeof(T) * (size_t)(F * ntaps + 1));                                  \
         const T **src = (const T **)malloc(sizeof(T *) * (size_t)(F * ntaps + 1));                 \
-        if (!acc || !tiles || !tap_off || !ntap || !wt || !wv || !src) {                           \
-            free(planes); free(acc); free(tiles); free(tap_off); free(ntap); free((void *)wt);     \
+        if (!acc || !tiles || !tap_off || !tap_row || !ntap || !wt || !wv || !src) {               \
+            free(planes); free(acc); free(tiles); free(tap_off); free(tap_row); free(ntap);        \
+            free((void *)wt);                                                                      \
             free(wv); free((void *)src);                                                           \
             return -1;                                                                             \
         }                                                                                          \
@@ -221,8 +221,8 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
                     if (!any) continue;                                                            \
                     const idx slot = f * ntaps + n_t;                                              \
                     const idx off = dc * n;                                                        \
-                    tap_off[slot] = (dr * m) * row_len + (off % sc) * plane_stride +            \
-                                    (off / sc) * C;                                                \
+                    tap_row[slot] = dr * m;                                                        \
+                    tap_off[slot] = (off % sc) * plane_stride + (off / sc) * C;                    \
                     wv[slot] = w[0];                                                               \
                     if (same) {                                                                    \
                         wt[slot] = NULL;                                                           \
@@ -237,9 +237,12 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
             ntap[f] = n_t;                                                                         \
         }                                                                                          \
         /* reduced (op >= 0, depthwise): each filter's chunk into acc + f*VB, then one reduce */  \
+        /* tap source: sc == 1, the padded row itself; else its row in the tap's phase plane */  \
         for (idx r = 0; g->op >= 0 && r < R; r++) {                                                \
-            const T *row0 = plane0 + (sr * r) * row_len;                                           \
-            for (idx t = 0; t < F * ntaps; t++) src[t] = row0 + tap_off[t];                        \
+            for (idx f = 0; f < F; f++)                                                            \
+                for (idx t = f * ntaps; t < f * ntaps + ntap[f]; t++)                              \
+                    src[t] = (sc > 1 ? planes + (sr * r + tap_row[t]) * plane_row                  \
+                                     : rows[sr * r + tap_row[t]]) + tap_off[t];                    \
             for (idx x0 = 0; x0 < X; x0 += VB) {                                                   \
                 const idx len = X - x0 < VB ? X - x0 : VB;                                         \
                 for (idx f = 0; f < F; f++) {                                                      \
@@ -251,15 +254,18 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
                         NAME##_chunks(a, len, n_t, src + f * ntaps, wt + f * ntaps, wv + f * ntaps); \
                     for (int t = 0; t < n_t; t++) src[f * ntaps + t] += len;                       \
                 }                                                                                  \
-                RCHUNK(out + r * X + x0, acc, VB, F, len, g->op);                                  \
+                RCHUNK(out + r * g->ors + x0, acc, VB, F, len, g->op);                             \
             }                                                                                      \
         }                                                                                          \
         for (idx r = 0; g->op < 0 && r < R; r++) {                                                 \
-            const T *row0 = plane0 + (sr * r) * row_len;                                           \
-            T *orow = out + r * Wo * N;                                                            \
+            T *orow = out + r * g->ors;                                                            \
             for (idx f = 0; f < F; f++) {                                                          \
                 const int n_t = ntap[f];                                                           \
-                for (int t = 0; t < n_t; t++) src[t] = row0 + tap_off[f * ntaps + t];              \
+                for (int t = 0; t < n_t; t++) {                                                    \
+                    const idx slot = f * ntaps + t;                                                \
+                    src[t] = (sc > 1 ? planes + (sr * r + tap_row[slot]) * plane_row               \
+                                     : rows[sr * r + tap_row[slot]]) + tap_off[slot];              \
+                }                                                                                  \
                 for (idx x0 = 0; x0 < X; x0 += VB) {                                               \
                     const idx len = X - x0 < VB ? X - x0 : VB;                                     \
                     const idx j0 = x0 / C, nj = len / C;                                           \
@@ -289,8 +295,8 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
-        free(planes); free(acc); free(tiles); free(tap_off); free(ntap); free((void *)wt);         \
-        free(wv); free((void *)src);                                                               \
+        free(planes); free(acc); free(tiles); free(tap_off); free(tap_row); free(ntap);            \
+        free((void *)wt); free(wv); free((void *)src);                                             \
         return 0;                                                                                  \
     }
 
@@ -340,7 +346,7 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    CLONES static int NAME(const T *band, const T *weights, T *out, const geometry *g)             \
+    CLONES static int NAME(const T *const *rows, const T *weights, T *out, const geometry *g)      \
     {                                                                                              \
         const idx C = g->C, F = g->F, kh = g->kh, kw = g->kw, R = g->R, Wo = g->Wo;                \
         const idx sr = g->sr, sc = g->sc, dr = g->dr, dc = g->dc, P = g->P, Wp = g->Wp;            \
@@ -360,7 +366,7 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
             return -1;                                                                             \
         }                                                                                          \
         for (idx row = 0; row < P; row++) {                                                        \
-            const T *srow = band + row * Wp * C;                                                   \
+            const T *srow = rows[row];                                                             \
             T *prow = pl + row * pcols;                                                            \
             const idx plane = P * pcols;                                                           \
             if (C == 3 && sc == 1) {                                                               \
@@ -432,7 +438,7 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
                 const idx ooff = dw ? f0 * C + grp : f0;                                           \
                 const idx fstride = dw ? C : 1;                                                    \
                 for (int t = 0; t < nsrc; t++) src[t] = pl + off[b * nsrc_max + t] + sr * r * pcols; \
-                NAME##_block(Wo, nsrc, src, wts + b * nsrc_max * FB, nf, out + r * Wo * N + ooff, N, \
+                NAME##_block(Wo, nsrc, src, wts + b * nsrc_max * FB, nf, out + r * g->ors + ooff, N, \
                              fstride);                                                             \
             }                                                                                      \
         }                                                                                          \
@@ -442,6 +448,217 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
 
 PLANAR_KERNEL(float, v8f, planar_f32, 4)
 PLANAR_KERNEL(double, v4d, planar_f64, 4)
+
+/* Unpadded sources. The padded image is described, not built:
+ *     pad[i, q, c] = fill                               if rmap[i] < 0 or cmap[q] < 0
+ *                  = image[rmap[i], cmap[q], c]         otherwise,
+ * with cmap[q] == q - left for the image's own columns (checked by the binding). Output
+ * columns whose window lies inside the image columns read the image rows in place (one
+ * row pointer per padded row: row borders cost nothing); only the few border columns are
+ * gathered into a small padded strip. */
+typedef struct {
+    idx H, W, left, nr, nc; /* image rows and columns, left pad, lengths of rmap and cmap */
+    const idx *rmap, *cmap;
+    double fill;
+} padsrc;
+
+#define CORR_DRIVER(T, NAME, CORR, PLANAR)                                                         \
+    /* fill strip[i, q, c] = pad[i, q0 + q, c], i < P, q < qw */                                   \
+    static void NAME##_strip(T *strip, const T *image, const padsrc *ps, idx C, idx P, idx q0,     \
+                             idx qw)                                                               \
+    {                                                                                              \
+        const T fill = (T)ps->fill;                                                                \
+        for (idx i = 0; i < P; i++)                                                                \
+            for (idx q = 0; q < qw; q++) {                                                         \
+                T *d = strip + (i * qw + q) * C;                                                   \
+                const idx sr_ = ps->rmap[i], scol = ps->cmap[q0 + q];                              \
+                if (sr_ < 0 || scol < 0)                                                           \
+                    for (idx c = 0; c < C; c++) d[c] = fill;                                       \
+                else                                                                               \
+                    memcpy(d, image + (sr_ * ps->W + scol) * C, sizeof(T) * (size_t)C);            \
+            }                                                                                      \
+    }                                                                                              \
+                                                                                                   \
+    static int NAME(const T *image, const padsrc *ps, const T *weights, T *out, const geometry *g0) \
+    {                                                                                              \
+        geometry g = *g0;                                                                          \
+        const idx C = g.C, sc = g.sc, Wo = g.Wo, P = g.P;                                          \
+        const idx keff = g.dc * (g.kw - 1) + 1;                                                    \
+        const idx N = g.op >= 0 ? C : g.depthwise ? g.F * C : g.F;                                 \
+        const int interleaved = g.op >= 0 || (g.F == 1 && (g.depthwise || C == 1));               \
+        int (*kern)(const T *const *, const T *, T *, const geometry *) = interleaved ? CORR : PLANAR; \
+        /* output columns [jl, jr) read only image columns */                                     \
+        idx jl = (ps->left + sc - 1) / sc, jr = 0;                                                 \
+        if (jl > Wo) jl = Wo;                                                                      \
+        if (ps->left + ps->W - keff >= 0) jr = (ps->left + ps->W - keff) / sc + 1;                 \
+        if (jr > Wo) jr = Wo;                                                                      \
+        if (jr < jl) jr = jl;                                                                      \
+        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(P + 1));                        \
+        if (!rows) return -1;                                                                      \
+        int status = 0;                                                                            \
+        if (jr > jl) {                                                                             \
+            const idx q0 = sc * jl;                                                                \
+            T *fillrow = NULL;                                                                     \
+            for (idx i = 0; i < P; i++)                                                            \
+                if (ps->rmap[i] < 0 && !fillrow) {                                                 \
+                    fillrow = (T *)malloc(sizeof(T) * (size_t)(ps->nc * C + 1));                   \
+                    if (!fillrow) { free((void *)rows); return -1; }                               \
+                    for (idx k = 0; k < ps->nc * C; k++) fillrow[k] = (T)ps->fill;                 \
+                }                                                                                  \
+            for (idx i = 0; i < P; i++)                                                            \
+                rows[i] = ps->rmap[i] < 0 ? fillrow + q0 * C                                       \
+                                          : image + (ps->rmap[i] * ps->W + q0 - ps->left) * C;     \
+            g.Wo = jr - jl;                                                                        \
+            g.Wp = sc * (g.Wo - 1) + keff;                                                         \
+            status = kern(rows, weights, out + jl * N, &g);                                        \
+            free(fillrow);                                                                         \
+        }                                                                                          \
+        const idx spans[2][2] = {{0, jl}, {jr, Wo}};                                               \
+        for (int s = 0; s < 2 && status == 0; s++) {                                               \
+            const idx j0 = spans[s][0], j1 = spans[s][1];                                          \
+            if (j1 <= j0) continue;                                                                \
+            const idx q0 = sc * j0, qw = sc * (j1 - j0 - 1) + keff;                                \
+            T *strip = (T *)malloc(sizeof(T) * (size_t)(P * qw * C + 1));                          \
+            if (!strip) { status = -1; break; }                                                    \
+            NAME##_strip(strip, image, ps, C, P, q0, qw);                                          \
+            for (idx i = 0; i < P; i++) rows[i] = strip + i * qw * C;                              \
+            g.Wo = j1 - j0;                                                                        \
+            g.Wp = qw;                                                                             \
+            status = kern(rows, weights, out + j0 * N, &g);                                        \
+            free(strip);                                                                           \
+        }                                                                                          \
+        free((void *)rows);                                                                        \
+        return status;                                                                             \
+    }
+
+CORR_DRIVER(float, corr_image_f32, corr_f32, planar_f32)
+CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
+
+/* Separable depthwise correlation of one filter given as K rank-1 components, row by row:
+ *     vert_k[q, c] = sum_m u[k, m, c] * pad[sr*r + dr*m, q, c]        (the image columns, in place)
+ *     out[r, j, c] = sum_k sum_n v[k, n, c] * vert_k[j + dc*n, c]      (column stride 1)
+ * The padded columns of vert_k are copied from its image columns by cmap (a column border
+ * commutes with the vertical pass), or are fill * sum_m u[k, m, c] for a constant border.
+ * One output row's intermediate (a padded row) stays in L1/L2 between the two passes. */
+#define SEP_KERNEL(T, NAME, CHUNKS)                                                                \
+    CLONES static int NAME(const T *image, const padsrc *ps, const T *u, const T *v, idx K,        \
+                           T *out, const geometry *g)                                              \
+    {                                                                                              \
+        const idx C = g->C, kh = g->kh, kw = g->kw, R = g->R, Wo = g->Wo;                          \
+        const idx sr = g->sr, dr = g->dr, dc = g->dc, W = ps->W, Wp = ps->nc, left = ps->left;     \
+        const idx X = Wo * C, XI = W * C;                                                          \
+        const idx VB = C * ((1024 + C - 1) / C);                                                   \
+        const idx nt = kh > kw ? kh : kw;                                                          \
+        enum { RG = 8 };                                                                           \
+        T *vrow = (T *)malloc(sizeof(T) * (size_t)(K * RG * Wp * C + 1));                          \
+        T *part = (T *)malloc(sizeof(T) * (size_t)(X + 1));                                        \
+        T *fillrow = (T *)malloc(sizeof(T) * (size_t)(XI + 1));                                    \
+        T *tiles = (T *)malloc(sizeof(T) * (size_t)(2 * K * nt * VB + 1));                         \
+        T *wv = (T *)malloc(sizeof(T) * (size_t)(2 * K * nt + 1));                                 \
+        T *fsum = (T *)malloc(sizeof(T) * (size_t)(K * C + 1));                                    \
+        const T **wt = (const T **)malloc(sizeof(T *) * (size_t)(2 * K * nt + 1));                 \
+        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(nt + 1));                        \
+        idx *toff = (idx *)malloc(sizeof(idx) * (size_t)(2 * K * nt + 1));                         \
+        int *ntap = (int *)malloc(sizeof(int) * (size_t)(2 * K + 1));                              \
+        if (!vrow || !part || !fillrow || !tiles || !wv || !fsum || !wt || !src || !toff || !ntap) { \
+            free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);              \
+            free((void *)wt); free((void *)src); free(toff); free(ntap);                           \
+            return -1;                                                                             \
+        }                                                                                          \
+        const T fill = (T)ps->fill;                                                                \
+        for (idx k = 0; k < XI; k++) fillrow[k] = fill;                                            \
+        /* pass p (0 vertical, 1 horizontal) of component k: its non-zero taps */                 \
+        for (idx k = 0; k < K; k++)                                                                \
+            for (int p = 0; p < 2; p++) {                                                          \
+                const idx len = p ? kw : kh, base = (2 * k + p) * nt;                              \
+                const T *w0 = (p ? v : u) + k * len * C;                                           \
+                int n_t = 0;                                                                       \
+                for (idx m = 0; m < len; m++) {                                                    \
+                    const T *w = w0 + m * C;                                                       \
+                    int any = 0, same = 1;                                                         \
+                    for (idx c = 0; c < C; c++) { any |= w[c] != 0; same &= w[c] == w[0]; }        \
+                    if (!any) continue;                                                            \
+                    const idx slot = base + n_t;                                                   \
+                    toff[slot] = p ? dc * m * C : dr * m;                                          \
+                    wv[slot] = w[0];                                                               \
+                    if (same) wt[slot] = NULL;                                                     \
+                    else {                                                                         \
+                        T *tile = tiles + slot * VB;                                               \
+                        for (idx i = 0; i < VB; i++) tile[i] = w[i % C];                           \
+                        wt[slot] = tile;                                                           \
+                    }                                                                              \
+                    n_t++;                                                                         \
+                }                                                                                  \
+                ntap[2 * k + p] = n_t;                                                             \
+                if (!p)                                                                            \
+                    for (idx c = 0; c < C; c++) {                                                  \
+                        T s = 0;                                                                   \
+                        for (idx m = 0; m < len; m++) s += w0[m * C + c] * fill;                   \
+                        fsum[k * C + c] = s;                                                       \
+                    }                                                                              \
+            }                                                                                      \
+        /* RG output rows at a time: the vertical pass by column blocks (its kh + RG - 1 input     \
+         * rows of a block stay in L1/L2), then each row's horizontal pass from the group buffer */\
+        for (idx r0 = 0; r0 < R; r0 += RG) {                                                       \
+            const idx nr = R - r0 < RG ? R - r0 : RG;                                              \
+            for (idx k = 0; k < K; k++) {                                                          \
+                const idx bu = 2 * k * nt;                                                         \
+                const int nu = ntap[2 * k];                                                        \
+                for (idx x0 = 0; x0 < XI; x0 += VB) {                                              \
+                    const idx len = XI - x0 < VB ? XI - x0 : VB;                                   \
+                    for (idx rr = 0; rr < nr; rr++) {                                              \
+                        T *vi = vrow + (k * RG + rr) * Wp * C + left * C + x0;                     \
+                        if (nu == 0) {                                                             \
+                            for (idx i = 0; i < len; i++) vi[i] = 0;                               \
+                            continue;                                                              \
+                        }                                                                          \
+                        for (int t = 0; t < nu; t++) {                                             \
+                            const idx i = sr * (r0 + rr) + toff[bu + t];                           \
+                            src[t] = (ps->rmap[i] < 0 ? fillrow : image + ps->rmap[i] * XI) + x0;  \
+                        }                                                                          \
+                        CHUNKS(vi, len, nu, src, wt + bu, wv + bu);                                \
+                    }                                                                              \
+                }                                                                                  \
+                for (idx rr = 0; rr < nr; rr++) {                                                  \
+                    T *vr = vrow + (k * RG + rr) * Wp * C, *vi = vr + left * C;                    \
+                    for (idx q = 0; q < Wp; q++) {                                                 \
+                        if (q == left) q = left + W;                                               \
+                        if (q >= Wp) break;                                                        \
+                        T *d = vr + q * C;                                                         \
+                        if (ps->cmap[q] < 0)                                                       \
+                            for (idx c = 0; c < C; c++) d[c] = fsum[k * C + c];                    \
+                        else                                                                       \
+                            memcpy(d, vi + ps->cmap[q] * C, sizeof(T) * (size_t)C);                \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+            for (idx rr = 0; rr < nr; rr++) {                                                      \
+                T *orow = out + (r0 + rr) * g->ors;                                                \
+                for (idx k = 0; k < K; k++) {                                                      \
+                    const idx bv = (2 * k + 1) * nt;                                               \
+                    const int nv = ntap[2 * k + 1];                                                \
+                    T *dst = k == 0 ? orow : part;                                                 \
+                    for (int t = 0; t < nv; t++) src[t] = vrow + (k * RG + rr) * Wp * C + toff[bv + t];\
+                    for (idx x0 = 0; x0 < X; x0 += VB) {                                           \
+                        const idx len = X - x0 < VB ? X - x0 : VB;                                 \
+                        if (nv == 0)                                                               \
+                            for (idx i = 0; i < len; i++) dst[x0 + i] = 0;                         \
+                        else                                                                       \
+                            CHUNKS(dst + x0, len, nv, src, wt + bv, wv + bv);                      \
+                        for (int t = 0; t < nv; t++) src[t] += len;                                \
+                    }                                                                              \
+                    if (k)                                                                         \
+                        for (idx i = 0; i < X; i++) orow[i] += part[i];                            \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);                  \
+        free((void *)wt); free((void *)src); free(toff); free(ntap);                               \
+        return 0;                                                                                  \
+    }
+
+SEP_KERNEL(float, sep_image_f32, corr_f32_chunks)
+SEP_KERNEL(double, sep_image_f64, corr_f64_chunks)
 
 /* ------------------------------------------------------------------------ */
 /* channel sums and map reductions                                            */
@@ -689,16 +906,23 @@ static PyObject *py_correlate(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "correlate: the band is too small for the outputs");
     } else {
         int status = 0;
+        g.ors = g.Wo * N;
         if (g.R > 0 && g.Wo > 0) {
             Py_BEGIN_ALLOW_THREADS
             /* one filter on interleaved channels, else the planar multi-filter loop */
             const int interleaved = g.op >= 0 || (g.F == 1 && (g.depthwise || g.C == 1));
-            if (code == 'f')
-                status = (interleaved ? corr_f32 : planar_f32)((const float *)bb.buf, (const float *)bw.buf,
-                                                                (float *)bo.buf, &g);
+            const void **rows = (const void **)malloc(sizeof(void *) * (size_t)(g.P + 1));
+            if (!rows) status = -1;
+            for (idx i = 0; rows && i < g.P; i++) rows[i] = (const char *)bb.buf + i * band_cols * g.C * item;
+            if (!rows)
+                ;
+            else if (code == 'f')
+                status = (interleaved ? corr_f32 : planar_f32)((const float *const *)rows,
+                                                                (const float *)bw.buf, (float *)bo.buf, &g);
             else
-                status = (interleaved ? corr_f64 : planar_f64)((const double *)bb.buf,
+                status = (interleaved ? corr_f64 : planar_f64)((const double *const *)rows,
                                                                 (const double *)bw.buf, (double *)bo.buf, &g);
+            free((void *)rows);
             Py_END_ALLOW_THREADS
         }
         if (status < 0) PyErr_NoMemory();
@@ -707,6 +931,179 @@ static PyObject *py_correlate(PyObject *self, PyObject *args)
     PyBuffer_Release(&bb);
     PyBuffer_Release(&bw);
     PyBuffer_Release(&bo);
+    return result;
+}
+
+/* an index map: a C-contiguous buffer of 8-byte signed integers (numpy intp / int64) */
+static int get_index(PyObject *obj, Py_buffer *b, const char *name)
+{
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    const char *f = b->format ? b->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') f++;
+    if (b->itemsize != 8 || !f[0] || f[1] || !strchr("lqn", f[0])) {
+        PyErr_Format(PyExc_TypeError, "%s: expected 8-byte integers, got %s", name, b->format ? b->format : "?");
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* buffers of objs[k] by kinds[k]: 'r' a readable array, 'w' a writable one, 'i' an index map;
+ * on failure the ones already taken are released and -1 returned */
+static int take_buffers(PyObject *const *objs, Py_buffer *bufs, const char *kinds, const char *const *names)
+{
+    for (int k = 0; kinds[k]; k++) {
+        const int status = kinds[k] == 'i' ? get_index(objs[k], &bufs[k], names[k])
+                                           : get_buffer(objs[k], &bufs[k], kinds[k] == 'w', names[k]);
+        if (status < 0) {
+            while (k--) PyBuffer_Release(&bufs[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void release_buffers(Py_buffer *bufs, int n)
+{
+    for (int k = 0; k < n; k++) PyBuffer_Release(&bufs[k]);
+}
+
+/* the padded source of image (H, W, C) by rmap / cmap: every entry in [-1, H) / [-1, W), and
+ * cmap[q] == q - left over the image's columns; a message, or NULL */
+static const char *check_padsrc(padsrc *ps, const Py_buffer *br, const Py_buffer *bc)
+{
+    ps->nr = br->len / 8;
+    ps->nc = bc->len / 8;
+    ps->rmap = (const idx *)br->buf;
+    ps->cmap = (const idx *)bc->buf;
+    if (ps->H < 1 || ps->W < 1 || ps->left < 0 || ps->left + ps->W > ps->nc) return "bad image size or left pad";
+    for (idx i = 0; i < ps->nr; i++)
+        if (ps->rmap[i] < -1 || ps->rmap[i] >= ps->H) return "a row index is out of range";
+    for (idx q = 0; q < ps->nc; q++) {
+        const idx v = ps->cmap[q];
+        if (v < -1 || v >= ps->W) return "a column index is out of range";
+        if (q >= ps->left && q < ps->left + ps->W && v != q - ps->left)
+            return "cmap does not hold the image's columns at left";
+    }
+    return NULL;
+}
+
+static PyObject *py_correlate_image(PyObject *self, PyObject *args)
+{
+    PyObject *oi, *orm, *ocm, *ow, *oo;
+    geometry g;
+    padsrc ps;
+    g.op = -1;
+    if (!PyArg_ParseTuple(args, "OOOndOOnnnnnnnnnnp|i", &oi, &orm, &ocm, &ps.left, &ps.fill, &ow, &oo,
+                          &ps.H, &ps.W, &g.C, &g.F, &g.kh, &g.kw, &g.sr, &g.sc, &g.dr, &g.dc,
+                          &g.depthwise, &g.op))
+        return NULL;
+    if (g.op < -1 || g.op > 3 || (g.op >= 0 && !g.depthwise)) {
+        PyErr_SetString(PyExc_ValueError, "correlate_image: op must be -1, or 0..3 with depthwise");
+        return NULL;
+    }
+    if (g.C < 1 || g.F < 1 || g.kh < 1 || g.kw < 1 || g.sr < 1 || g.sc < 1 || g.dr < 1 || g.dc < 1) {
+        PyErr_SetString(PyExc_ValueError, "correlate_image: bad geometry");
+        return NULL;
+    }
+    Py_buffer bufs[5];
+    PyObject *objs[5] = {oi, orm, ocm, ow, oo};
+    static const char *const names[5] = {"image", "rmap", "cmap", "weights", "out"};
+    if (take_buffers(objs, bufs, "riirw", names) < 0) return NULL;
+    Py_buffer *const bi = &bufs[0], *const br = &bufs[1], *const bc = &bufs[2], *const bw = &bufs[3],
+                     *const bo = &bufs[4];
+    PyObject *result = NULL;
+    const char code = fmt_code(bi);
+    const idx item = code == 'f' ? 4 : 8;
+    const idx N = g.op >= 0 ? g.C : g.depthwise ? g.F * g.C : g.F;
+    const char *bad = check_padsrc(&ps, br, bc);
+    g.P = ps.nr;
+    g.Wp = ps.nc;
+    g.Wo = bo->shape && bo->ndim == 3 ? bo->shape[1] : 0;
+    g.R = g.Wo > 0 ? bo->len / item / (g.Wo * N) : 0;
+    g.ors = g.Wo * N;
+    if ((code != 'f' && code != 'd') || fmt_code(bw) != code || fmt_code(bo) != code) {
+        PyErr_SetString(PyExc_TypeError, "correlate_image: image, weights and out must all be float32 or all float64");
+    } else if (bad) {
+        PyErr_Format(PyExc_ValueError, "correlate_image: %s", bad);
+    } else if (bo->ndim != 3 || bi->len != ps.H * ps.W * g.C * item || bw->len != g.F * g.kh * g.kw * g.C * item ||
+               bo->len != g.R * g.Wo * N * item || bo->shape[2] != N) {
+        PyErr_SetString(PyExc_ValueError, "correlate_image: a buffer's size does not match the geometry");
+    } else if (g.R > 0 && g.Wo > 0 &&
+               (g.P < g.sr * (g.R - 1) + g.dr * (g.kh - 1) + 1 ||
+                g.Wp < g.sc * (g.Wo - 1) + g.dc * (g.kw - 1) + 1)) {
+        PyErr_SetString(PyExc_ValueError, "correlate_image: the maps are too short for the outputs");
+    } else {
+        int status = 0;
+        if (g.R > 0 && g.Wo > 0) {
+            Py_BEGIN_ALLOW_THREADS
+            if (code == 'f')
+                status = corr_image_f32((const float *)bi->buf, &ps, (const float *)bw->buf, (float *)bo->buf, &g);
+            else
+                status = corr_image_f64((const double *)bi->buf, &ps, (const double *)bw->buf, (double *)bo->buf, &g);
+            Py_END_ALLOW_THREADS
+        }
+        if (status < 0) PyErr_NoMemory();
+        else result = Py_NewRef(Py_None);
+    }
+    release_buffers(bufs, 5);
+    return result;
+}
+
+static PyObject *py_separable_image(PyObject *self, PyObject *args)
+{
+    PyObject *oi, *orm, *ocm, *ou, *ov, *oo;
+    geometry g;
+    padsrc ps;
+    idx K;
+    if (!PyArg_ParseTuple(args, "OOOndOOOnnnnnnnnn", &oi, &orm, &ocm, &ps.left, &ps.fill, &ou, &ov, &oo,
+                          &ps.H, &ps.W, &g.C, &K, &g.kh, &g.kw, &g.sr, &g.dr, &g.dc))
+        return NULL;
+    if (g.C < 1 || K < 1 || g.kh < 1 || g.kw < 1 || g.sr < 1 || g.dr < 1 || g.dc < 1) {
+        PyErr_SetString(PyExc_ValueError, "separable_image: bad geometry");
+        return NULL;
+    }
+    Py_buffer bufs[6];
+    PyObject *objs[6] = {oi, orm, ocm, ou, ov, oo};
+    static const char *const names[6] = {"image", "rmap", "cmap", "u", "v", "out"};
+    if (take_buffers(objs, bufs, "riirrw", names) < 0) return NULL;
+    Py_buffer *const bi = &bufs[0], *const br = &bufs[1], *const bc = &bufs[2], *const bu = &bufs[3],
+                     *const bv = &bufs[4], *const bo = &bufs[5];
+    PyObject *result = NULL;
+    const char code = fmt_code(bi);
+    const idx item = code == 'f' ? 4 : 8;
+    const char *bad = check_padsrc(&ps, br, bc);
+    g.P = ps.nr;
+    g.Wo = bo->ndim == 3 ? bo->shape[1] : 0;
+    g.R = g.Wo > 0 ? bo->len / item / (g.Wo * g.C) : 0;
+    g.ors = g.Wo * g.C;
+    if ((code != 'f' && code != 'd') || fmt_code(bu) != code || fmt_code(bv) != code ||
+        fmt_code(bo) != code) {
+        PyErr_SetString(PyExc_TypeError, "separable_image: image, u, v and out must all be float32 or all float64");
+    } else if (bad) {
+        PyErr_Format(PyExc_ValueError, "separable_image: %s", bad);
+    } else if (bo->ndim != 3 || bi->len != ps.H * ps.W * g.C * item || bu->len != K * g.kh * g.C * item ||
+               bv->len != K * g.kw * g.C * item || bo->len != g.R * g.Wo * g.C * item || bo->shape[2] != g.C) {
+        PyErr_SetString(PyExc_ValueError, "separable_image: a buffer's size does not match the geometry");
+    } else if (g.R > 0 && g.Wo > 0 &&
+               (g.P < g.sr * (g.R - 1) + g.dr * (g.kh - 1) + 1 || ps.nc < g.Wo + g.dc * (g.kw - 1))) {
+        PyErr_SetString(PyExc_ValueError, "separable_image: the maps are too short for the outputs");
+    } else {
+        int status = 0;
+        if (g.R > 0 && g.Wo > 0) {
+            Py_BEGIN_ALLOW_THREADS
+            if (code == 'f')
+                status = sep_image_f32((const float *)bi->buf, &ps, (const float *)bu->buf, (const float *)bv->buf,
+                                       K, (float *)bo->buf, &g);
+            else
+                status = sep_image_f64((const double *)bi->buf, &ps, (const double *)bu->buf,
+                                       (const double *)bv->buf, K, (double *)bo->buf, &g);
+            Py_END_ALLOW_THREADS
+        }
+        if (status < 0) PyErr_NoMemory();
+        else result = Py_NewRef(Py_None);
+    }
+    release_buffers(bufs, 6);
     return result;
 }
 
@@ -845,6 +1242,11 @@ static PyObject *py_png_filter(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"correlate", py_correlate, METH_VARARGS,
      "correlate(band, weights, out, band_cols, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise, op=-1)"},
+    {"correlate_image", py_correlate_image, METH_VARARGS,
+     "correlate_image(image, rmap, cmap, left, fill, weights, out, H, W, C, F, kh, kw, sr, sc, dr, dc, "
+     "depthwise, op=-1)"},
+    {"separable_image", py_separable_image, METH_VARARGS,
+     "separable_image(image, rmap, cmap, left, fill, u, v, out, H, W, C, K, kh, kw, sr, dr, dc)"},
     {"channel_sum", py_channel_sum, METH_VARARGS, "channel_sum(src, out, n_pixels, C, weights_or_None)"},
     {"reduce_maps", py_reduce_maps, METH_VARARGS,
      "reduce_maps(src, out, n_pixels, F, Ck, op): op 0 magnitude, 1 max, 2 min, 3 sum"},

@@ -71,13 +71,16 @@ FFT_PRODUCT_NS = 1.5
 FFT_SPECTRA_BYTES = 1 << 29
 
 #: native (compiled, :mod:`convcli.engines.native`), measured with
-#: ``python benchmarks/crossovers.py --size 540x960 --repeat 3 --cpu`` on the
-#: busy shared machine (process CPU ms, halved for two workers). One filter on
-#: interleaved channels: a fixed part per output value (band copy, write) plus
-#: a little per tap (depthwise k×k: 3 / 6 / 16 CPU ms for k = 3 / 7 / 15 on
-#: 540×960 RGB, i.e. 1.6 + 0.039·taps ns per value).
-NATIVE_FIXED_NS = 0.8
-NATIVE_TAP_NS = 0.02
+#: ``python benchmarks/crossovers.py --size 540x960 --repeat 3 --cpu --family depthwise`` on the
+#: busy shared machine, after the kernels read the image in place (no band copy) and
+#: native-separable fused its two passes. One filter on interleaved channels: a fixed
+#: part per output value (the output's first write) plus a little per tap (depthwise k×k:
+#: 3 / 6 / 20 CPU ms for k = 3 / 7 / 15 on 540×960 RGB, where ``direct`` took 10 / 40 / 168);
+#: expressed in the units of the ``direct`` model above (its 3×3 estimate ↔ its 10 ms):
+#: 0.5 + 0.017·taps ns per value. native-separable: two such passes per component
+#: (Gaussian k = 15 / 31 / 51: 6 / 10 / 45 CPU ms; numpy separable 15 / 21 / 57).
+NATIVE_FIXED_NS = 0.5
+NATIVE_TAP_NS = 0.017
 #: native, planar loop (several filters, or channels summed): the band's
 #: planar copy per input value, one pass over a (tap, channel) source per
 #: block of NATIVE_FILTER_BLOCK filters and output pixel, and the scattered

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
-    "AVAILABLE", "ERROR", "REDUCE_OPS", "channel_sum", "correlate", "png_filter", "reduce_maps", "status",
+    "AVAILABLE", "ERROR", "REDUCE_OPS", "channel_sum", "correlate", "correlate_image", "png_filter",
+    "reduce_maps", "separable_image", "status",
 ]
 
 try:
@@ -113,6 +114,115 @@ def correlate(
     _c.correlate(band, weights, out, band.shape[1], channels, n_filters, kh, kw, rows, cols,
                  stride[0], stride[1], dilation[0], dilation[1], bool(depthwise),
                  -1 if reduce is None else REDUCE_OPS[reduce])
+    return out
+
+
+def _index_map(values: np.ndarray, name: str) -> np.ndarray:
+    if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind != "i" \
+            or values.dtype.itemsize != 8:
+        raise TypeError(f"{name} must be a 1-d array of 8-byte integers")
+    return np.ascontiguousarray(values)
+
+
+def correlate_image(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, left: int, fill: float, weights: np.ndarray,
+    out: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int], depthwise: bool,
+    reduce: str | None = None,
+) -> np.ndarray:
+    """:func:`correlate` of a padded band that is described by index maps instead of built.
+
+    The band is ``pad[i, q, c] = image[rows[i], cols[q], c]``, or ``fill``
+    where ``rows[i] < 0`` or ``cols[q] < 0`` (the maps of
+    :func:`convcli.engines._bands.axis_map`, with ``cols[q] = q − left`` over
+    the image's columns). Output columns whose window lies within the image
+    columns read the image rows in place; only the border columns are
+    gathered into a small padded strip, so no band is copied.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C), float32 or float64, C-contiguous
+    rows : ndarray of int64, shape (P,)
+        Source row of each band row (``-1``: fill); ``P ≥ s_y·(R − 1) + d_y·(kh − 1) + 1``.
+    cols : ndarray of int64, shape (Wp,)
+        Source column of each padded column; ``Wp ≥ s_x·(W' − 1) + d_x·(kw − 1) + 1``.
+    left : int
+        Left pad: ``cols[left + x] = x`` for ``0 ≤ x < W``.
+    fill : float
+        The constant border's value.
+    weights, out, stride, dilation, depthwise, reduce
+        As for :func:`correlate`.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Wrong dtypes, shapes, an index out of range, or maps too short for ``out``.
+    """
+    _require()
+    _contiguous(image, "image", 3)
+    _contiguous(weights, "weights", 4, (image.dtype,))
+    _contiguous(out, "out", 3, (image.dtype,))
+    n_filters, kh, kw, channels = weights.shape
+    if reduce is not None and not depthwise:
+        raise ValueError("a fused reduce needs depthwise maps")
+    expected = channels if reduce is not None else n_filters * channels if depthwise else n_filters
+    if image.shape[2] != channels or out.shape[2] != expected:
+        raise ValueError(f"image {image.shape}, weights {weights.shape} and out {out.shape} do not match")
+    height, width, _ = image.shape
+    _c.correlate_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left), float(fill),
+                       weights, out, height, width, channels, n_filters, kh, kw, stride[0], stride[1],
+                       dilation[0], dilation[1], bool(depthwise),
+                       -1 if reduce is None else REDUCE_OPS[reduce])
+    return out
+
+
+def separable_image(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, left: int, fill: float, u: np.ndarray,
+    v: np.ndarray, out: np.ndarray, row_stride: int, dilation: tuple[int, int],
+) -> np.ndarray:
+    """Depthwise correlation with ``Σ_k u_k ⊗ v_k``, both 1-D passes fused row by row, into ``out``.
+
+    ``out[r, j, c] = Σ_k Σ_n v[k, n, c] · Σ_m u[k, m, c] · pad[s_y·r + d_y·m, j + d_x·n, c]``
+    (column stride 1), ``pad`` described by index maps as in
+    :func:`correlate_image`. Each output row's vertical pass (one padded
+    row) stays in cache for its horizontal pass.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C), float32 or float64, C-contiguous
+    rows, cols, left, fill
+        As for :func:`correlate_image`.
+    u : ndarray, shape (K, kh, C), image's dtype, C-contiguous
+    v : ndarray, shape (K, kw, C), image's dtype, C-contiguous
+    out : ndarray, shape (R, W', C), image's dtype, C-contiguous
+    row_stride : int
+    dilation : (rows, cols)
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Wrong dtypes, shapes, an index out of range, or maps too short for ``out``.
+    """
+    _require()
+    _contiguous(image, "image", 3)
+    _contiguous(u, "u", 3, (image.dtype,))
+    _contiguous(v, "v", 3, (image.dtype,))
+    _contiguous(out, "out", 3, (image.dtype,))
+    height, width, channels = image.shape
+    if u.shape[0] != v.shape[0] or {u.shape[2], v.shape[2], out.shape[2]} != {channels}:
+        raise ValueError(f"image {image.shape}, u {u.shape}, v {v.shape} and out {out.shape} do not match")
+    _c.separable_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left), float(fill),
+                       u, v, out, height, width, channels, u.shape[0], u.shape[1], v.shape[1], row_stride,
+                       dilation[0], dilation[1])
     return out
 
 

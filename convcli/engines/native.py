@@ -39,9 +39,13 @@ TILE_VALUES = 1 << 18
 TILE_MIN_ROWS = 8
 
 
-def _tiles(problem: ForwardProblem, band_row_values: int) -> list[tuple[int, int]]:
+def _tiles(problem: ForwardProblem, band_row_values: int, copied: bool = True) -> list[tuple[int, int]]:
+    """Output row tiles: of about :data:`TILE_VALUES` band values when the tile's band is
+    ``copied`` (padded, phase or planar copies), else only enough for the workers' load balance."""
     out_rows = problem.out_shape[0]
     rows = max(TILE_MIN_ROWS, TILE_VALUES // max(1, band_row_values * problem.stride[0]))
+    if not copied:  # small tiles cost only a Python call each: 32 of them balance a shared machine
+        rows = max(TILE_MIN_ROWS, -(-out_rows // 32))
     # at least 4 tiles per worker when the image allows it (load balance)
     rows = min(rows, max(1, -(-out_rows // 8)))
     return row_tiles(out_rows, rows)
@@ -84,10 +88,19 @@ def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
 
     def work(tile: tuple[int, int]) -> None:
         i0, i1 = tile
-        band = padder.band(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1, "native-band")
-        _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise, fused)
+        start, stop = sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1
+        if padder.in_place:  # the kernel reads the image rows; only border columns are copied
+            _native.correlate_image(image, padder.rows[start:stop], padder.cols, padder.left,
+                                    problem.border.value, weights, out[i0:i1], (sr, sc), (dr, dc),
+                                    depthwise, fused)
+        else:
+            band = padder.band(start, stop, "native-band")
+            _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise, fused)
 
-    parallel_map(work, _tiles(problem, padder.width * channels))
+    # one filter at column stride 1 reads the image in place: no band copy to keep in cache
+    interleaved = fused is not None or (n_filters == 1 and depthwise)
+    copied = not padder.in_place or sc > 1 or not interleaved
+    parallel_map(work, _tiles(problem, padder.width * channels, copied))
     return out.reshape(out_rows, out_cols, n_maps)
 
 
@@ -119,6 +132,20 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
     padder = Padder(image, problem.pads, problem.border, dtype)
     width = padder.width
     only_plane = n_filters == 1 and depthwise
+    if padder.in_place and sc == 1 and n_filters == 1 and (depthwise or channels == 1) and factors[0]:
+        # both passes fused row by row in one compiled call per tile, the image read in place
+        u = np.ascontiguousarray(np.stack([u[0, :, 0, :] for u, _ in factors[0]]))
+        v = np.ascontiguousarray(np.stack([v[0, 0] for _, v in factors[0]]))
+        planes = out.reshape(out_rows, out_cols, channels)
+
+        def fused(tile: tuple[int, int]) -> None:
+            i0, i1 = tile
+            _native.separable_image(image, padder.rows[sr * i0 : sr * (i1 - 1) + dr * (kh - 1) + 1],
+                                    padder.cols, padder.left, problem.border.value, u, v, planes[i0:i1],
+                                    sr, (dr, dc))
+
+        parallel_map(fused, _tiles(problem, width * channels, copied=False))
+        return out.reshape(out_rows, out_cols, n_out)
 
     def work(tile: tuple[int, int]) -> None:
         i0, i1 = tile
