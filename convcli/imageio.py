@@ -418,10 +418,49 @@ def _gray_palette(image: Image.Image) -> bool:
     return bool((colours[:, 0] == colours[:, 1]).all() and (colours[:, 1] == colours[:, 2]).all())
 
 
+_JPEG_END = b"\xff\xd9"
+
+
+def _decode_jpeg_direct(handle: BinaryIO, image: Image.Image) -> np.ndarray | None:
+    """A baseline or progressive RGB / gray JPEG decoded by libjpeg-turbo (imagecodecs) straight
+    into one numpy array, or None to let Pillow decode it.
+
+    The pixels are Pillow's (the same libjpeg-turbo decoder and defaults; RGB
+    and gray JPEGs of every subsampling, progressive and restart-marker
+    layout are tested equal), at about a third of the time and without
+    Pillow's RGBX image and its packed copy (a 12 MP photo peaked at 3.4× its
+    size). Left to Pillow, which also words the errors: CMYK and Adobe
+    JPEGs, data that does not end in EOI (truncated: Pillow refuses it,
+    libjpeg would fill grey), and anything the fast decoder refuses.
+    """
+    if image.format != "JPEG" or image.mode not in ("RGB", "L") or "adobe" in image.info:
+        return None
+    try:
+        import imagecodecs
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    handle.seek(0)
+    data = handle.read()
+    if not data.rstrip(b"\0").endswith(_JPEG_END):
+        return None
+    try:
+        pixels = imagecodecs.jpeg8_decode(data)
+    except Exception:  # Pillow decodes it, or says what is wrong
+        return None
+    width, height = image.size
+    if pixels.dtype != np.uint8 or pixels.shape != ((height, width, 3) if image.mode == "RGB"
+                                                     else (height, width)):
+        return None
+    return pixels
+
+
 def _native_pixels(handle: BinaryIO,
                    image: Image.Image) -> tuple[np.ndarray, str, int, tuple[str, ...]]:
     """Decode ``image`` → (native array, mode name, bit depth, channel names)."""
     mode = image.mode
+    direct = _decode_jpeg_direct(handle, image)
+    if direct is not None:
+        return direct, mode, 8, _CHANNELS[mode]
     rawmode = _tile_rawmode(image)
     if image.format == "PNG" and rawmode in _PNG16_RAWMODES:
         pixels = _load_png16(handle, image, rawmode)

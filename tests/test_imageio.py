@@ -23,6 +23,7 @@ from convcli.errors import ConvcliError, ImageError, OptionError, OutputError, S
 from convcli.imageio import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
+    _decode_jpeg_direct,
     encode_npy,
     encode_npz,
     encode_tiff,
@@ -668,3 +669,53 @@ def test_sample_images_are_readable():
         loaded = read_image(path)
         assert loaded.bit_depth == (16 if path.stem == "gradient16" else 8)
     assert sum(path.stat().st_size for path in files) < 1_000_000
+
+
+# ---------------------------------------------------------------- JPEG decoded straight into numpy
+
+
+def _photo_like(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """Smooth gradients plus noise: JPEG blocks with real AC content (random noise alone is atypical)."""
+    rng = np.random.default_rng(seed)
+    rows, cols, _ = shape
+    y, x = np.mgrid[0:rows, 0:cols]
+    base = np.stack([(x * 3 + y) % 256, (y * 2) % 256, (x * y // 7) % 256], axis=2)
+    return np.clip(base + rng.normal(0, 12, shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize("subsampling", [0, 1, 2])
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("size", [(37, 61), (240, 320)])
+def test_jpeg_pixels_equal_pillows(tmp_path, mode, subsampling, progressive, size):
+    path = tmp_path / "p.jpg"
+    image = Image.fromarray(_photo_like((*size, 3), size[0])).convert(mode)
+    image.save(path, quality=80, subsampling=subsampling, progressive=progressive,
+               restart_marker_rows=2 if progressive else 0)
+    expected = np.asarray(Image.open(path))
+    with open(path, "rb") as handle, Image.open(handle) as opened:
+        direct = _decode_jpeg_direct(handle, opened)  # the fast path takes these files
+    assert direct is not None
+    np.testing.assert_array_equal(direct, expected)
+    loaded = read_image(str(path))
+    np.testing.assert_array_equal(loaded.array.reshape(expected.shape), expected)
+
+
+def test_jpeg_with_exif_orientation_is_upright_like_pillows_exif_transpose(tmp_path):
+    path = tmp_path / "o.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    Image.fromarray(_photo_like((40, 70, 3), 1)).save(path, quality=90, exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    np.testing.assert_array_equal(read_image(str(path)).array, expected)
+
+
+@pytest.mark.parametrize("cut", [2, 10, 2000])
+def test_truncated_jpeg_is_still_refused(tmp_path, cut):
+    """libjpeg would fill the missing rows grey; the fast path leaves such files to Pillow, which refuses."""
+    data = io.BytesIO()
+    Image.fromarray(_photo_like((200, 300, 3), 2)).save(data, format="JPEG", quality=90)
+    path = tmp_path / "t.jpg"
+    path.write_bytes(data.getvalue()[:-cut])
+    with pytest.raises(ImageError, match=r"t\.jpg.*truncated"):
+        read_image(str(path))
