@@ -325,6 +325,40 @@ def test_cli_chunked_zarr_on_the_cluster_equals_local(cluster, tmp_path, method,
     np.testing.assert_array_equal(values[...], zarr.open_array(str(tmp_path / "local.zarr"), mode="r")[...])
 
 
+def _corrupt_zarr(path):
+    """A (48, 40) float32 zarr in 16×16 chunks whose chunk c/1/2 holds garbage; c/2/0 never written."""
+    array = zarr.create_array(store=str(path), shape=(48, 40), chunks=(16, 16), dtype="float32",
+                              zarr_format=3)
+    array[:32] = np.arange(32 * 40, dtype=np.float32).reshape(32, 40)
+    array[32:, 16:] = 1.0
+    assert not (path / "c" / "2" / "0").exists()
+    chunk = path / "c" / "1" / "2"
+    chunk.write_bytes(bytes(reversed(chunk.read_bytes())))  # same length, no longer a zstd frame
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes", "cluster"])
+def test_cli_corrupt_chunk_is_named_and_nothing_is_written(cluster, tmp_path, scheduler):
+    _corrupt_zarr(tmp_path / "in.zarr")
+    address = cluster.scheduler_address if scheduler == "cluster" else scheduler
+    result = _cli("in.zarr", "-k", "box", "-o", "out.zarr", "--scheduler", address, "--chunks", "8",
+                  cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("convcli: error: in.zarr: cannot decode chunk c/1/2 (rows 16-31, columns 32-39): ")
+    assert os.listdir(tmp_path) == ["in.zarr"]
+
+
+def test_cli_unwritten_chunk_is_the_fill_value_on_dask(tmp_path):
+    array = zarr.create_array(store=str(tmp_path / "in.zarr"), shape=(20, 12), chunks=(5, 6),
+                              dtype="float32", fill_value=3.0, zarr_format=3)
+    array[:5] = 1.0
+    result = _cli("in.zarr", "-k", "box:size=1", "-o", "out.zarr", "--scheduler", "threads", "--chunks", "4",
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = np.concatenate([np.ones((5, 12)), np.full((15, 12), 3.0)])
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[..., 0], expected)
+
+
 def test_cli_unreachable_scheduler(tmp_path):
     import socket
 

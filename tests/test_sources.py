@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import sys
 import types
 from pathlib import Path
@@ -646,7 +647,7 @@ def test_zarr_missing_chunk_is_fill_value(tmp_path):
     assert (rows[2:12] == -7.0).all()
 
 
-def test_zarr_corrupt_chunk_names_rows(tmp_path):
+def test_zarr_corrupt_chunk_names_key_and_rows(tmp_path):
     path = str(tmp_path / "corrupt.zarr")
     array = zarr.create_array(store=path, shape=(20, 10), chunks=(5, 10), dtype="float32")
     array[:] = np.arange(200, dtype=np.float32).reshape(20, 10)
@@ -656,8 +657,31 @@ def test_zarr_corrupt_chunk_names_rows(tmp_path):
         handle.write(b"not a zstd frame at all")
     source = open_source(path)
     np.testing.assert_array_equal(source.read_rows(0, 10)[:, :, 0], np.asarray(array[0:10]))
-    with pytest.raises(ImageError, match=r"corrupt\.zarr: cannot decode chunk row 2 \(rows 10-14\)"):
+    with pytest.raises(ImageError, match=r"corrupt\.zarr: cannot decode chunk c/2/0 \(rows 10-14, "
+                                         r"columns 0-9\)"):
         source.read_rows(8, 20)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zarr_corrupt_chunk_is_named_by_its_key(tmp_path, zarr_format):
+    """Of a (H, W, C) array chunked in rows, columns and channels, the one chunk whose bytes are
+    garbage is named by its store key; its neighbours in the chunk row read as stored."""
+    path = str(tmp_path / "multi.zarr")
+    image = np.arange(30 * 25 * 4, dtype=np.float32).reshape(30, 25, 4)
+    array = zarr.create_array(store=path, shape=image.shape, chunks=(10, 10, 2), dtype="float32",
+                              zarr_format=zarr_format)
+    array[...] = image
+    key = "c/1/2/1" if zarr_format == 3 else "1.2.1"
+    chunk = os.path.join(path, *key.split("/"))
+    assert os.path.isfile(chunk)
+    with open(chunk, "r+b") as handle:  # the stored bytes, mangled: no longer a valid frame
+        handle.write(b"\xff" * 16)
+    source = open_source(path)
+    np.testing.assert_array_equal(source.read_rows(0, 10), image[:10])
+    np.testing.assert_array_equal(source.read_rows(20, 30), image[20:])
+    with pytest.raises(ImageError, match=rf"^[^\n]*multi\.zarr: cannot decode chunk {re.escape(key)} "
+                                         r"\(rows 10-19, columns 20-24\): [^\n]+$"):
+        source.read_rows(5, 15)
 
 
 def test_zarr_group_and_plain_directory(tmp_path):

@@ -46,6 +46,7 @@ or chunk and its rows: ``"a.tif: cannot decode strip 12 (rows 384-415): …"``.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import threading
@@ -99,6 +100,10 @@ def _stem(name: str) -> str:
 
 def _rows_text(first: int, last: int) -> str:
     return f"row {first}" if first == last else f"rows {first}-{last}"
+
+
+def _columns_text(first: int, last: int) -> str:
+    return f"column {first}" if first == last else f"columns {first}-{last}"
 
 
 # ---------------------------------------------------------------------------
@@ -445,7 +450,10 @@ class ZarrSource(Source):
 
     Reads go through ``zarr.open_array(path, mode="r")`` one chunk row at a
     time, so only the chunks the rows touch are decoded; a chunk that was
-    never written reads as the array's fill value. Values come back as
+    never written reads as the array's fill value. A chunk file that exists
+    but cannot be decoded is an :class:`ImageError` naming its store key
+    (``"in.zarr: cannot decode chunk c/3/0 (rows 6144-8191, columns
+    0-2047): …"``). Values come back as
     float32 (float64 stays), mode ``"zarr"``, bit depth 32, channels
     ``c0, c1, …``.
     """
@@ -494,10 +502,42 @@ class ZarrSource(Source):
             try:
                 block = np.asarray(self._array[first:last])
             except Exception as error:
-                raise ImageError(f"{self.name}: cannot decode chunk row {chunk_start // step} "
-                                 f"({_rows_text(first, last - 1)}): {error}") from None
+                raise self._chunk_error(first, last, error) from None
             out[first - start:last - start] = block.reshape(last - first, *self.shape[1:])
         return out
+
+    def _chunk_error(self, first: int, last: int, error: Exception) -> ImageError:
+        """The error of rows ``first .. last − 1``, naming the stored chunk that fails to decode.
+
+        The chunks (shards, for a sharded array) of those rows are read one
+        by one; the first that fails is named by its store key, e.g.
+        ``c/3/0`` (format 3) or ``3.0`` (format 2), with its rows and
+        columns: ``"in.zarr: cannot decode chunk c/3/0 (rows 6144-8191,
+        columns 0-2047): …"``. When no single chunk fails alone, the rows are named.
+        """
+        array = self._array
+        try:
+            grid = tuple(int(size) for size in (getattr(array, "shards", None) or array.chunks))
+            encode = array.metadata.encode_chunk_key
+        except Exception:  # not a zarr-python 3 array: name the rows only
+            grid = ()
+        if grid:
+            index = first // grid[0]
+            rows = slice(index * grid[0], min(self.shape[0], (index + 1) * grid[0]))
+            # every chunk of this chunk row: (column chunks) × (channel chunks of a 3-d array)
+            spans = [range(0, size, step) for size, step in zip(array.shape[1:], grid[1:])]
+            for starts in itertools.product(*spans):
+                region = (rows, *(slice(at, min(size, at + step))
+                                  for at, size, step in zip(starts, array.shape[1:], grid[1:])))
+                try:
+                    array[region]
+                except Exception as failure:
+                    coords = (index, *(at // step for at, step in zip(starts, grid[1:])))
+                    where = (f"{_rows_text(rows.start, rows.stop - 1)}, "
+                             f"{_columns_text(region[1].start, region[1].stop - 1)}")
+                    return ImageError(f"{self.name}: cannot decode chunk {encode(coords)} ({where}): "
+                                      f"{failure}")
+        return ImageError(f"{self.name}: cannot decode the chunks of {_rows_text(first, last - 1)}: {error}")
 
     def close(self) -> None:
         self._array = None
