@@ -10,7 +10,9 @@ inputs finish; the caller reports them exactly as a sequential run does.
     A standard-library process pool (``spawn``), one task per file:
     ``run(job, path, destination)``. Each worker's engine thread pool has
     ``max(1, cores // N)`` threads (``CONVCLI_THREADS``; BLAS likewise), so
-    workers × threads ≤ cores (unless ``CONVCLI_THREADS`` is set already).
+    workers × threads ≤ cores (unless ``CONVCLI_THREADS`` is set already);
+    glibc keeps the memory a worker frees for its next file
+    (:func:`_keep_freed_memory`: no page faults on every file's buffers again).
     Workers ignore SIGINT; on Ctrl-C (or any exception in the caller) the
     parent cancels the files not started and sends SIGTERM to the workers,
     whose handler unwinds the running job (its sinks' abort removes their
@@ -282,12 +284,47 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_HEAP_BLOCKS_UP_TO = 1 << 30  # bytes: blocks up to this size come from the heap in a pool worker
+_USER_MALLOC_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                         "MALLOC_TOP_PAD_")
+
+
+def _keep_freed_memory() -> bool:
+    """Make glibc keep freed memory in this process for reuse; True when it was set.
+
+    By default glibc serves every block above its mmap threshold (at most
+    32 MiB) with a fresh ``mmap`` and unmaps it on ``free``, so each file a
+    worker filters pays page faults on all of its band buffers again
+    (measured: ~38 000 minor faults, 0.15–0.3 s of system time and 0.1–0.2 s
+    of user time per 12 MP JPEG → Sobel → PNG; more wall time where the
+    hypervisor backs pages lazily). Blocks up to :data:`_HEAP_BLOCKS_UP_TO`
+    from the heap, never trimmed: the next file reuses the same pages, the
+    peak RSS is that of the largest file (as before). A pool worker is a
+    process of its own, so this touches nobody else. Not glibc (no
+    ``mallopt``), or any ``MALLOC_*`` / ``GLIBC_TUNABLES`` setting of the
+    user's: left alone.
+    """
+    if sys.platform != "linux" or any(name in os.environ for name in _USER_MALLOC_SETTINGS):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    except (OSError, AttributeError):  # no libc symbols (static, musl without mallopt, …)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCKS_UP_TO) and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
 def _init_worker(threads: int) -> None:
-    """Pool worker set-up: engine and BLAS threads, SIGINT ignored, SIGTERM unwinds."""
+    """Pool worker set-up: engine and BLAS threads, freed memory kept for the next file, SIGINT
+    ignored, SIGTERM unwinds."""
     os.environ.setdefault("CONVCLI_THREADS", str(threads))  # a user's own setting wins
     if "numpy" not in sys.modules:  # BLAS reads these when numpy loads it
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, str(threads))
+    _keep_freed_memory()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
 
