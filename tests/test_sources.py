@@ -888,3 +888,35 @@ def test_tiff_first_strip_undecodable_falls_back_then_fails_clearly(tmp_path):
         handle.write(b"\xff" * counts[0])
     with pytest.raises(ImageError, match=r"first\.tif: .*\(tifffile: cannot decode strip 0 \(rows 0-15\)"):
         open_source(path)
+
+
+def test_zarr_keeps_the_last_chunk_row_decoded(tmp_path, monkeypatch):
+    """Bands inside one chunk row decode it once: after the first band the chunk file is not read
+    again (mangling it changes nothing) until another chunk row has been read; over the byte limit
+    every band decodes its chunks."""
+    from convcli.pipeline import sources
+
+    path = str(tmp_path / "kept.zarr")
+    image = np.arange(40 * 12, dtype=np.float32).reshape(40, 12)
+    zarr.create_array(store=path, shape=image.shape, chunks=(20, 6), dtype="float32")[...] = image
+    chunk = os.path.join(path, "c", "0", "1")
+    stored = Path(chunk).read_bytes()
+
+    source = open_source(path)
+    np.testing.assert_array_equal(source.read_rows(0, 3)[..., 0], image[0:3])
+    with open(chunk, "wb") as handle:
+        handle.write(b"\0" * len(stored))
+    np.testing.assert_array_equal(source.read_rows(3, 19)[..., 0], image[3:19])  # the kept row
+    np.testing.assert_array_equal(source.read_rows(20, 23)[..., 0], image[20:23])  # the next row
+    with pytest.raises(ImageError, match=r"kept\.zarr: cannot decode chunk c/0/1"):
+        source.read_rows(5, 8)  # decoded again: the mangled bytes are read
+
+    monkeypatch.setattr(sources, "ZARR_KEPT_BYTES", 0)
+    with open(chunk, "wb") as handle:
+        handle.write(stored)
+    small = open_source(path)
+    np.testing.assert_array_equal(small.read_rows(0, 3)[..., 0], image[0:3])
+    with open(chunk, "wb") as handle:
+        handle.write(b"\0" * len(stored))
+    with pytest.raises(ImageError, match=r"kept\.zarr: cannot decode chunk c/0/1"):
+        small.read_rows(3, 6)

@@ -445,11 +445,17 @@ def _import_zarr() -> Any:
     return zarr
 
 
+ZARR_KEPT_BYTES = 256 * 2**20
+"""A zarr source keeps its last decoded chunk row (stored dtype) when it is at most this many bytes."""
+
+
 class ZarrSource(Source):
     """Rows of a zarr array ``(H, W)`` or ``(H, W, C)`` stored as a directory (format 3 or 2).
 
     Reads go through ``zarr.open_array(path, mode="r")`` one chunk row at a
-    time, so only the chunks the rows touch are decoded; a chunk that was
+    time, so only the chunks the rows touch are decoded; the last chunk row
+    decoded is kept (in the stored dtype, up to :data:`ZARR_KEPT_BYTES`), so
+    bands shorter than a chunk decode each chunk once. A chunk that was
     never written reads as the array's fill value. A chunk file that exists
     but cannot be decoded is an :class:`ImageError` naming its store key
     (``"in.zarr: cannot decode chunk c/3/0 (rows 6144-8191, columns
@@ -472,6 +478,8 @@ class ZarrSource(Source):
         channels = shape[2] if len(shape) == 3 else 1
         self.shape = (shape[0], shape[1], channels)
         self.chunk_rows = int(array.chunks[0])
+        self._row_bytes = shape[1] * channels * stored.itemsize
+        self._kept: tuple[int, np.ndarray] | None = None
         self.dtype = _float_dtype(stored)
         self.bit_depth = 32
         self.mode = "zarr"
@@ -489,6 +497,7 @@ class ZarrSource(Source):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_array"] = None
+        state["_kept"] = None
         return state
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
@@ -499,12 +508,38 @@ class ZarrSource(Source):
         step = self.chunk_rows
         for chunk_start in range(start // step * step, stop, step):
             first, last = max(start, chunk_start), min(stop, chunk_start + step)
-            try:
-                block = np.asarray(self._array[first:last])
-            except Exception as error:
-                raise self._chunk_error(first, last, error) from None
+            kept = self._kept_row(chunk_start)
+            if kept is not None:
+                block = kept[first - chunk_start:last - chunk_start]
+            else:
+                block = self._decode(first, last)
             out[first - start:last - start] = block.reshape(last - first, *self.shape[1:])
         return out
+
+    def _decode(self, first: int, last: int) -> np.ndarray:
+        try:
+            return np.asarray(self._array[first:last])
+        except Exception as error:
+            raise self._chunk_error(first, last, error) from None
+
+    def _kept_row(self, chunk_start: int) -> np.ndarray | None:
+        """The stored values of the chunk row starting at ``chunk_start``, decoded once and kept until
+        another chunk row is read; None when a chunk row is over :data:`ZARR_KEPT_BYTES`.
+
+        Bands are much shorter than chunks (59 rows of a 2048-row chunk for a
+        50000-wide Gaussian), so without it every band would decode its
+        whole chunk row again (35 times each).
+        """
+        kept = self._kept
+        if kept is not None and kept[0] == chunk_start:
+            return kept[1]
+        stop = min(self.shape[0], chunk_start + self.chunk_rows)
+        if self._row_bytes * (stop - chunk_start) > ZARR_KEPT_BYTES:
+            return None
+        self._kept = None  # the old row is freed before the new one is decoded
+        values = self._decode(chunk_start, stop)
+        self._kept = (chunk_start, values)
+        return values
 
     def _chunk_error(self, first: int, last: int, error: Exception) -> ImageError:
         """The error of rows ``first .. last − 1``, naming the stored chunk that fails to decode.
@@ -541,6 +576,7 @@ class ZarrSource(Source):
 
     def close(self) -> None:
         self._array = None
+        self._kept = None
 
 
 # ---------------------------------------------------------------------------
