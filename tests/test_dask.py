@@ -152,6 +152,45 @@ def test_chunked_matches_scipy_on_a_tiled_tiff(cluster, tmp_path):
     assert outcome.record["maps"][0]["min"] == pytest.approx(float(result.min()))
 
 
+def test_block_bounds_are_whole_chunk_rows():
+    from convcli.distributed import _block_bounds
+
+    cases = ((40000, 295, 2048), (200, 8, 64), (7, 3, 100), (5, 5, 1), (1000, 7, 1))
+    for out_rows, chunk_rows, target in cases:
+        bounds = _block_bounds(out_rows, chunk_rows, target)
+        assert bounds[0] == 0 and bounds[-1] == out_rows and bounds == sorted(set(bounds))
+        assert all(b % chunk_rows == 0 for b in bounds[:-1])  # no chunk is written by two blocks
+        n_chunk_rows = -(-out_rows // chunk_rows)
+        assert len(bounds) - 1 >= min(4, n_chunk_rows)
+        sizes = np.diff(bounds)[:-1]
+        assert all(size <= max(chunk_rows, target + chunk_rows) for size in sizes)
+    assert _block_bounds(40000, 295, 2048)[1] == 7 * 295  # about one input chunk row of 2048
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_blocks_of_several_chunk_rows_stream_bands_across_chunk_rows(tmp_path, transpose):
+    """Input chunk rows (32) span many output chunk rows (6) and bands (a few rows, not dividing 6):
+    each block streams its bands through whole chunk rows; the result equals the local run."""
+    rng = np.random.default_rng(21)
+    image = rng.standard_normal((150, 13)).astype(np.float32)
+    source = _write_zarr(tmp_path / "in.zarr", image, chunks=(32, 13))
+    geometry = dict(transpose=True, stride=2, padding=1) if transpose else \
+        dict(padding="same", border="reflect", dilation=2)
+    job = _job(rng.standard_normal((2, 3, 3)), **geometry)
+    _, local = _local(job, source, tmp_path)
+    task = Task(0, source, Destination(output=str(tmp_path / "out.zarr")))
+    record = render_chunked(job, task, scheduler="threads", chunks=(6, 5))
+    values = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")
+    assert values.chunks == (6, 5, 2)
+    if transpose:
+        np.testing.assert_allclose(values[...], local, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(values[...], local)
+    for entry, channel in zip(record["maps"], range(2)):
+        assert entry["min"] == pytest.approx(float(local[..., channel].min()))
+        assert entry["max"] == pytest.approx(float(local[..., channel].max()))
+
+
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])
 def test_local_dask_schedulers(tmp_path, scheduler):
     rng = np.random.default_rng(3)
