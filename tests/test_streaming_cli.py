@@ -335,3 +335,23 @@ def test_an_existing_zarr_output_is_replaced_with_force_never_written_into(tmp_p
     replaced = apply(SAMPLES / "camera.png", "-k", "sobel", "--reduce", "max", "-o", target, "--force")
     assert replaced.exit_code == 0, replaced.stderr
     assert sorted(p.name for p in target.iterdir()) == ["c", "zarr.json"]
+
+
+def test_format_zarr_option(tmp_path):
+    """-f zarr / --format zarr writes the float maps as a zarr array, whatever the -o name; the values
+    are those of -f npy; zarr cannot go to stdout."""
+    zarr = pytest.importorskip("zarr")
+    source = tmp_path / "a.npy"
+    np.save(source, np.random.default_rng(4).random((30, 20)).astype(np.float32))
+    assert apply(source, "-k", "sobel", "-f", "npy", "-o", tmp_path / "ref.npy").exit_code == 0
+    reference = np.load(tmp_path / "ref.npy")
+    result = apply(source, "-k", "sobel", "-f", "zarr", "-o", f"{tmp_path / 'out'}/")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out" / "a.sobel.zarr"), mode="r")[...],
+                                  reference)
+    result = apply(source, "-k", "sobel", "--format", "zarr", "-o", tmp_path / "plain")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "plain"), mode="r")[...], reference)
+    result = apply(source, "-k", "sobel", "-f", "zarr", "-o", "-")
+    assert result.exit_code == 1 and "cannot go to standard output" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
