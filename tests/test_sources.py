@@ -901,6 +901,9 @@ def test_zarr_keeps_the_last_chunk_row_decoded(tmp_path, monkeypatch):
     zarr.create_array(store=path, shape=image.shape, chunks=(20, 6), dtype="float32")[...] = image
     chunk = os.path.join(path, "c", "0", "1")
     stored = Path(chunk).read_bytes()
+    with monkeypatch.context() as patch:
+        patch.setattr(sources, "_ZARR_DECODE_BYTES", 1)  # a kept row decoded one chunk at a time
+        np.testing.assert_array_equal(open_source(path).read_rows(17, 40)[..., 0], image[17:40])
 
     source = open_source(path)
     np.testing.assert_array_equal(source.read_rows(0, 3)[..., 0], image[0:3])

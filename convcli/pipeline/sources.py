@@ -447,6 +447,7 @@ def _import_zarr() -> Any:
 
 ZARR_KEPT_BYTES = 256 * 2**20
 """A zarr source keeps its last decoded chunk row (stored dtype) when it is at most this many bytes."""
+_ZARR_DECODE_BYTES = 16 * 2**20  # a kept chunk row is decoded this many bytes of chunks at a time
 
 
 class ZarrSource(Source):
@@ -516,9 +517,9 @@ class ZarrSource(Source):
             out[first - start:last - start] = block.reshape(last - first, *self.shape[1:])
         return out
 
-    def _decode(self, first: int, last: int) -> np.ndarray:
+    def _decode(self, first: int, last: int, columns: slice = slice(None)) -> np.ndarray:
         try:
-            return np.asarray(self._array[first:last])
+            return np.asarray(self._array[first:last, columns])
         except Exception as error:
             raise self._chunk_error(first, last, error) from None
 
@@ -537,7 +538,13 @@ class ZarrSource(Source):
         if self._row_bytes * (stop - chunk_start) > ZARR_KEPT_BYTES:
             return None
         self._kept = None  # the old row is freed before the new one is decoded
-        values = self._decode(chunk_start, stop)
+        array = self._array
+        values = np.empty((stop - chunk_start, *array.shape[1:]), dtype=array.dtype)
+        # a few chunks at a time: zarr's decode buffers stay small beside the kept row
+        chunk_bytes = max(1, self._row_bytes * (stop - chunk_start) // self.shape[1] * int(array.chunks[1]))
+        width = int(array.chunks[1]) * max(1, _ZARR_DECODE_BYTES // chunk_bytes)
+        for left in range(0, self.shape[1], width):
+            values[:, left:left + width] = self._decode(chunk_start, stop, slice(left, left + width))
         self._kept = (chunk_start, values)
         return values
 
