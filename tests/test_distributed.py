@@ -158,6 +158,38 @@ def test_workers_reuse_freed_memory_across_files(tmp_path):
     assert faults["user's own"] >= huge_pages, faults  # glibc's default: mmap'd afresh, faulted again
 
 
+def test_workers_leave_without_interpreter_teardown(tmp_path):
+    """A worker sent home by the pool exits at once (os._exit after flushing): an object that would be
+    finalised in the interpreter's teardown never is; what the worker printed still arrives."""
+    script = textwrap.dedent("""
+        import multiprocessing, os, sys
+        from concurrent.futures import ProcessPoolExecutor
+        from convcli import distributed
+
+        class Marker:
+            def __init__(self, path):
+                self.path = path
+            def __del__(self, os=os):
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY))
+
+        def task(path):
+            globals()["probe"] = Marker(path)  # freed only by a full teardown
+            print("printed by the worker", end="", flush=False)
+            return 1
+
+        if __name__ == "__main__":
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=distributed._init_worker, initargs=(1,)) as pool:
+                assert pool.submit(task, sys.argv[1]).result() == 1
+    """)
+    (tmp_path / "probe.py").write_text(script)
+    marker = tmp_path / "finalised"
+    result = subprocess.run([sys.executable, str(tmp_path / "probe.py"), str(marker)], capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120, check=True)
+    assert result.stdout == "printed by the worker"
+    assert not marker.exists()
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()
