@@ -923,3 +923,30 @@ def test_zarr_keeps_the_last_chunk_row_decoded(tmp_path, monkeypatch):
         handle.write(b"\0" * len(stored))
     with pytest.raises(ImageError, match=r"kept\.zarr: cannot decode chunk c/0/1"):
         small.read_rows(3, 6)
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="resets the peak RSS through /proc")
+def test_zarr_kept_row_is_freed_before_the_next_is_decoded(tmp_path):
+    """A window across two chunk rows: the old kept row (32 MB) is gone before the next is decoded,
+    so the peak does not grow by a second chunk row (measured: 0 MiB; 56 MiB when both were alive)."""
+    path = str(tmp_path / "wide.zarr")
+    rows, cols = 2048, 16384
+    array = zarr.create_array(store=path, shape=(2 * rows, cols), chunks=(rows, 4096), dtype="uint8")
+    texture = np.random.default_rng(5).integers(0, 255, (rows, cols), dtype=np.uint8)
+    array[:rows], array[rows:] = texture, texture[::-1]
+    del texture
+    source = open_source(path)
+    source.read_rows(0, 10)  # chunk row 0 kept
+
+    def kib(field):
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field))
+
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # peak RSS := current RSS
+    before = kib("VmRSS:")
+    band = source.read_rows(rows - 5, rows + 5)  # row 0's end, then row 1
+    growth = (kib("VmHWM:") - before) * 1024
+    assert band.shape == (10, cols, 1)
+    assert growth < 0.75 * rows * cols, f"peak grew {growth / 2**20:.0f} MiB for a 32 MiB row"

@@ -515,6 +515,7 @@ class ZarrSource(Source):
             else:
                 block = self._decode(first, last)
             out[first - start:last - start] = block.reshape(last - first, *self.shape[1:])
+            kept = block = None  # the next chunk row is decoded without this one alive
         return out
 
     def _decode(self, first: int, last: int, columns: slice = slice(None)) -> np.ndarray:
@@ -537,7 +538,7 @@ class ZarrSource(Source):
         stop = min(self.shape[0], chunk_start + self.chunk_rows)
         if self._row_bytes * (stop - chunk_start) > ZARR_KEPT_BYTES:
             return None
-        self._kept = None  # the old row is freed before the new one is decoded
+        kept = self._kept = None  # the old row is freed before the new one is decoded
         array = self._array
         values = np.empty((stop - chunk_start, *array.shape[1:]), dtype=array.dtype)
         # a few chunks at a time: zarr's decode buffers stay small beside the kept row
