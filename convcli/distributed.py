@@ -773,6 +773,8 @@ def render_chunked(job: Any, task: Task, *, scheduler: str = "threads", client: 
                     raise
             else:
                 ranges = dask.compute(ranges, scheduler=scheduler)[0]
+        except ConvcliError as exc:  # a block's input (a corrupt chunk, …): the message as a local run's
+            raise _error_as_given(exc, task) from None
         except OSError as exc:  # a block's write (disk full, permissions): one line, nothing left
             reason = (exc.strerror or str(exc)).lower()
             raise OutputError(f"{target}: {reason}; nothing was written") from None

@@ -365,13 +365,17 @@ def test_cli_chunked_zarr_on_the_cluster_equals_local(cluster, tmp_path, method,
 
 
 def _corrupt_zarr(path):
-    """A (48, 40) float32 zarr in 16×16 chunks whose chunk c/1/2 holds garbage; c/2/0 never written."""
-    array = zarr.create_array(store=str(path), shape=(48, 40), chunks=(16, 16), dtype="float32",
+    """A (320, 40) float32 zarr in 16×16 chunks whose chunk c/18/2 holds garbage; c/19/0 never written.
+
+    The corrupt chunk lies below row 256, so the client's look at the first
+    rows (is the image in [0, 1]?) does not meet it: a Dask worker does.
+    """
+    array = zarr.create_array(store=str(path), shape=(320, 40), chunks=(16, 16), dtype="float32",
                               zarr_format=3)
-    array[:32] = np.arange(32 * 40, dtype=np.float32).reshape(32, 40)
-    array[32:, 16:] = 1.0
-    assert not (path / "c" / "2" / "0").exists()
-    chunk = path / "c" / "1" / "2"
+    array[:304] = np.arange(304 * 40, dtype=np.float32).reshape(304, 40)
+    array[304:, 16:] = 1.0
+    assert not (path / "c" / "19" / "0").exists()
+    chunk = path / "c" / "18" / "2"
     chunk.write_bytes(bytes(reversed(chunk.read_bytes())))  # same length, no longer a zstd frame
 
 
@@ -383,7 +387,8 @@ def test_cli_corrupt_chunk_is_named_and_nothing_is_written(cluster, tmp_path, sc
                   cwd=tmp_path)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
-    assert line.startswith("convcli: error: in.zarr: cannot decode chunk c/1/2 (rows 16-31, columns 32-39): ")
+    expected = "convcli: error: in.zarr: cannot decode chunk c/18/2 (rows 288-303, columns 32-39): "
+    assert line.startswith(expected) and "nothing was written" not in line
     assert os.listdir(tmp_path) == ["in.zarr"]
 
 
