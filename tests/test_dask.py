@@ -152,6 +152,45 @@ def test_chunked_matches_scipy_on_a_tiled_tiff(cluster, tmp_path):
     assert outcome.record["maps"][0]["min"] == pytest.approx(float(result.min()))
 
 
+def test_block_bounds_are_whole_chunk_rows():
+    from convcli.distributed import _block_bounds
+
+    cases = ((40000, 295, 2048), (200, 8, 64), (7, 3, 100), (5, 5, 1), (1000, 7, 1))
+    for out_rows, chunk_rows, target in cases:
+        bounds = _block_bounds(out_rows, chunk_rows, target)
+        assert bounds[0] == 0 and bounds[-1] == out_rows and bounds == sorted(set(bounds))
+        assert all(b % chunk_rows == 0 for b in bounds[:-1])  # no chunk is written by two blocks
+        n_chunk_rows = -(-out_rows // chunk_rows)
+        assert len(bounds) - 1 >= min(4, n_chunk_rows)
+        sizes = np.diff(bounds)[:-1]
+        assert all(size <= max(chunk_rows, target + chunk_rows) for size in sizes)
+    assert _block_bounds(40000, 295, 2048)[1] == 7 * 295  # about one input chunk row of 2048
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_blocks_of_several_chunk_rows_stream_bands_across_chunk_rows(tmp_path, transpose):
+    """Input chunk rows (32) span many output chunk rows (6) and bands (a few rows, not dividing 6):
+    each block streams its bands through whole chunk rows; the result equals the local run."""
+    rng = np.random.default_rng(21)
+    image = rng.standard_normal((150, 13)).astype(np.float32)
+    source = _write_zarr(tmp_path / "in.zarr", image, chunks=(32, 13))
+    geometry = dict(transpose=True, stride=2, padding=1) if transpose else \
+        dict(padding="same", border="reflect", dilation=2)
+    job = _job(rng.standard_normal((2, 3, 3)), **geometry)
+    _, local = _local(job, source, tmp_path)
+    task = Task(0, source, Destination(output=str(tmp_path / "out.zarr")))
+    record = render_chunked(job, task, scheduler="threads", chunks=(6, 5))
+    values = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")
+    assert values.chunks == (6, 5, 2)
+    if transpose:
+        np.testing.assert_allclose(values[...], local, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(values[...], local)
+    for entry, channel in zip(record["maps"], range(2)):
+        assert entry["min"] == pytest.approx(float(local[..., channel].min()))
+        assert entry["max"] == pytest.approx(float(local[..., channel].max()))
+
+
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])
 def test_local_dask_schedulers(tmp_path, scheduler):
     rng = np.random.default_rng(3)
@@ -323,6 +362,45 @@ def test_cli_chunked_zarr_on_the_cluster_equals_local(cluster, tmp_path, method,
     if chunks:
         assert values.chunks == (5, 7, 3)
     np.testing.assert_array_equal(values[...], zarr.open_array(str(tmp_path / "local.zarr"), mode="r")[...])
+
+
+def _corrupt_zarr(path):
+    """A (320, 40) float32 zarr in 16×16 chunks whose chunk c/18/2 holds garbage; c/19/0 never written.
+
+    The corrupt chunk lies below row 256, so the client's look at the first
+    rows (is the image in [0, 1]?) does not meet it: a Dask worker does.
+    """
+    array = zarr.create_array(store=str(path), shape=(320, 40), chunks=(16, 16), dtype="float32",
+                              zarr_format=3)
+    array[:304] = np.arange(304 * 40, dtype=np.float32).reshape(304, 40)
+    array[304:, 16:] = 1.0
+    assert not (path / "c" / "19" / "0").exists()
+    chunk = path / "c" / "18" / "2"
+    chunk.write_bytes(bytes(reversed(chunk.read_bytes())))  # same length, no longer a zstd frame
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes", "cluster"])
+def test_cli_corrupt_chunk_is_named_and_nothing_is_written(cluster, tmp_path, scheduler):
+    _corrupt_zarr(tmp_path / "in.zarr")
+    address = cluster.scheduler_address if scheduler == "cluster" else scheduler
+    result = _cli("in.zarr", "-k", "box", "-o", "out.zarr", "--scheduler", address, "--chunks", "8",
+                  cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    expected = "convcli: error: in.zarr: cannot decode chunk c/18/2 (rows 288-303, columns 32-39): "
+    assert line.startswith(expected) and "nothing was written" not in line
+    assert os.listdir(tmp_path) == ["in.zarr"]
+
+
+def test_cli_unwritten_chunk_is_the_fill_value_on_dask(tmp_path):
+    array = zarr.create_array(store=str(tmp_path / "in.zarr"), shape=(20, 12), chunks=(5, 6),
+                              dtype="float32", fill_value=3.0, zarr_format=3)
+    array[:5] = 1.0
+    result = _cli("in.zarr", "-k", "box:size=1", "-o", "out.zarr", "--scheduler", "threads", "--chunks", "4",
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = np.concatenate([np.ones((5, 12)), np.full((15, 12), 3.0)])
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[..., 0], expected)
 
 
 def test_cli_unreachable_scheduler(tmp_path):

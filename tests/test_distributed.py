@@ -121,6 +121,75 @@ def test_workers_get_their_share_of_threads(tmp_path):
     assert result.stdout.split() == ["1", "1"]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_workers_reuse_freed_memory_across_files(tmp_path):
+    """A second file's buffers reuse the first one's pages in a pool worker: touching 64 MB again costs
+    (almost) no page faults; with a user's own MALLOC_* setting the allocator is left alone."""
+    script = textwrap.dedent("""
+        import os, resource, sys
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+        import numpy as np
+        from convcli import distributed
+
+        def faults_of_second_file():
+            for attempt in range(2):
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                buffer = np.empty(64 * 2**20, np.uint8)
+                buffer.fill(1)
+                del buffer
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+        if __name__ == "__main__":
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=distributed._init_worker, initargs=(1,)) as pool:
+                print(pool.submit(faults_of_second_file).result())
+    """)
+    (tmp_path / "probe.py").write_text(script)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("MALLOC_") and key != "GLIBC_TUNABLES"}
+    faults = {}
+    for name, extra in (("kept", {}), ("user's own", {"MALLOC_TRIM_THRESHOLD_": "131072"})):
+        result = subprocess.run([sys.executable, str(tmp_path / "probe.py")], capture_output=True, text=True,
+                                env=dict(env, PYTHONPATH=str(ROOT), **extra), timeout=120, check=True)
+        faults[name] = int(result.stdout)
+    huge_pages = 64 * 2**20 // (2 * 2**20)  # numpy asks for transparent huge pages: ≥ 1 fault per 2 MB
+    assert faults["kept"] <= 4, faults  # reused: no new pages
+    assert faults["user's own"] >= huge_pages, faults  # glibc's default: mmap'd afresh, faulted again
+
+
+def test_workers_leave_without_interpreter_teardown(tmp_path):
+    """A worker sent home by the pool exits at once (os._exit after flushing): an object that would be
+    finalised in the interpreter's teardown never is; what the worker printed still arrives."""
+    script = textwrap.dedent("""
+        import multiprocessing, os, sys
+        from concurrent.futures import ProcessPoolExecutor
+        from convcli import distributed
+
+        class Marker:
+            def __init__(self, path):
+                self.path = path
+            def __del__(self, os=os):
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY))
+
+        def task(path):
+            globals()["probe"] = Marker(path)  # freed only by a full teardown
+            print("printed by the worker", end="", flush=False)
+            return 1
+
+        if __name__ == "__main__":
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=distributed._init_worker, initargs=(1,)) as pool:
+                assert pool.submit(task, sys.argv[1]).result() == 1
+    """)
+    (tmp_path / "probe.py").write_text(script)
+    marker = tmp_path / "finalised"
+    result = subprocess.run([sys.executable, str(tmp_path / "probe.py"), str(marker)], capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120, check=True)
+    assert result.stdout == "printed by the worker"
+    assert not marker.exists()
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import sys
 import types
 from pathlib import Path
@@ -646,7 +647,7 @@ def test_zarr_missing_chunk_is_fill_value(tmp_path):
     assert (rows[2:12] == -7.0).all()
 
 
-def test_zarr_corrupt_chunk_names_rows(tmp_path):
+def test_zarr_corrupt_chunk_names_key_and_rows(tmp_path):
     path = str(tmp_path / "corrupt.zarr")
     array = zarr.create_array(store=path, shape=(20, 10), chunks=(5, 10), dtype="float32")
     array[:] = np.arange(200, dtype=np.float32).reshape(20, 10)
@@ -656,8 +657,31 @@ def test_zarr_corrupt_chunk_names_rows(tmp_path):
         handle.write(b"not a zstd frame at all")
     source = open_source(path)
     np.testing.assert_array_equal(source.read_rows(0, 10)[:, :, 0], np.asarray(array[0:10]))
-    with pytest.raises(ImageError, match=r"corrupt\.zarr: cannot decode chunk row 2 \(rows 10-14\)"):
+    with pytest.raises(ImageError, match=r"corrupt\.zarr: cannot decode chunk c/2/0 \(rows 10-14, "
+                                         r"columns 0-9\)"):
         source.read_rows(8, 20)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zarr_corrupt_chunk_is_named_by_its_key(tmp_path, zarr_format):
+    """Of a (H, W, C) array chunked in rows, columns and channels, the one chunk whose bytes are
+    garbage is named by its store key; its neighbours in the chunk row read as stored."""
+    path = str(tmp_path / "multi.zarr")
+    image = np.arange(30 * 25 * 4, dtype=np.float32).reshape(30, 25, 4)
+    array = zarr.create_array(store=path, shape=image.shape, chunks=(10, 10, 2), dtype="float32",
+                              zarr_format=zarr_format)
+    array[...] = image
+    key = "c/1/2/1" if zarr_format == 3 else "1.2.1"
+    chunk = os.path.join(path, *key.split("/"))
+    assert os.path.isfile(chunk)
+    with open(chunk, "r+b") as handle:  # the stored bytes, mangled: no longer a valid frame
+        handle.write(b"\xff" * 16)
+    source = open_source(path)
+    np.testing.assert_array_equal(source.read_rows(0, 10), image[:10])
+    np.testing.assert_array_equal(source.read_rows(20, 30), image[20:])
+    with pytest.raises(ImageError, match=rf"^[^\n]*multi\.zarr: cannot decode chunk {re.escape(key)} "
+                                         r"\(rows 10-19, columns 20-24\): [^\n]+$"):
+        source.read_rows(5, 15)
 
 
 def test_zarr_group_and_plain_directory(tmp_path):
@@ -864,3 +888,65 @@ def test_tiff_first_strip_undecodable_falls_back_then_fails_clearly(tmp_path):
         handle.write(b"\xff" * counts[0])
     with pytest.raises(ImageError, match=r"first\.tif: .*\(tifffile: cannot decode strip 0 \(rows 0-15\)"):
         open_source(path)
+
+
+def test_zarr_keeps_the_last_chunk_row_decoded(tmp_path, monkeypatch):
+    """Bands inside one chunk row decode it once: after the first band the chunk file is not read
+    again (mangling it changes nothing) until another chunk row has been read; over the byte limit
+    every band decodes its chunks."""
+    from convcli.pipeline import sources
+
+    path = str(tmp_path / "kept.zarr")
+    image = np.arange(40 * 12, dtype=np.float32).reshape(40, 12)
+    zarr.create_array(store=path, shape=image.shape, chunks=(20, 6), dtype="float32")[...] = image
+    chunk = os.path.join(path, "c", "0", "1")
+    stored = Path(chunk).read_bytes()
+    with monkeypatch.context() as patch:
+        patch.setattr(sources, "_ZARR_DECODE_BYTES", 1)  # a kept row decoded one chunk at a time
+        np.testing.assert_array_equal(open_source(path).read_rows(17, 40)[..., 0], image[17:40])
+
+    source = open_source(path)
+    np.testing.assert_array_equal(source.read_rows(0, 3)[..., 0], image[0:3])
+    with open(chunk, "wb") as handle:
+        handle.write(b"\0" * len(stored))
+    np.testing.assert_array_equal(source.read_rows(3, 19)[..., 0], image[3:19])  # the kept row
+    np.testing.assert_array_equal(source.read_rows(20, 23)[..., 0], image[20:23])  # the next row
+    with pytest.raises(ImageError, match=r"kept\.zarr: cannot decode chunk c/0/1"):
+        source.read_rows(5, 8)  # decoded again: the mangled bytes are read
+
+    monkeypatch.setattr(sources, "ZARR_KEPT_BYTES", 0)
+    with open(chunk, "wb") as handle:
+        handle.write(stored)
+    small = open_source(path)
+    np.testing.assert_array_equal(small.read_rows(0, 3)[..., 0], image[0:3])
+    with open(chunk, "wb") as handle:
+        handle.write(b"\0" * len(stored))
+    with pytest.raises(ImageError, match=r"kept\.zarr: cannot decode chunk c/0/1"):
+        small.read_rows(3, 6)
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="resets the peak RSS through /proc")
+def test_zarr_kept_row_is_freed_before_the_next_is_decoded(tmp_path):
+    """A window across two chunk rows: the old kept row (32 MB) is gone before the next is decoded,
+    so the peak does not grow by a second chunk row (measured: 0 MiB; 56 MiB when both were alive)."""
+    path = str(tmp_path / "wide.zarr")
+    rows, cols = 2048, 16384
+    array = zarr.create_array(store=path, shape=(2 * rows, cols), chunks=(rows, 4096), dtype="uint8")
+    texture = np.random.default_rng(5).integers(0, 255, (rows, cols), dtype=np.uint8)
+    array[:rows], array[rows:] = texture, texture[::-1]
+    del texture
+    source = open_source(path)
+    source.read_rows(0, 10)  # chunk row 0 kept
+
+    def kib(field):
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field))
+
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # peak RSS := current RSS
+    before = kib("VmRSS:")
+    band = source.read_rows(rows - 5, rows + 5)  # row 0's end, then row 1
+    growth = (kib("VmHWM:") - before) * 1024
+    assert band.shape == (10, cols, 1)
+    assert growth < 0.75 * rows * cols, f"peak grew {growth / 2**20:.0f} MiB for a 32 MiB row"

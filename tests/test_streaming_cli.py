@@ -213,17 +213,32 @@ def test_npy_shorter_than_its_header(tmp_path):
     assert not (tmp_path / "o.npy").exists()
 
 
-def test_corrupt_zarr_chunk_names_the_rows(tmp_path):
+@pytest.mark.parametrize("output", ["o.npy", "o.zarr"])
+def test_corrupt_zarr_chunk_names_the_chunk(tmp_path, output):
     zarr = pytest.importorskip("zarr")
     source = tmp_path / "bad.zarr"
-    array = zarr.create_array(str(source), shape=(64, 32), chunks=(16, 32), dtype="float32")
-    array[...] = np.ones((64, 32), np.float32)
-    chunk = next(p for p in (source / "c").rglob("*") if p.is_file())
-    chunk.write_bytes(b"not a chunk")
-    result = apply(source, "-k", "box", "-o", tmp_path / "o.npy")
-    assert result.exit_code == 1 and "bad.zarr" in result.stderr
-    assert len(result.stderr.splitlines()) == 1
-    assert not (tmp_path / "o.npy").exists()
+    array = zarr.create_array(str(source), shape=(64, 32), chunks=(16, 16), dtype="float32")
+    array[...] = np.arange(64 * 32, dtype=np.float32).reshape(64, 32)
+    chunk = source / "c" / "2" / "1"
+    chunk.write_bytes(b"\0" * len(chunk.read_bytes()))  # the chunk exists; its bytes are not zstd
+    result = apply(source, "-k", "box", "-o", tmp_path / output)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    expected = f"convcli: error: {source}: cannot decode chunk c/2/1 (rows 32-47, columns 16-31): "
+    assert line.startswith(expected)
+    assert sorted(os.listdir(tmp_path)) == ["bad.zarr"]
+
+
+def test_unwritten_zarr_chunk_is_the_fill_value(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    source = tmp_path / "sparse.zarr"
+    array = zarr.create_array(str(source), shape=(32, 32), chunks=(16, 16), dtype="float32", fill_value=2.0)
+    array[:16] = 1.0  # chunks c/1/* never written
+    assert not (source / "c" / "1").exists()
+    result = apply(source, "-k", "box:size=1", "-o", tmp_path / "o.npy")
+    assert result.exit_code == 0, result.stderr
+    expected = np.concatenate([np.ones((16, 32)), np.full((16, 32), 2.0)])
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy")[..., 0], expected)
 
 
 def test_disk_full_mid_stream_leaves_nothing(monkeypatch, tmp_path, photo):
@@ -320,3 +335,23 @@ def test_an_existing_zarr_output_is_replaced_with_force_never_written_into(tmp_p
     replaced = apply(SAMPLES / "camera.png", "-k", "sobel", "--reduce", "max", "-o", target, "--force")
     assert replaced.exit_code == 0, replaced.stderr
     assert sorted(p.name for p in target.iterdir()) == ["c", "zarr.json"]
+
+
+def test_format_zarr_option(tmp_path):
+    """-f zarr / --format zarr writes the float maps as a zarr array, whatever the -o name; the values
+    are those of -f npy; zarr cannot go to stdout."""
+    zarr = pytest.importorskip("zarr")
+    source = tmp_path / "a.npy"
+    np.save(source, np.random.default_rng(4).random((30, 20)).astype(np.float32))
+    assert apply(source, "-k", "sobel", "-f", "npy", "-o", tmp_path / "ref.npy").exit_code == 0
+    reference = np.load(tmp_path / "ref.npy")
+    result = apply(source, "-k", "sobel", "-f", "zarr", "-o", f"{tmp_path / 'out'}/")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out" / "a.sobel.zarr"), mode="r")[...],
+                                  reference)
+    result = apply(source, "-k", "sobel", "--format", "zarr", "-o", tmp_path / "plain")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "plain"), mode="r")[...], reference)
+    result = apply(source, "-k", "sobel", "-f", "zarr", "-o", "-")
+    assert result.exit_code == 1 and "cannot go to standard output" in result.stderr
+    assert len(result.stderr.splitlines()) == 1

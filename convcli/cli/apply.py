@@ -57,6 +57,7 @@ class Format(StrEnum):
     webp = "webp"
     npy = "npy"
     npz = "npz"
+    zarr = "zarr"
 
 
 class Activation(StrEnum):
@@ -310,7 +311,8 @@ def apply(
     ),
     out_format: Format | None = typer.Option(
         None, "-f", "--format",
-        help="png | tiff | jpeg | webp | npy (exact float32 (H',W',N)) | npz (one array per map).  "
+        help="png | tiff | jpeg | webp | npy (exact float32 (H',W',N)) | npz (one array per map) | zarr "
+        "(like npy, a zarr v3 directory).  "
         "[default: "
         "from the -o suffix, else png; npy for .npy input]",
     ),

@@ -46,6 +46,7 @@ or chunk and its rows: ``"a.tif: cannot decode strip 12 (rows 384-415): …"``.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import threading
@@ -99,6 +100,10 @@ def _stem(name: str) -> str:
 
 def _rows_text(first: int, last: int) -> str:
     return f"row {first}" if first == last else f"rows {first}-{last}"
+
+
+def _columns_text(first: int, last: int) -> str:
+    return f"column {first}" if first == last else f"columns {first}-{last}"
 
 
 # ---------------------------------------------------------------------------
@@ -440,12 +445,22 @@ def _import_zarr() -> Any:
     return zarr
 
 
+ZARR_KEPT_BYTES = 256 * 2**20
+"""A zarr source keeps its last decoded chunk row (stored dtype) when it is at most this many bytes."""
+_ZARR_DECODE_BYTES = 16 * 2**20  # a kept chunk row is decoded this many bytes of chunks at a time
+
+
 class ZarrSource(Source):
     """Rows of a zarr array ``(H, W)`` or ``(H, W, C)`` stored as a directory (format 3 or 2).
 
     Reads go through ``zarr.open_array(path, mode="r")`` one chunk row at a
-    time, so only the chunks the rows touch are decoded; a chunk that was
-    never written reads as the array's fill value. Values come back as
+    time, so only the chunks the rows touch are decoded; the last chunk row
+    decoded is kept (in the stored dtype, up to :data:`ZARR_KEPT_BYTES`), so
+    bands shorter than a chunk decode each chunk once. A chunk that was
+    never written reads as the array's fill value. A chunk file that exists
+    but cannot be decoded is an :class:`ImageError` naming its store key
+    (``"in.zarr: cannot decode chunk c/3/0 (rows 6144-8191, columns
+    0-2047): …"``). Values come back as
     float32 (float64 stays), mode ``"zarr"``, bit depth 32, channels
     ``c0, c1, …``.
     """
@@ -464,6 +479,8 @@ class ZarrSource(Source):
         channels = shape[2] if len(shape) == 3 else 1
         self.shape = (shape[0], shape[1], channels)
         self.chunk_rows = int(array.chunks[0])
+        self._row_bytes = shape[1] * channels * stored.itemsize
+        self._kept: tuple[int, np.ndarray] | None = None
         self.dtype = _float_dtype(stored)
         self.bit_depth = 32
         self.mode = "zarr"
@@ -481,6 +498,7 @@ class ZarrSource(Source):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_array"] = None
+        state["_kept"] = None
         return state
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
@@ -491,16 +509,82 @@ class ZarrSource(Source):
         step = self.chunk_rows
         for chunk_start in range(start // step * step, stop, step):
             first, last = max(start, chunk_start), min(stop, chunk_start + step)
-            try:
-                block = np.asarray(self._array[first:last])
-            except Exception as error:
-                raise ImageError(f"{self.name}: cannot decode chunk row {chunk_start // step} "
-                                 f"({_rows_text(first, last - 1)}): {error}") from None
+            kept = self._kept_row(chunk_start)
+            if kept is not None:
+                block = kept[first - chunk_start:last - chunk_start]
+            else:
+                block = self._decode(first, last)
             out[first - start:last - start] = block.reshape(last - first, *self.shape[1:])
+            kept = block = None  # the next chunk row is decoded without this one alive
         return out
+
+    def _decode(self, first: int, last: int, columns: slice = slice(None)) -> np.ndarray:
+        try:
+            return np.asarray(self._array[first:last, columns])
+        except Exception as error:
+            raise self._chunk_error(first, last, error) from None
+
+    def _kept_row(self, chunk_start: int) -> np.ndarray | None:
+        """The stored values of the chunk row starting at ``chunk_start``, decoded once and kept until
+        another chunk row is read; None when a chunk row is over :data:`ZARR_KEPT_BYTES`.
+
+        Bands are much shorter than chunks (59 rows of a 2048-row chunk for a
+        50000-wide Gaussian), so without it every band would decode its
+        whole chunk row again (35 times each).
+        """
+        kept = self._kept
+        if kept is not None and kept[0] == chunk_start:
+            return kept[1]
+        stop = min(self.shape[0], chunk_start + self.chunk_rows)
+        if self._row_bytes * (stop - chunk_start) > ZARR_KEPT_BYTES:
+            return None
+        kept = self._kept = None  # the old row is freed before the new one is decoded
+        array = self._array
+        values = np.empty((stop - chunk_start, *array.shape[1:]), dtype=array.dtype)
+        # a few chunks at a time: zarr's decode buffers stay small beside the kept row
+        chunk_bytes = max(1, self._row_bytes * (stop - chunk_start) // self.shape[1] * int(array.chunks[1]))
+        width = int(array.chunks[1]) * max(1, _ZARR_DECODE_BYTES // chunk_bytes)
+        for left in range(0, self.shape[1], width):
+            values[:, left:left + width] = self._decode(chunk_start, stop, slice(left, left + width))
+        self._kept = (chunk_start, values)
+        return values
+
+    def _chunk_error(self, first: int, last: int, error: Exception) -> ImageError:
+        """The error of rows ``first .. last − 1``, naming the stored chunk that fails to decode.
+
+        The chunks (shards, for a sharded array) of those rows are read one
+        by one; the first that fails is named by its store key, e.g.
+        ``c/3/0`` (format 3) or ``3.0`` (format 2), with its rows and
+        columns: ``"in.zarr: cannot decode chunk c/3/0 (rows 6144-8191,
+        columns 0-2047): …"``. When no single chunk fails alone, the rows are named.
+        """
+        array = self._array
+        try:
+            grid = tuple(int(size) for size in (getattr(array, "shards", None) or array.chunks))
+            encode = array.metadata.encode_chunk_key
+        except Exception:  # not a zarr-python 3 array: name the rows only
+            grid = ()
+        if grid:
+            index = first // grid[0]
+            rows = slice(index * grid[0], min(self.shape[0], (index + 1) * grid[0]))
+            # every chunk of this chunk row: (column chunks) × (channel chunks of a 3-d array)
+            spans = [range(0, size, step) for size, step in zip(array.shape[1:], grid[1:])]
+            for starts in itertools.product(*spans):
+                region = (rows, *(slice(at, min(size, at + step))
+                                  for at, size, step in zip(starts, array.shape[1:], grid[1:])))
+                try:
+                    array[region]
+                except Exception as failure:
+                    coords = (index, *(at // step for at, step in zip(starts, grid[1:])))
+                    where = (f"{_rows_text(rows.start, rows.stop - 1)}, "
+                             f"{_columns_text(region[1].start, region[1].stop - 1)}")
+                    return ImageError(f"{self.name}: cannot decode chunk {encode(coords)} ({where}): "
+                                      f"{failure}")
+        return ImageError(f"{self.name}: cannot decode the chunks of {_rows_text(first, last - 1)}: {error}")
 
     def close(self) -> None:
         self._array = None
+        self._kept = None
 
 
 # ---------------------------------------------------------------------------
