@@ -629,8 +629,29 @@ def _block_bounds(out_rows: int, chunk_rows: int, target_rows: int, min_blocks: 
     return [*range(0, out_rows, step), out_rows]
 
 
+def _engine_threads_as_dask_worker() -> None:
+    """On a ``dask.distributed`` worker, size the engine's thread pool to the worker's ``nthreads``.
+
+    Dask gives each worker a thread budget (``--nthreads``); the engines
+    would otherwise start one thread per core in every worker process (two
+    workers × two threads on two cores). ``CONVCLI_THREADS``, when set, wins;
+    the pool is created at the first band, so the first block decides.
+    """
+    if os.environ.get("CONVCLI_THREADS"):
+        return
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not on a distributed worker
+        return
+    threads = getattr(worker, "nthreads", None)
+    if isinstance(threads, int) and threads > 0:
+        os.environ["CONVCLI_THREADS"] = str(threads)
+
+
 def _stream_block(job: Any, path: str, destination: Any, array: Any, bounds: Sequence[int], band_rows: int,
-                  align: int, block_info: dict | None = None) -> Any:
+                  align: int, float_unit: bool, block_info: dict | None = None) -> Any:
     """Output rows ``bounds[i] .. bounds[i+1] − 1`` (block ``i``) streamed into ``array``.
 
     The source is opened here from its path; the rows are rendered band by
@@ -653,6 +674,7 @@ def _stream_block(job: Any, path: str, destination: Any, array: Any, bounds: Seq
     from convcli.pipeline.bands import Rows, split_rows
     from convcli.pipeline.sources import open_source
 
+    _engine_threads_as_dask_worker()
     index = block_info[None]["chunk-location"][0]
     start, stop = bounds[index], bounds[index + 1]
     chunk_rows = int(array.chunks[0])
@@ -662,7 +684,7 @@ def _stream_block(job: Any, path: str, destination: Any, array: Any, bounds: Seq
     highs = np.full(array.shape[2], -np.inf, array.dtype)
     filled, top = 0, start
     with open_source(path, max_pixels=job.max_pixels, streamed_max_pixels=job.streamed_max_pixels) as source:
-        runner = _Runner(job, source, destination)
+        runner = _Runner(job, source, destination, float_unit=float_unit)
         for band in split_rows(stop - start, band_rows, align):
             maps = runner.render(Rows(start + band.start, start + band.stop))
             np.minimum(lows, maps.min(axis=(0, 1)), out=lows)
@@ -761,7 +783,7 @@ def render_chunked(job: Any, task: Task, *, scheduler: str = "threads", client: 
         array = sink._array  # the sink's zarr array in its temporary directory
         ranges = da.map_blocks(
             _stream_block, job, os.path.abspath(task.source), destination, array, bounds, band_rows, align,
-            chunks=((1,) * (len(bounds) - 1), (2,), (n_out,)), dtype=dtype,
+            runner.float_unit, chunks=((1,) * (len(bounds) - 1), (2,), (n_out,)), dtype=dtype,
             meta=np.empty((0, 0, 0), dtype), name=f"convcli-{os.path.basename(target)}")
         try:
             if client is not None:

@@ -252,7 +252,10 @@ def _json_number(value: float) -> float | str:
 class _Runner:
     """The state of one :func:`run`: the plan, the band schedule and the output layout."""
 
-    def __init__(self, job: Job, source: Any, destination: Destination) -> None:
+    def __init__(self, job: Job, source: Any, destination: Destination, *,
+                 float_unit: bool | None = None) -> None:
+        """``float_unit``: whether the source is a ``[0, 1]`` float image, when already known (a Dask
+        block gets the client's answer instead of reading the image's first rows again)."""
         from convcli import alpha as alpha_rules
         from convcli.maps import group_maps
         from convcli.pipeline.prepared import PreparedRows, is_float_unit
@@ -271,7 +274,7 @@ class _Runner:
         self.job, self.source, self.destination = job, source, destination
         self.name = "stdin" if source.name == "-" else source.name
         channel_names = tuple(source.channel_names)
-        self.float_unit = is_float_unit(source)
+        self.float_unit = is_float_unit(source) if float_unit is None else bool(float_unit)
         mode = alpha_rules.parse_alpha_mode(job.alpha)
         self.colour_source: Any = source
         self.alpha_source: Any = None
