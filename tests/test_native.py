@@ -222,11 +222,39 @@ def test_reduce_kernel_equals_numpy(reduce, stack) -> None:
     _native.reduce_maps(stack, out, reduce)
     with np.errstate(invalid="ignore"):
         expected = NUMPY_REDUCE[reduce](stack)
-    np.testing.assert_allclose(out, expected, rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
+    if reduce in ("max", "min"):  # comparisons: exact (numpy's sum over a contiguous F axis is pairwise)
+        np.testing.assert_array_equal(out, expected)
+    else:
+        np.testing.assert_allclose(out, expected, rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
     rows, cols, n_filters, channels = stack.shape
     maps = stack.reshape(rows, cols, n_filters * channels)
     np.testing.assert_allclose(reduce_maps(maps, n_filters, reduce), expected,
                                rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_filters", "channels"), [(1, 1), (2, 1), (2, 3), (3, 2), (4, 4), (5, 3), (8, 1),
+                                                     (2, 5)])
+def test_reduce_vector_path_and_its_tail_with_nan_everywhere(dtype, n_filters, channels) -> None:
+    """Long rows (the 4-lane path) and every short length (the scalar tail); NaN at every position
+    of a pixel and ±inf; max/min bit-identical to numpy (NaN propagates), sum and magnitude within
+    rounding (numpy adds a contiguous F axis pairwise; the kernel in order f = 0, 1, …)."""
+    rng = np.random.default_rng(n_filters * 10 + channels)
+    for cols in (1, 2, 3, 5, 37):
+        stack = rng.standard_normal((3, cols, n_filters, channels)).astype(dtype)
+        flat = stack.reshape(-1)
+        flat[rng.integers(0, flat.size, max(1, flat.size // 7))] = np.nan
+        flat[rng.integers(0, flat.size, max(1, flat.size // 11))] = np.inf
+        flat[rng.integers(0, flat.size, max(1, flat.size // 11))] = -np.inf
+        for reduce, reference in NUMPY_REDUCE.items():
+            out = np.empty((3, cols, channels), dtype)
+            _native.reduce_maps(stack, out, reduce)
+            with np.errstate(invalid="ignore", over="ignore"):
+                expected = reference(stack)
+            if reduce in ("magnitude", "sum"):
+                np.testing.assert_allclose(out, expected, rtol=1e-6)
+            else:
+                np.testing.assert_array_equal(out, expected, err_msg=f"{reduce} {stack.shape}")
 
 
 # ---------------------------------------------------------------- misuse and fallback
