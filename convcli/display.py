@@ -300,13 +300,45 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
                   out: np.ndarray | None = None) -> np.ndarray:
     """Pixels ``round(clip(((|x| or x) + shift) · multiplier, 0, M))`` of float ``values``.
 
-    Works in row blocks on the worker pool; NaN becomes 0. With
-    ``overwrite``, ``values`` (a writable float array) is used as scratch.
+    Computed in ``values``' dtype (float64) or float32 (any other dtype is
+    converted first), ``shift`` and ``multiplier`` rounded to it; rounded
+    half to even; NaN becomes 0, ±inf saturate. With the compiled kernels
+    (:func:`convcli.engines._native.display_map`) one fused pass over any
+    strides, bit-identical to the numpy steps (:func:`_apply_mapping_numpy`,
+    the reference and the fallback); in row blocks on the worker pool either
+    way. With ``overwrite``, the numpy steps may use ``values`` (a writable
+    float array) as scratch.
 
     Returns
     -------
-    ndarray, uint8 (M = 255) or uint16 (M = 65535), shape of ``values``
+    ndarray, uint8 (M = 255) or uint16 (M = 65535), shape of ``values``; ``out`` when given
     """
+    from convcli.engines import _native
+
+    array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if not (_native.AVAILABLE and array.ndim <= 4 and type(mapping.shift) in (float, int)
+            and type(mapping.multiplier) in (float, int) and 0 <= mapping.max_value <= 65535):
+        return _apply_mapping_numpy(values, mapping, overwrite=overwrite, out=out)
+    pixels = out if out is not None else np.empty(
+        array.shape, dtype=np.uint8 if mapping.max_value == 255 else np.uint16)
+    if (not isinstance(pixels, np.ndarray) or pixels.shape != array.shape or not pixels.flags.writeable
+            or pixels.dtype not in (np.uint8, np.uint16) or mapping.max_value > np.iinfo(pixels.dtype).max):
+        return _apply_mapping_numpy(values, mapping, overwrite=overwrite, out=out)
+    if array.dtype not in (np.float32, np.float64) or not array.dtype.isnative:
+        array = array.astype(np.float64 if array.dtype == np.float64 else np.float32)
+    options = {"absolute": mapping.kind == "abs", "shift": mapping.shift, "multiplier": mapping.multiplier,
+               "max_value": mapping.max_value}
+    if array.ndim == 0 or not array.size:
+        _native.display_map(array, pixels, **options)
+    else:
+        by_row_blocks(lambda block: _native.display_map(array[block[0]:block[1]], pixels[block[0]:block[1]],
+                                                        **options), array)
+    return pixels
+
+
+def _apply_mapping_numpy(values: np.ndarray, mapping: DisplayMapping, *, overwrite: bool = False,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`apply_mapping` in numpy steps (the reference of the compiled pass, and its fallback)."""
     work_dtype = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
     in_place = (overwrite and isinstance(values, np.ndarray) and values.dtype == work_dtype
                 and values.flags.writeable)

@@ -600,6 +600,34 @@ class _StatsAccumulator:
         self.samples: list[np.ndarray] = []
 
     def add(self, rows: Rows, values: np.ndarray) -> None:
+        """Fold in the band ``values`` (output rows ``rows``): min/max of its finite values, NaN, sample.
+
+        With the compiled kernels one pass (:func:`convcli.engines._native.band_stats`,
+        row blocks on the worker pool) for float32/float64 bands; else the numpy steps.
+        """
+        from convcli.engines import _native
+        from convcli.engines._bands import by_row_blocks
+
+        step = self.step
+        first = (-rows.start * self.row_values) % step  # the band's first sampled flat index
+        if _native.AVAILABLE and values.dtype in (np.float32, np.float64) and values.dtype.isnative:
+            values = np.ascontiguousarray(values)
+            sample = np.empty(len(range(first, values.size, step)), values.dtype)
+            per_row = values.size // max(1, values.shape[0])
+
+            def block_stats(block: tuple[int, int]) -> tuple[float, float, bool]:
+                start = block[0] * per_row  # flat index of the block's first value
+                local = (first - start) % step
+                index = (start + local - first) // step
+                part = values[block[0]:block[1]]
+                count = len(range(local, part.size, step))
+                return _native.band_stats(part, sample[index:index + count], local, step)
+
+            lows, highs, nans = zip(*by_row_blocks(block_stats, values))
+            self.samples.append(sample)
+            self.has_nan = self.has_nan or any(nans)
+            self.low, self.high = min(self.low, *lows), max(self.high, *highs)
+            return
         flat = values.reshape(-1)
         nan = np.isnan(flat)
         if nan.any():
@@ -609,8 +637,7 @@ class _StatsAccumulator:
         if finite.size:
             self.low = min(self.low, float(finite.min()))
             self.high = max(self.high, float(finite.max()))
-        offset = rows.start * self.row_values
-        self.samples.append(np.abs(flat[(-offset) % self.step::self.step]))
+        self.samples.append(np.abs(flat[first::step]))
 
     def stats(self) -> Any:
         from convcli.display import MapStats

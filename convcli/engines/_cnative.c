@@ -20,6 +20,12 @@
  *   reduce_maps(src, out, n_pixels, F, Ck, op)
  *       src (n_pixels, F, Ck), out (n_pixels, Ck); op 0 magnitude sqrt(sum x^2),
  *       1 max, 2 min, 3 sum (max/min propagate NaN as numpy does).
+ *   display_map(src, out, abs, shift, has_shift, mul, has_mul, max_value)
+ *       float32/float64 maps (any strides, at most 4-d) to uint8/uint16 pixels,
+ *       round(clip(((|x| or x) + shift) * mul, 0, M)), bit-identical to the numpy
+ *       steps of convcli.display.apply_mapping.
+ *   band_stats(src, sample, first, step) -> (finite min, finite max, has_nan)
+ *       and sample[i] = |src[first + i*step]| (NaN as 0), in one pass.
  *
  * The loops are vectorised over output columns: a chunk of CHUNK consecutive
  * (column, channel) values is kept in registers while every tap adds its
@@ -593,6 +599,114 @@ static inline void sqrt4_f64(v4d *x) { for (int k = 0; k < 4; k++) (*x)[k] = sqr
 REDUCE(float, v4f, v4i, reduce_f32, sqrtf, sqrt4_f32)
 REDUCE(double, v4d, v4l, reduce_f64, sqrt, sqrt4_f64)
 
+/* Display mapping of float maps to 8/16-bit pixels, the numpy steps of
+ * convcli.display.apply_mapping in the same dtype T:
+ *     v = |x| (abs mode) or x;  v = v + shift (if shift != 0);  v = v * mul (if mul != 1);
+ *     pixel = round-half-even(clip(v, 0, M)), NaN -> 0, +-inf saturate; mul == 0 gives 0.
+ * numpy rounds first and clips after; clipping first to [0, M] (M an integer) gives the same
+ * integer, and the rounding is then the exact (v + 1.5*2^p) - 1.5*2^p of a value < 2^16 (p the
+ * mantissa width): no libm call, so the loop is vectorised. Any strides (element multiples). */
+#define DISPLAY_MAP(T, O, NAME, MAGIC)                                                             \
+    static inline __attribute__((always_inline)) void NAME##_run(                                  \
+        const T *restrict s, O *restrict o, idx n, idx ss, idx os, const int ab,                   \
+        const int has_shift, const T sh, const int has_mul, const T mu, const T M)                 \
+    {                                                                                              \
+        for (idx k = 0; k < n; k++) {                                                              \
+            T v = s[k * ss];                                                                       \
+            if (ab) v = v < 0 ? -v : v; /* |x| (a -0 stays, and clips to 0) */                     \
+            if (has_shift) v = v + sh;                                                             \
+            if (has_mul) v = v * mu;                                                               \
+            v = v > 0 ? v : 0; /* NaN -> 0 */                                                      \
+            v = v < M ? v : M;                                                                     \
+            v = (v + (T)MAGIC) - (T)MAGIC;                                                         \
+            o[k * os] = (O)(int32_t)v;                                                             \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    CLONES static void NAME(const T *src, O *out, const idx *shape, const idx *ss, const idx *os,  \
+                            int ab, int has_shift, double shift, int has_mul, double mul, int zero, \
+                            double max_value)                                                      \
+    {                                                                                              \
+        const T sh = (T)shift, mu = (T)mul, M = (T)max_value;                                      \
+        const idx n = shape[3];                                                                    \
+        for (idx i0 = 0; i0 < shape[0]; i0++)                                                      \
+            for (idx i1 = 0; i1 < shape[1]; i1++)                                                  \
+                for (idx i2 = 0; i2 < shape[2]; i2++) {                                            \
+                    const T *s = src + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];                       \
+                    O *o = out + i0 * os[0] + i1 * os[1] + i2 * os[2];                             \
+                    if (zero) {                                                                    \
+                        for (idx k = 0; k < n; k++) o[k * os[3]] = 0;                              \
+                    } else if (ss[3] == 1 && os[3] == 1) {                                         \
+                        NAME##_run(s, o, n, 1, 1, ab, has_shift, sh, has_mul, mu, M);              \
+                    } else {                                                                       \
+                        NAME##_run(s, o, n, ss[3], os[3], ab, has_shift, sh, has_mul, mu, M);      \
+                    }                                                                              \
+                }                                                                                  \
+    }
+
+DISPLAY_MAP(float, uint8_t, dmap_f32_u8, 12582912.0)
+DISPLAY_MAP(float, uint16_t, dmap_f32_u16, 12582912.0)
+DISPLAY_MAP(double, uint8_t, dmap_f64_u8, 6755399441055744.0)
+DISPLAY_MAP(double, uint16_t, dmap_f64_u16, 6755399441055744.0)
+
+/* Statistics of a band for the display rules (convcli.job._StatsAccumulator):
+ * the smallest and largest finite value (+inf / -inf when none), whether a NaN is there, and
+ * sample[i] = |src[first + i*step]| (NaN -> 0). Finite / NaN are tested on the bits (exponent
+ * all ones), so the loop runs on 32-byte vectors; with step 1 the sample is written in the
+ * same pass. */
+#define BAND_STATS(T, V, IV, IT, NAME, EXP, ABSMASK)                                               \
+    CLONES static int NAME(const T *restrict src, idx n, T *restrict sample, idx first, idx step,   \
+                           T *low_out, T *high_out)                                                \
+    {                                                                                              \
+        enum { L = (int)(sizeof(V) / sizeof(T)) };                                                 \
+        V lo, hi;                                                                                  \
+        IV nan = {0};                                                                              \
+        for (int k = 0; k < L; k++) { lo[k] = (T)INFINITY; hi[k] = -(T)INFINITY; }                 \
+        const V pinf = lo, minf = hi, zero = {0};                                                  \
+        const int fused = step == 1 && first == 0;                                                 \
+        idx k = 0;                                                                                 \
+        for (; k + L <= n; k += L) {                                                               \
+            V x;                                                                                   \
+            memcpy(&x, src + k, sizeof x);                                                         \
+            const IV bits = (IV)x & (IT)ABSMASK;                                                    \
+            const IV fin = bits < (IT)EXP, isnan = bits > (IT)EXP;                                 \
+            nan |= isnan;                                                                          \
+            const V xl = VSELECT(V, IV, fin, x, pinf), xh = VSELECT(V, IV, fin, x, minf);          \
+            lo = VSELECT(V, IV, xl < lo, xl, lo);                                                  \
+            hi = VSELECT(V, IV, xh > hi, xh, hi);                                                  \
+            if (fused) {                                                                           \
+                const V a = VSELECT(V, IV, isnan, zero, (V)bits);                                  \
+                memcpy(sample + k, &a, sizeof a);                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        T l = lo[0], h = hi[0];                                                                    \
+        int has_nan = 0;                                                                           \
+        for (int j = 0; j < L; j++) {                                                              \
+            l = lo[j] < l ? lo[j] : l;                                                             \
+            h = hi[j] > h ? hi[j] : h;                                                             \
+            has_nan |= nan[j] != 0;                                                                \
+        }                                                                                          \
+        for (; k < n; k++) {                                                                       \
+            const T x = src[k];                                                                    \
+            if (x != x) has_nan = 1;                                                               \
+            else if (x - x == 0) { l = x < l ? x : l; h = x > h ? x : h; }                         \
+            if (fused) sample[k] = x != x ? 0 : x < 0 ? -x : x;                                    \
+        }                                                                                          \
+        if (!fused)                                                                                \
+            for (idx i = 0, j = first; j < n; i++, j += step) {                                    \
+                const T x = src[j];                                                                \
+                sample[i] = x != x ? 0 : x < 0 ? -x : x;                                           \
+            }                                                                                      \
+        *low_out = l;                                                                              \
+        *high_out = h;                                                                             \
+        return has_nan;                                                                            \
+    }
+
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+BAND_STATS(float, v8f, v8i, int32_t, stats_f32, 0x7f800000, 0x7fffffff)
+BAND_STATS(double, v4d, v4l, int64_t, stats_f64, 0x7ff0000000000000ll, 0x7fffffffffffffffll)
+
 /* ------------------------------------------------------------------------ */
 /* Python bindings                                                           */
 /* ------------------------------------------------------------------------ */
@@ -769,12 +883,131 @@ static PyObject *py_reduce_maps(PyObject *self, PyObject *args)
     return result;
 }
 
+/* a strided buffer's shape and element strides, merged where both arrays are contiguous across
+ * two axes, front-padded to 4 axes; -1 when strides are not element multiples or ndim > 4 */
+static int merged_dims(const Py_buffer *a, const Py_buffer *b, idx *shape, idx *sa, idx *sb)
+{
+    idx sh[4], xa[4], xb[4];
+    int m = 0;
+    if (a->ndim > 4 || a->ndim != b->ndim) return -1;
+    for (int i = 0; i < a->ndim; i++) {
+        if (a->shape[i] != b->shape[i]) return -1;
+        if (a->strides[i] % a->itemsize || b->strides[i] % b->itemsize) return -1;
+        if (a->shape[i] == 1) continue;
+        const idx n = a->shape[i], s1 = a->strides[i] / a->itemsize, s2 = b->strides[i] / b->itemsize;
+        if (m > 0 && xa[m - 1] == s1 * n && xb[m - 1] == s2 * n) {
+            sh[m - 1] *= n;
+            xa[m - 1] = s1;
+            xb[m - 1] = s2;
+        } else {
+            sh[m] = n;
+            xa[m] = s1;
+            xb[m] = s2;
+            m++;
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        const int j = i - (4 - m);
+        shape[i] = j >= 0 ? sh[j] : 1;
+        sa[i] = j >= 0 ? xa[j] : 0;
+        sb[i] = j >= 0 ? xb[j] : 0;
+    }
+    return 0;
+}
+
+static PyObject *py_display_map(PyObject *self, PyObject *args)
+{
+    PyObject *os, *oo;
+    int ab, has_shift, has_mul, zero;
+    double shift, mul, max_value;
+    if (!PyArg_ParseTuple(args, "OOpdpdpd", &os, &oo, &ab, &shift, &has_shift, &mul, &has_mul, &max_value))
+        return NULL;
+    zero = mul == 0.0;
+    Py_buffer bs, bo;
+    if (PyObject_GetBuffer(os, &bs, PyBUF_RECORDS_RO) < 0) return NULL;
+    if (PyObject_GetBuffer(oo, &bo, PyBUF_RECORDS) < 0) { PyBuffer_Release(&bs); return NULL; }
+    PyObject *result = NULL;
+    const char ci = fmt_code(&bs), co = fmt_code(&bo);
+    idx shape[4], ss[4], so[4];
+    if ((ci != 'f' && ci != 'd') || (co != 'B' && co != 'H')) {
+        PyErr_SetString(PyExc_TypeError, "display_map: src must be float32/float64 and out uint8/uint16");
+    } else if (!(max_value >= 0 && max_value <= (co == 'B' ? 255 : 65535))) {
+        PyErr_SetString(PyExc_ValueError, "display_map: max_value does not fit the output type");
+    } else if (merged_dims(&bs, &bo, shape, ss, so) < 0) {
+        PyErr_SetString(PyExc_ValueError, "display_map: src and out must have the same shape (at most 4-d)");
+    } else {
+        const void *s = bs.buf;
+        void *o = bo.buf;
+        Py_BEGIN_ALLOW_THREADS
+        if (ci == 'f' && co == 'B')
+            dmap_f32_u8(s, o, shape, ss, so, ab, has_shift, shift, has_mul, mul, zero, max_value);
+        else if (ci == 'f')
+            dmap_f32_u16(s, o, shape, ss, so, ab, has_shift, shift, has_mul, mul, zero, max_value);
+        else if (co == 'B')
+            dmap_f64_u8(s, o, shape, ss, so, ab, has_shift, shift, has_mul, mul, zero, max_value);
+        else
+            dmap_f64_u16(s, o, shape, ss, so, ab, has_shift, shift, has_mul, mul, zero, max_value);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bo);
+    return result;
+}
+
+static PyObject *py_band_stats(PyObject *self, PyObject *args)
+{
+    PyObject *os, *osample;
+    idx first, step;
+    if (!PyArg_ParseTuple(args, "OOnn", &os, &osample, &first, &step)) return NULL;
+    if (first < 0 || step < 1) {
+        PyErr_SetString(PyExc_ValueError, "band_stats: first >= 0 and step >= 1");
+        return NULL;
+    }
+    Py_buffer bs, bm;
+    if (get_buffer(os, &bs, 0, "src") < 0) return NULL;
+    if (get_buffer(osample, &bm, 1, "sample") < 0) { PyBuffer_Release(&bs); return NULL; }
+    PyObject *result = NULL;
+    const char code = fmt_code(&bs);
+    const idx item = code == 'f' ? 4 : 8;
+    const idx n = bs.len / item;
+    const idx count = first < n ? (n - first + step - 1) / step : 0;
+    if ((code != 'f' && code != 'd') || fmt_code(&bm) != code) {
+        PyErr_SetString(PyExc_TypeError, "band_stats: src and sample must both be float32 or float64");
+    } else if (bm.len != count * item) {
+        PyErr_SetString(PyExc_ValueError, "band_stats: sample must hold len(src[first::step]) values");
+    } else {
+        int has_nan;
+        double low, high;
+        Py_BEGIN_ALLOW_THREADS
+        if (code == 'f') {
+            float l, h;
+            has_nan = stats_f32(bs.buf, n, bm.buf, first, step, &l, &h);
+            low = l;
+            high = h;
+        } else {
+            has_nan = stats_f64(bs.buf, n, bm.buf, first, step, &low, &high);
+        }
+        Py_END_ALLOW_THREADS
+        result = Py_BuildValue("ddO", low, high, has_nan ? Py_True : Py_False);
+    }
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bm);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"correlate", py_correlate, METH_VARARGS,
      "correlate(band, weights, out, band_cols, C, F, kh, kw, R, Wo, sr, sc, dr, dc, depthwise)"},
     {"channel_sum", py_channel_sum, METH_VARARGS, "channel_sum(src, out, n_pixels, C, weights_or_None)"},
     {"reduce_maps", py_reduce_maps, METH_VARARGS,
      "reduce_maps(src, out, n_pixels, F, Ck, op): op 0 magnitude, 1 max, 2 min, 3 sum"},
+    {"display_map", py_display_map, METH_VARARGS,
+     "display_map(src, out, abs, shift, has_shift, multiplier, has_multiplier, max_value): float maps "
+     "(any strides) to uint8/uint16 pixels, bit-identical to convcli.display.apply_mapping's numpy steps"},
+    {"band_stats", py_band_stats, METH_VARARGS,
+     "band_stats(src, sample, first, step) -> (finite min, finite max, has_nan); "
+     "sample[:] = |src[first::step]| with NaN as 0 (src, sample contiguous, same float type)"},
     {NULL, NULL, 0, NULL},
 };
 
