@@ -183,6 +183,25 @@ def test_weighted_channel_sum_is_the_luminance_formula() -> None:
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_weighted_channel_sum_is_numpys_luminance_bit_for_bit(dtype, channels) -> None:
+    """The fused luminance equals conv.luminance's numpy formula exactly (no fused multiply-add)."""
+    from convcli.conv import LUMA_WEIGHTS
+    from convcli.engines.reduce import weighted_channel_sum
+
+    rng = np.random.default_rng(channels)
+    image = rng.uniform(-10, 300, (1100, 1000, channels)).astype(dtype)  # > 1 Mi values: on the pool
+    image[0, :4, 0] = [np.nan, np.inf, -np.inf, -0.0]
+    r, g, b = (image[:, :, i] for i in range(3))
+    with np.errstate(invalid="ignore"):
+        expected = (LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b)[:, :, None]
+    actual = weighted_channel_sum(image, LUMA_WEIGHTS)
+    assert actual.dtype == dtype and actual.shape == (1100, 1000, 1)
+    np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(weighted_channel_sum(image[::3, ::2], LUMA_WEIGHTS), expected[::3, ::2])
+
+
 def test_uniform_sum_bank_uses_the_channel_sum_and_equals_scipy() -> None:
     """A 2-D kernel with channels='sum' (the issue's slow path) on uint8 pixels and floats."""
     rng = np.random.default_rng(4)

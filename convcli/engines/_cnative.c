@@ -385,6 +385,10 @@ PLANAR_KERNEL(double, v4d, planar_f64, 4)
 /* channel sums and map reductions                                            */
 /* ------------------------------------------------------------------------ */
 
+/* no fused multiply-add in the weighted sums: each product rounded, as numpy computes
+ * w0*x0 + w1*x1 + w2*x2 (the luminance of convcli.conv.luminance, bit for bit) */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
 #define CHANNEL_SUM(TI, TO, NAME)                                                                  \
     CLONES static void NAME(const TI *restrict src, TO *restrict out, idx n, idx C,                \
                             const double *weights, idx nw)                                         \
@@ -436,6 +440,7 @@ CHANNEL_SUM(uint8_t, double, csum_u8_f64)
 CHANNEL_SUM(uint16_t, double, csum_u16_f64)
 CHANNEL_SUM(float, double, csum_f32_f64)
 CHANNEL_SUM(double, double, csum_f64_f64)
+#pragma GCC pop_options
 
 /* one pixel's Ck outputs from its F x Ck inputs; KC > 0 is a compile-time Ck */
 #define REDUCE_BODY(T, SQRT, KC)                                                                   \
@@ -623,11 +628,20 @@ REDUCE(double, v4d, v4l, reduce_f64, sqrt, sqrt4_f64)
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    CLONES static void NAME(const T *src, O *out, const idx *shape, const idx *ss, const idx *os,  \
-                            int ab, int has_shift, double shift, int has_mul, double mul, int zero, \
-                            double max_value)                                                      \
+    CLONES static void NAME(const T *src, O *out, const idx *shape_in, const idx *ss_in,           \
+                            const idx *os_in, int ab, int has_shift, double shift, int has_mul,    \
+                            double mul, int zero, double max_value)                                \
     {                                                                                              \
         const T sh = (T)shift, mu = (T)mul, M = (T)max_value;                                      \
+        idx shape[4], ss[4], os[4];                                                                \
+        memcpy(shape, shape_in, sizeof shape);                                                     \
+        memcpy(ss, ss_in, sizeof ss);                                                              \
+        memcpy(os, os_in, sizeof os);                                                              \
+        if (shape[3] < 16 && shape[2] > shape[3]) { /* short runs (a channel slice): long inner */ \
+            idx t = shape[2]; shape[2] = shape[3]; shape[3] = t;                                   \
+            t = ss[2]; ss[2] = ss[3]; ss[3] = t;                                                   \
+            t = os[2]; os[2] = os[3]; os[3] = t;                                                   \
+        }                                                                                          \
         const idx n = shape[3];                                                                    \
         for (idx i0 = 0; i0 < shape[0]; i0++)                                                      \
             for (idx i1 = 0; i1 < shape[1]; i1++)                                                  \
@@ -638,8 +652,17 @@ REDUCE(double, v4d, v4l, reduce_f64, sqrt, sqrt4_f64)
                         for (idx k = 0; k < n; k++) o[k * os[3]] = 0;                              \
                     } else if (ss[3] == 1 && os[3] == 1) {                                         \
                         NAME##_run(s, o, n, 1, 1, ab, has_shift, sh, has_mul, mu, M);              \
-                    } else {                                                                       \
-                        NAME##_run(s, o, n, ss[3], os[3], ab, has_shift, sh, has_mul, mu, M);      \
+                    } else { /* strided: through contiguous scratch, 256 values at a time */      \
+                        T tmp[256];                                                                \
+                        O otmp[256];                                                               \
+                        for (idx k0 = 0; k0 < n; k0 += 256) {                                      \
+                            const idx len = n - k0 < 256 ? n - k0 : 256;                           \
+                            const T *sk = s + k0 * ss[3];                                          \
+                            O *ok = o + k0 * os[3];                                                \
+                            for (idx k = 0; k < len; k++) tmp[k] = sk[k * ss[3]];                  \
+                            NAME##_run(tmp, otmp, len, 1, 1, ab, has_shift, sh, has_mul, mu, M);   \
+                            for (idx k = 0; k < len; k++) ok[k * os[3]] = otmp[k];                 \
+                        }                                                                          \
                     }                                                                              \
                 }                                                                                  \
     }
