@@ -276,6 +276,23 @@ def test_reduce_vector_path_and_its_tail_with_nan_everywhere(dtype, n_filters, c
                 np.testing.assert_array_equal(out, expected, err_msg=f"{reduce} {stack.shape}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_filters", "channels"), [(2, 1), (2, 3), (3, 4), (2, 6)])
+def test_reduce_gives_the_same_bits_whole_or_in_pieces(dtype, n_filters, channels) -> None:
+    """Every pixel reduced alone (the scalar tail) equals it reduced inside a long row (the vector
+    loop): a map streamed in bands of any height is the whole map's, bit for bit."""
+    rng = np.random.default_rng(7)
+    stack = (rng.standard_normal((2, 45, n_filters, channels)) * 1e3).astype(dtype)
+    for reduce in NUMPY_REDUCE:
+        whole = np.empty((2, 45, channels), dtype)
+        _native.reduce_maps(stack, whole, reduce)
+        for row in range(2):
+            for col in range(0, 45, 11):
+                piece = np.empty((1, 1, channels), dtype)
+                _native.reduce_maps(np.ascontiguousarray(stack[row:row + 1, col:col + 1]), piece, reduce)
+                np.testing.assert_array_equal(piece[0, 0], whole[row, col], err_msg=reduce)
+
+
 # ---------------------------------------------------------------- misuse and fallback
 def test_misuse_raises_instead_of_touching_memory() -> None:
     band = np.zeros((5, 6, 3), np.float32)

@@ -385,8 +385,10 @@ PLANAR_KERNEL(double, v4d, planar_f64, 4)
 /* channel sums and map reductions                                            */
 /* ------------------------------------------------------------------------ */
 
-/* no fused multiply-add in the weighted sums: each product rounded, as numpy computes
- * w0*x0 + w1*x1 + w2*x2 (the luminance of convcli.conv.luminance, bit for bit) */
+/* no fused multiply-add in the channel sums and reductions: each product rounded, as numpy
+ * computes w0*x0 + w1*x1 + w2*x2 (the luminance of convcli.conv.luminance, bit for bit), and
+ * the same sums of squares in the vector loops and the scalar tails of either clone (a map
+ * computed whole or in bands of rows gives the same bits) */
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
 #define CHANNEL_SUM(TI, TO, NAME)                                                                  \
@@ -440,7 +442,6 @@ CHANNEL_SUM(uint8_t, double, csum_u8_f64)
 CHANNEL_SUM(uint16_t, double, csum_u16_f64)
 CHANNEL_SUM(float, double, csum_f32_f64)
 CHANNEL_SUM(double, double, csum_f64_f64)
-#pragma GCC pop_options
 
 /* one pixel's Ck outputs from its F x Ck inputs; KC > 0 is a compile-time Ck */
 #define REDUCE_BODY(T, SQRT, KC)                                                                   \
@@ -516,7 +517,7 @@ static inline void sqrt4_f64(v4d *x) { for (int k = 0; k < 4; k++) (*x)[k] = sqr
  * last pixels (whose loads or store would pass the buffers' ends) take the scalar loop. No
  * shuffles: the same code for every Ck <= 4, in both clones (2-3x the old per-pixel scalar
  * loop on a 12 MP 2x3 stack, which GCC left scalar). Same operations in the same order as the
- * scalar loop: max/min equal numpy's bit for bit, sum and magnitude within rounding. */
+ * scalar loop: max/min equal numpy's bit for bit, sum and magnitude within rounding; no FMA. */
 #define VSELECT(V, IV, m, a, b) ((V)(((IV)(a) & (m)) | ((IV)(b) & ~(m))))
 
 #define REDUCE_VEC_PIXELS(T, V, IV, KF, SQRT)                                                      \
@@ -603,6 +604,7 @@ static inline void sqrt4_f64(v4d *x) { for (int k = 0; k < 4; k++) (*x)[k] = sqr
 
 REDUCE(float, v4f, v4i, reduce_f32, sqrtf, sqrt4_f32)
 REDUCE(double, v4d, v4l, reduce_f64, sqrt, sqrt4_f64)
+#pragma GCC pop_options
 
 /* Display mapping of float maps to 8/16-bit pixels, the numpy steps of
  * convcli.display.apply_mapping in the same dtype T:
