@@ -73,6 +73,7 @@ __all__ = [
     "MapStats",
     "alpha_mapping",
     "apply_mapping",
+    "compiled_stats",
     "map_stats",
     "needs_stats",
     "parse_scale",
@@ -223,9 +224,44 @@ def peak_of_sample(sample: np.ndarray) -> float:
     return float(np.percentile(sample, _PEAK_PERCENTILE)) if sample.size else 0.0
 
 
+def compiled_stats(values: np.ndarray, first: int, step: int
+                   ) -> tuple[float, float, bool, np.ndarray] | None:
+    """(min, max of the finite values, any NaN, ``|flat[first::step]|``) with NaN as 0, in one pass.
+
+    ``flat`` is ``values`` in C order; a NaN counts as the 0 it is written as
+    (in the range too, as in the numpy steps). The compiled kernels
+    (:func:`convcli.engines._native.band_stats`) in blocks on the worker pool;
+    ``(inf, -inf, …)`` when no value is finite; the sample has ``values``'
+    dtype. None (the caller uses numpy) without the extension or for dtypes
+    other than native float32/float64.
+    """
+    from convcli.engines import _native
+
+    if not (_native.AVAILABLE and values.dtype in (np.float32, np.float64) and values.dtype.isnative):
+        return None
+    flat = np.ascontiguousarray(values).reshape(-1)
+    sample = np.empty(len(range(first, flat.size, step)), flat.dtype)
+
+    def block(span: tuple[int, int]) -> tuple[float, float, bool]:
+        local = (first - span[0]) % step  # the block's first sampled index, and its place in sample
+        index = (span[0] + local - first) // step
+        part = flat[span[0]:span[1]]
+        return _native.band_stats(part, sample[index:index + len(range(local, part.size, step))], local, step)
+
+    lows, highs, nans = zip(*by_row_blocks(block, flat))
+    low, high, has_nan = min(lows), max(highs), any(nans)
+    if has_nan:  # the numpy steps count a NaN as the 0 it is written as
+        low, high = min(low, 0.0), max(high, 0.0)
+    return low, high, has_nan, sample
+
+
 def map_stats(maps: np.ndarray) -> MapStats:
     """:class:`MapStats` of a whole map held in memory (NaN counted, not changed)."""
     work = np.asarray(maps)
+    fast = compiled_stats(work, 0, sample_step(work.size))
+    if fast is not None:
+        low, high, has_nan, sample = fast
+        return MapStats(low, high, has_nan, sample) if low <= high else MapStats(None, None, has_nan, sample)
     low, high = _min_max(work)
     has_nan = bool(np.isnan(low) or np.isnan(high))
     if has_nan:

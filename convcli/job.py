@@ -602,31 +602,19 @@ class _StatsAccumulator:
     def add(self, rows: Rows, values: np.ndarray) -> None:
         """Fold in the band ``values`` (output rows ``rows``): min/max of its finite values, NaN, sample.
 
-        With the compiled kernels one pass (:func:`convcli.engines._native.band_stats`,
-        row blocks on the worker pool) for float32/float64 bands; else the numpy steps.
+        With the compiled kernels one pass (:func:`convcli.display.compiled_stats`) for
+        float32/float64 bands; else the numpy steps.
         """
-        from convcli.engines import _native
-        from convcli.engines._bands import by_row_blocks
+        from convcli.display import compiled_stats
 
         step = self.step
         first = (-rows.start * self.row_values) % step  # the band's first sampled flat index
-        if _native.AVAILABLE and values.dtype in (np.float32, np.float64) and values.dtype.isnative:
-            values = np.ascontiguousarray(values)
-            sample = np.empty(len(range(first, values.size, step)), values.dtype)
-            per_row = values.size // max(1, values.shape[0])
-
-            def block_stats(block: tuple[int, int]) -> tuple[float, float, bool]:
-                start = block[0] * per_row  # flat index of the block's first value
-                local = (first - start) % step
-                index = (start + local - first) // step
-                part = values[block[0]:block[1]]
-                count = len(range(local, part.size, step))
-                return _native.band_stats(part, sample[index:index + count], local, step)
-
-            lows, highs, nans = zip(*by_row_blocks(block_stats, values))
+        fast = compiled_stats(values, first, step)
+        if fast is not None:
+            low, high, has_nan, sample = fast
+            self.has_nan = self.has_nan or has_nan
+            self.low, self.high = min(self.low, low), max(self.high, high)
             self.samples.append(sample)
-            self.has_nan = self.has_nan or any(nans)
-            self.low, self.high = min(self.low, *lows), max(self.high, *highs)
             return
         flat = values.reshape(-1)
         nan = np.isnan(flat)

@@ -147,22 +147,42 @@ def test_band_stats_equal_numpy(values, first, step) -> None:
     assert out.dtype == sample.dtype
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_stats_accumulator_equals_numpy_band_by_band(dtype) -> None:
-    """_StatsAccumulator over bands (compiled) gives the whole map's MapStats (numpy formulas)."""
+def accumulate(maps: np.ndarray, step: int) -> display.MapStats:
     from convcli.job import _StatsAccumulator
     from convcli.pipeline.bands import Rows
 
-    rng = np.random.default_rng(6)
-    maps = (rng.standard_normal((64, 33, 3)) * 100).astype(dtype)
-    maps[5, 3, 1], maps[40, 0, 2], maps[63, 32, 0] = np.nan, np.inf, -np.inf
     accumulator = _StatsAccumulator(maps.shape)
-    accumulator.step = 5  # a strided sample across band boundaries
-    for start in range(0, 64, 9):
-        accumulator.add(Rows(start, min(64, start + 9)), maps[start:start + 9])
-    stats = accumulator.stats()
-    low, high, has_nan, sample = numpy_stats(maps, 0, 5)
-    assert (stats.low, stats.high, stats.has_nan) == (low, high, has_nan)
-    np.testing.assert_array_equal(stats.sample, sample)
-    whole = display.map_stats(maps)
-    assert (whole.low, whole.high, whole.has_nan) == (stats.low, stats.high, stats.has_nan)
+    accumulator.step = step  # a strided sample across band boundaries
+    for start in range(0, maps.shape[0], 9):
+        accumulator.add(Rows(start, min(maps.shape[0], start + 9)), maps[start:start + 9])
+    return accumulator.stats()
+
+
+def assert_same_stats(actual: display.MapStats, expected: display.MapStats) -> None:
+    assert (actual.low, actual.high, actual.has_nan) == (expected.low, expected.high, expected.has_nan)
+    assert actual.sample.dtype == expected.sample.dtype
+    np.testing.assert_array_equal(actual.sample, expected.sample)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["mixed", "positive with NaN", "all NaN", "no finite", "large"])
+def test_compiled_stats_equal_the_numpy_steps(dtype, case, monkeypatch) -> None:
+    """_StatsAccumulator band by band and map_stats whole, compiled vs numpy steps (NaN counts as 0)."""
+    rng = np.random.default_rng(6)
+    shape = (1100, 1000, 1) if case == "large" else (64, 33, 3)
+    maps = (rng.standard_normal(shape) * 100).astype(dtype)
+    if case == "positive with NaN":
+        maps = np.abs(maps) + 5
+    maps.flat[[170, 2000, 2100]] = [np.nan, np.inf, -np.inf]
+    if case == "all NaN":
+        maps[...] = np.nan
+    if case == "no finite":
+        maps[...] = np.inf
+    compiled = accumulate(maps, 5), display.map_stats(maps)
+    monkeypatch.setattr(_native, "AVAILABLE", False)
+    numpy_steps = accumulate(maps, 5), display.map_stats(maps)
+    for actual, expected in zip(compiled, numpy_steps):
+        assert_same_stats(actual, expected)
+    assert_same_stats(compiled[1], numpy_steps[1])
+    if case == "positive with NaN":
+        assert compiled[1].low == 0.0
