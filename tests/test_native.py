@@ -321,6 +321,11 @@ def test_without_the_extension_the_numpy_strategies_serve() -> None:
         "assert out.shape == (28, 28, 8) and np.allclose(out, 27)\n"
         "from convcli.maps import reduce_maps\n"
         "assert reduce_maps(np.ones((4, 4, 6)), 2, 'max').shape == (4, 4, 3)\n"
+        "from convcli import display\n"
+        "assert display.to_pixels(np.array([[1.5, -2.0, np.nan]]), scale='clip').tolist() == [[2, 0, 0]]\n"
+        "assert display.map_stats(np.array([np.nan, 3.0])).low == 0.0\n"
+        "from convcli.engines.reduce import weighted_channel_sum\n"
+        "assert weighted_channel_sum(np.ones((2, 2, 3), np.float32), (0.299, 0.587, 0.114)) is None\n"
         "print(_native.status())\n"
     )
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
