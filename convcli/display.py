@@ -383,10 +383,11 @@ def _apply_mapping_numpy(values: np.ndarray, mapping: DisplayMapping, *, overwri
         work.shape, dtype=np.uint8 if mapping.max_value == 255 else np.uint16)
     if not work.size:
         return pixels
+    rows_of_work, rows_of_pixels = (work.reshape(1), pixels.reshape(1)) if work.ndim == 0 else (work, pixels)
 
     def finish(block: tuple[int, int]) -> None:
         """``round(clip((|x| or x) + shift) · multiplier)`` for rows ``block``, into ``pixels``."""
-        part = work[block[0]:block[1]]
+        part = rows_of_work[block[0]:block[1]]
         if mapping.multiplier == 0.0:  # minmax of a constant map
             part[...] = 0.0
         if mapping.kind == "abs":
@@ -398,12 +399,9 @@ def _apply_mapping_numpy(values: np.ndarray, mapping: DisplayMapping, *, overwri
         np.rint(part, out=part)
         np.fmax(part, 0, out=part)  # fmax/fmin: NaN → 0 (and ±inf saturate) in the clipping pass
         np.fmin(part, mapping.max_value, out=part)
-        pixels[block[0]:block[1]] = part
+        rows_of_pixels[block[0]:block[1]] = part
 
-    if work.ndim == 0:
-        finish((0, 1))
-    else:
-        by_row_blocks(finish, work)
+    by_row_blocks(finish, rows_of_work)
     return pixels
 
 

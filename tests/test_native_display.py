@@ -85,6 +85,18 @@ def test_strided_views_in_and_out(values, mapping) -> None:
     np.testing.assert_array_equal(apply_mapping(reversed_view, mapping), expected[::-1])
 
 
+@pytest.mark.parametrize("view", ["rows of 1000 every 2nd", "5 of 7 channels", "4-d transposed", "0-d"])
+def test_strided_layouts(view) -> None:
+    """Long strided rows (> 256 values), short channel runs, a 4-d transposed view, a 0-d array."""
+    rng = np.random.default_rng(8)
+    base = (rng.standard_normal((6, 2000, 7)) * 300).astype(np.float32)
+    values = {"rows of 1000 every 2nd": base[:, ::2, 3], "5 of 7 channels": base[:, :, 1:6],
+              "4-d transposed": base.reshape(6, 40, 50, 7).transpose(2, 0, 3, 1)[::-1],
+              "0-d": np.float32(254.5) * np.ones((), np.float32)}[view]
+    for mapping in (DisplayMapping("abs", 0.0, 0.9, 255), DisplayMapping("clip", 128.0, 1.0, 65535)):
+        np.testing.assert_array_equal(apply_mapping(values, mapping), numpy_pixels(values, mapping))
+
+
 def test_every_half_and_both_sides_of_it_round_as_numpy() -> None:
     """All x.5 up to 65536 and their neighbours, both dtypes and depths (half to even)."""
     halves = np.arange(-2, 65538, dtype=np.float64) + 0.5

@@ -613,6 +613,18 @@ REDUCE(double, v4d, v4l, reduce_f64, sqrt, sqrt4_f64)
  * numpy rounds first and clips after; clipping first to [0, M] (M an integer) gives the same
  * integer, and the rounding is then the exact (v + 1.5*2^p) - 1.5*2^p of a value < 2^16 (p the
  * mantissa width): no libm call, so the loop is vectorised. Any strides (element multiples). */
+/* rows r0 .. r1-1 of NC values (element strides ss[2], ss[3]) into tmp, and otmp back */
+#define DMAP_GATHER(NC)                                                                            \
+    for (idx r = r0; r < r1; r++, k += NC) {                                                       \
+        const __typeof__(s) sr = s + r * ss[2];                                                    \
+        for (idx c = 0; c < NC; c++) tmp[k + c] = sr[c * ss[3]];                                   \
+    }
+#define DMAP_SCATTER(NC)                                                                           \
+    for (idx r = r0; r < r1; r++, k += NC) {                                                       \
+        const __typeof__(o) orow = o + r * os[2];                                                  \
+        for (idx c = 0; c < NC; c++) orow[c * os[3]] = otmp[k + c];                                \
+    }
+
 #define DISPLAY_MAP(T, O, NAME, MAGIC)                                                             \
     static inline __attribute__((always_inline)) void NAME##_run(                                  \
         const T *restrict s, O *restrict o, idx n, idx ss, idx os, const int ab,                   \
@@ -630,43 +642,64 @@ REDUCE(double, v4d, v4l, reduce_f64, sqrt, sqrt4_f64)
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    CLONES static void NAME(const T *src, O *out, const idx *shape_in, const idx *ss_in,           \
-                            const idx *os_in, int ab, int has_shift, double shift, int has_mul,    \
-                            double mul, int zero, double max_value)                                \
+    CLONES static void NAME(const T *src, O *out, const idx *shape, const idx *ss, const idx *os,  \
+                            int ab, int has_shift, double shift, int has_mul, double mul, int zero,\
+                            double max_value)                                                      \
     {                                                                                              \
-        const T sh = (T)shift, mu = (T)mul, M = (T)max_value;                                      \
-        idx shape[4], ss[4], os[4];                                                                \
-        memcpy(shape, shape_in, sizeof shape);                                                     \
-        memcpy(ss, ss_in, sizeof ss);                                                              \
-        memcpy(os, os_in, sizeof os);                                                              \
-        if (shape[3] < 16 && shape[2] > shape[3]) { /* short runs (a channel slice): long inner */ \
-            idx t = shape[2]; shape[2] = shape[3]; shape[3] = t;                                   \
-            t = ss[2]; ss[2] = ss[3]; ss[3] = t;                                                   \
-            t = os[2]; os[2] = os[3]; os[3] = t;                                                   \
-        }                                                                                          \
-        const idx n = shape[3];                                                                    \
+    /* mul == 0 (zero) maps everything to 0 through the product itself: x*0, inf*0 = NaN -> 0 */   \
+    const T sh = (T)shift, mu = (T)mul, M = (T)max_value;                                          \
+    (void)zero;                                                                                    \
+        const idx n2 = shape[2], n3 = shape[3];                                                    \
+        /* contiguous runs of 16 or more: straight through; else (a channel slice, a strided view) \
+         * the last two axes in C order through contiguous scratch, 256 values at a time (one pass \
+         * over memory, the loads and stores scalar, the mapping vectorised) */                    \
+        const int direct = ss[3] == 1 && os[3] == 1 && n3 >= 16;                                   \
+        T tmp[256];                                                                                \
+        O otmp[256];                                                                               \
         for (idx i0 = 0; i0 < shape[0]; i0++)                                                      \
-            for (idx i1 = 0; i1 < shape[1]; i1++)                                                  \
-                for (idx i2 = 0; i2 < shape[2]; i2++) {                                            \
-                    const T *s = src + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];                       \
-                    O *o = out + i0 * os[0] + i1 * os[1] + i2 * os[2];                             \
-                    if (zero) {                                                                    \
-                        for (idx k = 0; k < n; k++) o[k * os[3]] = 0;                              \
-                    } else if (ss[3] == 1 && os[3] == 1) {                                         \
-                        NAME##_run(s, o, n, 1, 1, ab, has_shift, sh, has_mul, mu, M);              \
-                    } else { /* strided: through contiguous scratch, 256 values at a time */      \
-                        T tmp[256];                                                                \
-                        O otmp[256];                                                               \
-                        for (idx k0 = 0; k0 < n; k0 += 256) {                                      \
-                            const idx len = n - k0 < 256 ? n - k0 : 256;                           \
-                            const T *sk = s + k0 * ss[3];                                          \
-                            O *ok = o + k0 * os[3];                                                \
-                            for (idx k = 0; k < len; k++) tmp[k] = sk[k * ss[3]];                  \
-                            NAME##_run(tmp, otmp, len, 1, 1, ab, has_shift, sh, has_mul, mu, M);   \
-                            for (idx k = 0; k < len; k++) ok[k * os[3]] = otmp[k];                 \
+            for (idx i1 = 0; i1 < shape[1]; i1++) {                                                \
+                const T *s = src + i0 * ss[0] + i1 * ss[1];                                        \
+                O *o = out + i0 * os[0] + i1 * os[1];                                              \
+                if (direct) {                                                                      \
+                    for (idx i2 = 0; i2 < n2; i2++)                                                \
+                        NAME##_run(s + i2 * ss[2], o + i2 * os[2], n3, 1, 1, ab, has_shift, sh,    \
+                                   has_mul, mu, M);                                                \
+                    continue;                                                                      \
+                }                                                                                  \
+                if (n3 <= 256) { /* whole rows of the last axis per chunk */                       \
+                    const idx rows_per = 256 / n3;                                                 \
+                    for (idx r0 = 0; r0 < n2; r0 += rows_per) {                                    \
+                        const idx r1 = n2 - r0 < rows_per ? n2 : r0 + rows_per;                    \
+                        idx k = 0;                                                                 \
+                        switch (n3) { /* the channel slices: constant trip counts */               \
+                        case 1: DMAP_GATHER(1) break;                                              \
+                        case 2: DMAP_GATHER(2) break;                                              \
+                        case 3: DMAP_GATHER(3) break;                                              \
+                        case 4: DMAP_GATHER(4) break;                                              \
+                        default: DMAP_GATHER(n3)                                                   \
+                        }                                                                          \
+                        NAME##_run(tmp, otmp, k, 1, 1, ab, has_shift, sh, has_mul, mu, M);         \
+                        k = 0;                                                                     \
+                        switch (n3) {                                                              \
+                        case 1: DMAP_SCATTER(1) break;                                             \
+                        case 2: DMAP_SCATTER(2) break;                                             \
+                        case 3: DMAP_SCATTER(3) break;                                             \
+                        case 4: DMAP_SCATTER(4) break;                                             \
+                        default: DMAP_SCATTER(n3)                                                  \
                         }                                                                          \
                     }                                                                              \
+                    continue;                                                                      \
                 }                                                                                  \
+                for (idx r = 0; r < n2; r++) /* long strided rows: 256 values at a time */         \
+                    for (idx k0 = 0; k0 < n3; k0 += 256) {                                         \
+                        const idx len = n3 - k0 < 256 ? n3 - k0 : 256;                             \
+                        const T *sk = s + r * ss[2] + k0 * ss[3];                                  \
+                        O *ok = o + r * os[2] + k0 * os[3];                                        \
+                        for (idx k = 0; k < len; k++) tmp[k] = sk[k * ss[3]];                      \
+                        NAME##_run(tmp, otmp, len, 1, 1, ab, has_shift, sh, has_mul, mu, M);       \
+                        for (idx k = 0; k < len; k++) ok[k * os[3]] = otmp[k];                     \
+                    }                                                                              \
+            }                                                                                      \
     }
 
 DISPLAY_MAP(float, uint8_t, dmap_f32_u8, 12582912.0)
@@ -680,7 +713,7 @@ DISPLAY_MAP(double, uint16_t, dmap_f64_u16, 6755399441055744.0)
  * all ones), so the loop runs on 32-byte vectors; with step 1 the sample is written in the
  * same pass. */
 #define BAND_STATS(T, V, IV, IT, NAME, EXP, ABSMASK)                                               \
-    CLONES static int NAME(const T *restrict src, idx n, T *restrict sample, idx first, idx step,   \
+    CLONES static int NAME(const T *restrict src, idx n, T *restrict sample, idx first, idx step,  \
                            T *low_out, T *high_out)                                                \
     {                                                                                              \
         enum { L = (int)(sizeof(V) / sizeof(T)) };                                                 \
@@ -693,7 +726,7 @@ DISPLAY_MAP(double, uint16_t, dmap_f64_u16, 6755399441055744.0)
         for (; k + L <= n; k += L) {                                                               \
             V x;                                                                                   \
             memcpy(&x, src + k, sizeof x);                                                         \
-            const IV bits = (IV)x & (IT)ABSMASK;                                                    \
+            const IV bits = (IV)x & (IT)ABSMASK;                                                   \
             const IV fin = bits < (IT)EXP, isnan = bits > (IT)EXP;                                 \
             nan |= isnan;                                                                          \
             const V xl = VSELECT(V, IV, fin, x, pinf), xh = VSELECT(V, IV, fin, x, minf);          \
