@@ -128,6 +128,11 @@ def luminance(image: np.ndarray) -> np.ndarray:
     if channels in (1, 2):
         return np.ascontiguousarray(image[:, :, :1])
     if channels in (3, 4):
+        from convcli.engines.reduce import weighted_channel_sum
+
+        fused = weighted_channel_sum(image, LUMA_WEIGHTS)  # compiled kernels, when built
+        if fused is not None:
+            return fused
         r, g, b = (image[:, :, i] for i in range(3))
         luma = LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b
         return np.ascontiguousarray(luma[:, :, None], dtype=image.dtype)

@@ -73,6 +73,7 @@ __all__ = [
     "MapStats",
     "alpha_mapping",
     "apply_mapping",
+    "compiled_stats",
     "map_stats",
     "needs_stats",
     "parse_scale",
@@ -223,9 +224,44 @@ def peak_of_sample(sample: np.ndarray) -> float:
     return float(np.percentile(sample, _PEAK_PERCENTILE)) if sample.size else 0.0
 
 
+def compiled_stats(values: np.ndarray, first: int, step: int
+                   ) -> tuple[float, float, bool, np.ndarray] | None:
+    """(min, max of the finite values, any NaN, ``|flat[first::step]|``) with NaN as 0, in one pass.
+
+    ``flat`` is ``values`` in C order; a NaN counts as the 0 it is written as
+    (in the range too, as in the numpy steps). The compiled kernels
+    (:func:`convcli.engines._native.band_stats`) in blocks on the worker pool;
+    ``(inf, -inf, …)`` when no value is finite; the sample has ``values``'
+    dtype. None (the caller uses numpy) without the extension or for dtypes
+    other than native float32/float64.
+    """
+    from convcli.engines import _native
+
+    if not (_native.AVAILABLE and values.dtype in (np.float32, np.float64) and values.dtype.isnative):
+        return None
+    flat = np.ascontiguousarray(values).reshape(-1)
+    sample = np.empty(len(range(first, flat.size, step)), flat.dtype)
+
+    def block(span: tuple[int, int]) -> tuple[float, float, bool]:
+        local = (first - span[0]) % step  # the block's first sampled index, and its place in sample
+        index = (span[0] + local - first) // step
+        part = flat[span[0]:span[1]]
+        return _native.band_stats(part, sample[index:index + len(range(local, part.size, step))], local, step)
+
+    lows, highs, nans = zip(*by_row_blocks(block, flat))
+    low, high, has_nan = min(lows), max(highs), any(nans)
+    if has_nan:  # the numpy steps count a NaN as the 0 it is written as
+        low, high = min(low, 0.0), max(high, 0.0)
+    return low, high, has_nan, sample
+
+
 def map_stats(maps: np.ndarray) -> MapStats:
     """:class:`MapStats` of a whole map held in memory (NaN counted, not changed)."""
     work = np.asarray(maps)
+    fast = compiled_stats(work, 0, sample_step(work.size))
+    if fast is not None:
+        low, high, has_nan, sample = fast
+        return MapStats(low, high, has_nan, sample) if low <= high else MapStats(None, None, has_nan, sample)
     low, high = _min_max(work)
     has_nan = bool(np.isnan(low) or np.isnan(high))
     if has_nan:
@@ -300,13 +336,45 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
                   out: np.ndarray | None = None) -> np.ndarray:
     """Pixels ``round(clip(((|x| or x) + shift) · multiplier, 0, M))`` of float ``values``.
 
-    Works in row blocks on the worker pool; NaN becomes 0. With
-    ``overwrite``, ``values`` (a writable float array) is used as scratch.
+    Computed in ``values``' dtype (float64) or float32 (any other dtype is
+    converted first), ``shift`` and ``multiplier`` rounded to it; rounded
+    half to even; NaN becomes 0, ±inf saturate. With the compiled kernels
+    (:func:`convcli.engines._native.display_map`) one fused pass over any
+    strides, bit-identical to the numpy steps (:func:`_apply_mapping_numpy`,
+    the reference and the fallback); in row blocks on the worker pool either
+    way. With ``overwrite``, the numpy steps may use ``values`` (a writable
+    float array) as scratch.
 
     Returns
     -------
-    ndarray, uint8 (M = 255) or uint16 (M = 65535), shape of ``values``
+    ndarray, uint8 (M = 255) or uint16 (M = 65535), shape of ``values``; ``out`` when given
     """
+    from convcli.engines import _native
+
+    array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if not (_native.AVAILABLE and array.ndim <= 4 and type(mapping.shift) in (float, int)
+            and type(mapping.multiplier) in (float, int) and 0 <= mapping.max_value <= 65535):
+        return _apply_mapping_numpy(values, mapping, overwrite=overwrite, out=out)
+    pixels = out if out is not None else np.empty(
+        array.shape, dtype=np.uint8 if mapping.max_value == 255 else np.uint16)
+    if (not isinstance(pixels, np.ndarray) or pixels.shape != array.shape or not pixels.flags.writeable
+            or pixels.dtype not in (np.uint8, np.uint16) or mapping.max_value > np.iinfo(pixels.dtype).max):
+        return _apply_mapping_numpy(values, mapping, overwrite=overwrite, out=out)
+    if array.dtype not in (np.float32, np.float64) or not array.dtype.isnative:
+        array = array.astype(np.float64 if array.dtype == np.float64 else np.float32)
+    options = {"absolute": mapping.kind == "abs", "shift": mapping.shift, "multiplier": mapping.multiplier,
+               "max_value": mapping.max_value}
+    if array.ndim == 0 or not array.size:
+        _native.display_map(array, pixels, **options)
+    else:
+        by_row_blocks(lambda block: _native.display_map(array[block[0]:block[1]], pixels[block[0]:block[1]],
+                                                        **options), array)
+    return pixels
+
+
+def _apply_mapping_numpy(values: np.ndarray, mapping: DisplayMapping, *, overwrite: bool = False,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`apply_mapping` in numpy steps (the reference of the compiled pass, and its fallback)."""
     work_dtype = np.float64 if np.asarray(values).dtype == np.float64 else np.float32
     in_place = (overwrite and isinstance(values, np.ndarray) and values.dtype == work_dtype
                 and values.flags.writeable)
@@ -315,10 +383,11 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
         work.shape, dtype=np.uint8 if mapping.max_value == 255 else np.uint16)
     if not work.size:
         return pixels
+    rows_of_work, rows_of_pixels = (work.reshape(1), pixels.reshape(1)) if work.ndim == 0 else (work, pixels)
 
     def finish(block: tuple[int, int]) -> None:
         """``round(clip((|x| or x) + shift) · multiplier)`` for rows ``block``, into ``pixels``."""
-        part = work[block[0]:block[1]]
+        part = rows_of_work[block[0]:block[1]]
         if mapping.multiplier == 0.0:  # minmax of a constant map
             part[...] = 0.0
         if mapping.kind == "abs":
@@ -330,12 +399,9 @@ def apply_mapping(values: np.ndarray, mapping: DisplayMapping, *, overwrite: boo
         np.rint(part, out=part)
         np.fmax(part, 0, out=part)  # fmax/fmin: NaN → 0 (and ±inf saturate) in the clipping pass
         np.fmin(part, mapping.max_value, out=part)
-        pixels[block[0]:block[1]] = part
+        rows_of_pixels[block[0]:block[1]] = part
 
-    if work.ndim == 0:
-        finish((0, 1))
-    else:
-        by_row_blocks(finish, work)
+    by_row_blocks(finish, rows_of_work)
     return pixels
 
 

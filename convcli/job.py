@@ -603,6 +603,22 @@ class _StatsAccumulator:
         self.samples: list[np.ndarray] = []
 
     def add(self, rows: Rows, values: np.ndarray) -> None:
+        """Fold in the band ``values`` (output rows ``rows``): min/max of its finite values, NaN, sample.
+
+        With the compiled kernels one pass (:func:`convcli.display.compiled_stats`) for
+        float32/float64 bands; else the numpy steps.
+        """
+        from convcli.display import compiled_stats
+
+        step = self.step
+        first = (-rows.start * self.row_values) % step  # the band's first sampled flat index
+        fast = compiled_stats(values, first, step)
+        if fast is not None:
+            low, high, has_nan, sample = fast
+            self.has_nan = self.has_nan or has_nan
+            self.low, self.high = min(self.low, low), max(self.high, high)
+            self.samples.append(sample)
+            return
         flat = values.reshape(-1)
         nan = np.isnan(flat)
         if nan.any():
@@ -612,8 +628,7 @@ class _StatsAccumulator:
         if finite.size:
             self.low = min(self.low, float(finite.min()))
             self.high = max(self.high, float(finite.max()))
-        offset = rows.start * self.row_values
-        self.samples.append(np.abs(flat[(-offset) % self.step::self.step]))
+        self.samples.append(np.abs(flat[first::step]))
 
     def stats(self) -> Any:
         from convcli.display import MapStats

@@ -248,6 +248,25 @@ def test_weighted_channel_sum_is_the_luminance_formula() -> None:
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_weighted_channel_sum_is_numpys_luminance_bit_for_bit(dtype, channels) -> None:
+    """The fused luminance equals conv.luminance's numpy formula exactly (no fused multiply-add)."""
+    from convcli.conv import LUMA_WEIGHTS
+    from convcli.engines.reduce import weighted_channel_sum
+
+    rng = np.random.default_rng(channels)
+    image = rng.uniform(-10, 300, (1100, 1000, channels)).astype(dtype)  # > 1 Mi values: on the pool
+    image[0, :4, 0] = [np.nan, np.inf, -np.inf, -0.0]
+    r, g, b = (image[:, :, i] for i in range(3))
+    with np.errstate(invalid="ignore"):
+        expected = (LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b)[:, :, None]
+    actual = weighted_channel_sum(image, LUMA_WEIGHTS)
+    assert actual.dtype == dtype and actual.shape == (1100, 1000, 1)
+    np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(weighted_channel_sum(image[::3, ::2], LUMA_WEIGHTS), expected[::3, ::2])
+
+
 def test_uniform_sum_bank_uses_the_channel_sum_and_equals_scipy() -> None:
     """A 2-D kernel with channels='sum' (the issue's slow path) on uint8 pixels and floats."""
     rng = np.random.default_rng(4)
@@ -287,7 +306,10 @@ def test_reduce_kernel_equals_numpy(reduce, stack) -> None:
     _native.reduce_maps(stack, out, reduce)
     with np.errstate(invalid="ignore"):
         expected = NUMPY_REDUCE[reduce](stack)
-    np.testing.assert_allclose(out, expected, rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
+    if reduce in ("max", "min"):  # comparisons: exact (numpy's sum over a contiguous F axis is pairwise)
+        np.testing.assert_array_equal(out, expected)
+    else:
+        np.testing.assert_allclose(out, expected, rtol=1e-6 if stack.dtype == np.float32 else 1e-13)
     rows, cols, n_filters, channels = stack.shape
     maps = stack.reshape(rows, cols, n_filters * channels)
     np.testing.assert_allclose(reduce_maps(maps, n_filters, reduce), expected,
@@ -367,6 +389,48 @@ def test_png_filter_is_the_numpy_filter_byte_for_byte(bpp, n_pixels, n_rows, pae
     np.testing.assert_array_equal(actual, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_filters", "channels"), [(1, 1), (2, 1), (2, 3), (3, 2), (4, 4), (5, 3), (8, 1),
+                                                     (2, 5)])
+def test_reduce_vector_path_and_its_tail_with_nan_everywhere(dtype, n_filters, channels) -> None:
+    """Long rows (the 4-lane path) and every short length (the scalar tail); NaN at every position
+    of a pixel and ±inf; max/min bit-identical to numpy (NaN propagates), sum and magnitude within
+    rounding (numpy adds a contiguous F axis pairwise; the kernel in order f = 0, 1, …)."""
+    rng = np.random.default_rng(n_filters * 10 + channels)
+    for cols in (1, 2, 3, 5, 37):
+        stack = rng.standard_normal((3, cols, n_filters, channels)).astype(dtype)
+        flat = stack.reshape(-1)
+        flat[rng.integers(0, flat.size, max(1, flat.size // 7))] = np.nan
+        flat[rng.integers(0, flat.size, max(1, flat.size // 11))] = np.inf
+        flat[rng.integers(0, flat.size, max(1, flat.size // 11))] = -np.inf
+        for reduce, reference in NUMPY_REDUCE.items():
+            out = np.empty((3, cols, channels), dtype)
+            _native.reduce_maps(stack, out, reduce)
+            with np.errstate(invalid="ignore", over="ignore"):
+                expected = reference(stack)
+            if reduce in ("magnitude", "sum"):
+                np.testing.assert_allclose(out, expected, rtol=1e-6)
+            else:
+                np.testing.assert_array_equal(out, expected, err_msg=f"{reduce} {stack.shape}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_filters", "channels"), [(2, 1), (2, 3), (3, 4), (2, 6)])
+def test_reduce_gives_the_same_bits_whole_or_in_pieces(dtype, n_filters, channels) -> None:
+    """Every pixel reduced alone (the scalar tail) equals it reduced inside a long row (the vector
+    loop): a map streamed in bands of any height is the whole map's, bit for bit."""
+    rng = np.random.default_rng(7)
+    stack = (rng.standard_normal((2, 45, n_filters, channels)) * 1e3).astype(dtype)
+    for reduce in NUMPY_REDUCE:
+        whole = np.empty((2, 45, channels), dtype)
+        _native.reduce_maps(stack, whole, reduce)
+        for row in range(2):
+            for col in range(0, 45, 11):
+                piece = np.empty((1, 1, channels), dtype)
+                _native.reduce_maps(np.ascontiguousarray(stack[row:row + 1, col:col + 1]), piece, reduce)
+                np.testing.assert_array_equal(piece[0, 0], whole[row, col], err_msg=reduce)
+
+
 # ---------------------------------------------------------------- misuse and fallback
 def test_misuse_raises_instead_of_touching_memory() -> None:
     band = np.zeros((5, 6, 3), np.float32)
@@ -410,6 +474,11 @@ def test_without_the_extension_the_numpy_strategies_serve() -> None:
         "assert out.shape == (28, 28, 8) and np.allclose(out, 27)\n"
         "from convcli.maps import reduce_maps\n"
         "assert reduce_maps(np.ones((4, 4, 6)), 2, 'max').shape == (4, 4, 3)\n"
+        "from convcli import display\n"
+        "assert display.to_pixels(np.array([[1.5, -2.0, np.nan]]), scale='clip').tolist() == [[2, 0, 0]]\n"
+        "assert display.map_stats(np.array([np.nan, 3.0])).low == 0.0\n"
+        "from convcli.engines.reduce import weighted_channel_sum\n"
+        "assert weighted_channel_sum(np.ones((2, 2, 3), np.float32), (0.299, 0.587, 0.114)) is None\n"
         "print(_native.status())\n"
     )
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

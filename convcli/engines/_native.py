@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
-    "AVAILABLE", "ERROR", "REDUCE_OPS", "channel_sum", "correlate", "correlate_image", "png_filter",
-    "reduce_maps", "separable_image", "status",
+    "AVAILABLE", "ERROR", "REDUCE_OPS", "band_stats", "channel_sum", "correlate", "correlate_image",
+    "display_map", "png_filter", "reduce_maps", "separable_image", "status",
 ]
 
 try:
@@ -292,3 +292,64 @@ def png_filter(rows: np.ndarray, previous: np.ndarray, out: np.ndarray, bpp: int
         raise ValueError(f"rows {rows.shape}, previous {previous.shape} and out {out.shape} do not match")
     _c.png_filter(rows, previous, out, n, row_bytes, bpp, bool(paeth))
     return out
+
+
+def display_map(values: np.ndarray, out: np.ndarray, *, absolute: bool, shift: float, multiplier: float,
+                max_value: int) -> np.ndarray:
+    """Pixels ``round(clip(((|x| or x) + shift) · multiplier, 0, M))`` of ``values``, into ``out``.
+
+    The steps of :func:`convcli.display.apply_mapping` in ``values``' dtype
+    (``shift`` and ``multiplier`` rounded to it first, the add skipped when
+    ``shift == 0``, the product when ``multiplier == 1``, everything 0 when
+    ``multiplier == 0``), rounded half to even, NaN → 0, ±inf saturate:
+    bit-identical to the numpy steps.
+
+    Parameters
+    ----------
+    values : ndarray, float32 or float64, at most 4-d, any strides (native byte order)
+    out : ndarray, uint8 or uint16 (``M`` must fit), the shape of ``values``, any strides, writable
+    absolute : bool
+        ``abs`` mode (``|x|``), else ``clip``.
+    shift, multiplier : float
+    max_value : int
+        ``M`` (255 or 65535).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Other dtypes, shapes that differ, ``M`` not fitting ``out``.
+    """
+    _require()
+    if not isinstance(values, np.ndarray) or not isinstance(out, np.ndarray) or values.shape != out.shape:
+        raise ValueError("values and out must be arrays of the same shape")
+    if values.dtype not in _FLOATS or out.dtype not in (np.dtype(np.uint8), np.dtype(np.uint16)):
+        raise TypeError(f"values {values.dtype} / out {out.dtype}: expected float32/float64 and uint8/uint16")
+    _c.display_map(values, out, bool(absolute), float(shift), shift != 0, float(multiplier), multiplier != 1,
+                   float(max_value))
+    return out
+
+
+def band_stats(values: np.ndarray, sample: np.ndarray, first: int, step: int) -> tuple[float, float, bool]:
+    """One pass over ``values``: (min, max) of its finite values, whether it holds a NaN, and the sample.
+
+    ``sample[:] = |values.ravel()[first::step]|`` with NaN as 0 (``sample``
+    of ``values``' dtype and exactly that length). Returns ``(inf, -inf,
+    has_nan)`` when no value is finite.
+
+    Parameters
+    ----------
+    values : ndarray, float32 or float64, C-contiguous
+    sample : ndarray, 1-d, values' dtype, C-contiguous, writable
+    first, step : int
+        ``first ≥ 0``, ``step ≥ 1``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Other dtypes, a non-contiguous array, a sample of the wrong length.
+    """
+    _require()
+    _contiguous(values, "values", values.ndim if isinstance(values, np.ndarray) else 1)
+    _contiguous(sample, "sample", 1, (values.dtype,))
+    low, high, has_nan = _c.band_stats(values, sample, int(first), int(step))
+    return low, high, has_nan
