@@ -405,6 +405,14 @@ def _outputs_exist(job: Any, source: str, destination: Any) -> bool:
     return bool(files) and all(os.path.exists(path) for path in files)
 
 
+def _run_batch_task(job: Any, source: str, destination: Any, *, listing: dict[str, frozenset[str]],
+                    skip_existing: bool = False) -> tuple[dict, int | None]:
+    """:func:`_run_task` for one file of a Dask batch: any attempt (Dask retries a task whose worker
+    died) refuses only outputs that existed before the batch (``listing``, by output folder)."""
+    existing = listing.get(_output_folder(destination), frozenset())
+    return _run_task(job, source, destination, existing, skip_existing)
+
+
 def _run_again(job: Any, source: str, destination: Any, existing: frozenset[str]) -> dict:
     import dataclasses
 
@@ -427,10 +435,10 @@ def _output_folder(destination: Any) -> str:
     return os.path.dirname(os.path.abspath(output))
 
 
-def _listing(tasks: Sequence[Task]) -> dict[str, frozenset[str]]:
-    """The files in every output directory of ``tasks`` now (absolute paths), by directory."""
+def _listing(destinations: Sequence[Any]) -> dict[str, frozenset[str]]:
+    """The files in every output directory of ``destinations`` now (absolute paths), by directory."""
     listing = {}
-    for folder in {_output_folder(task.destination) for task in tasks if task.destination.output != "-"}:
+    for folder in {_output_folder(d) for d in destinations if d.output != "-"}:
         try:
             listing[folder] = frozenset(os.path.join(folder, name) for name in os.listdir(folder))
         except OSError:
@@ -497,7 +505,8 @@ def _pool(job: Any, tasks: Sequence[Task], workers: int, skip_existing: bool) ->
     threads = max(1, cores() // workers)
     context = multiprocessing.get_context("spawn")
     pending = list(tasks)
-    before = _listing(tasks)  # a retried file may replace what its first attempt wrote, nothing else
+    # a retried file may replace what its first attempt wrote, nothing else
+    before = _listing([task.destination for task in tasks])
     for attempt in (1, 2):
         broken: list[Task] = []
         executor = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
@@ -575,8 +584,11 @@ def _dask_batch(job: Any, tasks: Sequence[Task], scheduler: str, client: Any,
         from distributed import as_completed
 
         sources, destinations = zip(*[_absolute(task) for task in tasks])
-        futures = client.map(_run_task, [job] * len(tasks), sources, destinations, pure=False, retries=1,
-                             skip_existing=skip_existing)
+        # Dask retries a task whose worker died, maybe after its output was renamed into place:
+        # every task may overwrite its own outputs except files that were there before the batch
+        [listing] = client.scatter([_listing(destinations)])
+        futures = client.map(_run_batch_task, [job] * len(tasks), sources, destinations, pure=False,
+                             retries=1, listing=listing, skip_existing=skip_existing)
         by_key = {future.key: task for future, task in zip(futures, tasks)}
         try:
             for future in as_completed(futures, loop=client.loop):

@@ -350,3 +350,25 @@ def test_cli_jobs_resume_and_colliding_names_as_sequential(tmp_path):
         runs[jobs] = (summary, _files(tmp_path / f"out{jobs}"))
     assert runs["1"] == runs["2"]
     assert len(runs["2"][0]["skipped"]) == 3 and runs["2"][0]["succeeded"] == 1
+
+
+def test_a_retried_dask_batch_task_replaces_its_own_output_but_not_an_older_file(tmp_path):
+    """Dask retries a task whose worker died, maybe after the first attempt renamed its output into
+    place: the retry must succeed; a file that was there before the batch stays refused."""
+    from convcli.distributed import _listing, _run_batch_task
+
+    np.save(tmp_path / "a.npy", np.arange(20, dtype=np.float32).reshape(4, 5))
+    np.save(tmp_path / "b.npy", np.ones((4, 5), np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.sobel.npy").write_bytes(b"older")
+    job = _job()
+    destination = Destination(output=str(out) + "/")
+    listing = _listing([destination])
+    first, _ = _run_batch_task(job, str(tmp_path / "a.npy"), destination, listing=listing)
+    again, _ = _run_batch_task(job, str(tmp_path / "a.npy"), destination, listing=listing)
+    assert first["outputs"] == again["outputs"]
+    np.load(again["outputs"][0]["path"])
+    with pytest.raises(Exception, match="exists; use --force"):
+        _run_batch_task(job, str(tmp_path / "b.npy"), destination, listing=listing)
+    assert (out / "b.sobel.npy").read_bytes() == b"older"
