@@ -17,6 +17,10 @@ Every file convcli writes goes through here (whole-image writes through
 * :meth:`AtomicFile.abort` removes the temporary; it is idempotent and never
   raises, so it can run from ``except BaseException`` (Ctrl-C) and from
   ``__exit__``.
+* an existing character device or FIFO (``/dev/null``, ``/dev/stdout``, a
+  named pipe) is written through (:class:`DeviceFile`, no ``--force``
+  needed), never replaced by a file; other special files (block devices,
+  sockets) are refused.
 
 An ``OSError`` of the file system becomes one :class:`OutputError` naming the
 target (:func:`output_error`): disk full, permission denied, anything else.
@@ -28,6 +32,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -38,9 +43,12 @@ __all__ = [
     "STDOUT",
     "AtomicDirectory",
     "AtomicFile",
+    "DeviceFile",
     "check_output_target",
     "file_mode",
+    "is_device",
     "link_no_clobber",
+    "open_output_file",
     "output_error",
     "same_file",
     "write_all",
@@ -93,6 +101,15 @@ def write_all(stream: BinaryIO, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+def is_device(path: str | os.PathLike) -> bool:
+    """True if ``path`` is an existing character device or FIFO (written through, never replaced)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def check_output_target(target: str | os.PathLike, *, force: bool = False,
                         protect: Iterable[str | os.PathLike] = (), directory_target: bool = False) -> None:
     """Raise :class:`OutputError` if ``target`` may not be written.
@@ -100,8 +117,10 @@ def check_output_target(target: str | os.PathLike, *, force: bool = False,
     Checks, in order: ``target`` is not one of ``protect`` (the inputs; not
     even with ``force``), is not a directory (unless ``directory_target``:
     a zarr array is a directory, and an existing one is replaced with
-    ``force``), does not exist (without ``force``), and its directory exists.
-    ``"-"`` (stdout) always passes.
+    ``force``); a character device or FIFO passes (it is written through,
+    except as a zarr directory); any other special file is refused; it does
+    not exist (without ``force``), and its directory exists. ``"-"``
+    (stdout) always passes.
     """
     path = os.fspath(target)
     if path == STDOUT:
@@ -112,6 +131,12 @@ def check_output_target(target: str | os.PathLike, *, force: bool = False,
             raise OutputError(f"{path}: is the input {protected_path}; refusing to overwrite an input")
     if os.path.isdir(path) and not directory_target:
         raise OutputError(f"{path}: is a directory; give a file name")
+    if is_device(path):
+        if directory_target:
+            raise OutputError(f"{path}: is a device or pipe; a zarr array is a directory")
+        return  # written through (DeviceFile): nothing is replaced
+    if os.path.lexists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise OutputError(f"{path}: is not a regular file; refusing to replace it")
     if os.path.lexists(path) and not force:
         raise OutputError(f"{path} exists; use --force to overwrite")
     directory = os.path.dirname(os.path.abspath(path))
@@ -271,3 +296,54 @@ class AtomicDirectory(_AtomicOutput):
             return
         self._done = True
         shutil.rmtree(self.name, ignore_errors=True)
+
+
+class DeviceFile:
+    """An existing character device or FIFO written through: no temporary, no rename, no fsync.
+
+    ``stream`` is the device itself, or with ``buffered`` (formats whose
+    writer seeks: a pipe cannot, ``/dev/null`` does not keep positions) an
+    anonymous temporary file copied to the device by :meth:`commit`.
+    :meth:`abort` closes it (bytes already written to a device cannot be
+    taken back; a reader of a pipe sees the stream end early). Errors are
+    raised as :class:`OutputError` naming ``target``.
+    """
+
+    def __init__(self, target: str, *, buffered: bool = False) -> None:
+        self.target = target
+        try:
+            self._device: BinaryIO = open(target, "wb")  # noqa: SIM115 - closed by commit/abort
+        except OSError as error:
+            raise output_error(target, error) from None
+        self._buffer = tempfile.NamedTemporaryFile(prefix=_PREFIX, suffix=_SUFFIX) if buffered else None  # noqa: SIM115
+        self.stream: BinaryIO = self._buffer if self._buffer is not None else self._device
+
+    def commit(self) -> None:
+        """Write out the buffer (if any) and close the device."""
+        try:
+            if self._buffer is not None:
+                self._buffer.seek(0)
+                shutil.copyfileobj(self._buffer, self._device, 1 << 20)
+                self._buffer.close()
+                self._buffer = None
+            self._device.close()
+        except OSError as error:
+            self.abort()
+            raise output_error(self.target, error) from None
+
+    def abort(self) -> None:
+        """Close the device (and drop the buffer); idempotent, never raises."""
+        with contextlib.suppress(Exception):
+            if self._buffer is not None:
+                self._buffer.close()
+        self._buffer = None
+        with contextlib.suppress(Exception):
+            self._device.close()
+
+
+def open_output_file(target: str, *, force: bool = False, buffered: bool = False) -> AtomicFile | DeviceFile:
+    """The writer for a checked file ``target``: :class:`DeviceFile` for a device or FIFO
+    (``buffered`` for writers that seek), else :class:`AtomicFile`."""
+    if is_device(target):
+        return DeviceFile(target, buffered=buffered)
+    return AtomicFile(target, force=force)

@@ -202,6 +202,28 @@ def _prepare(
     return array, weights, mode
 
 
+def _check_extent(what: str, shape: tuple[int, ...], itemsize: int) -> None:
+    """Refuse a working or output array numpy could never allocate (more bytes than an index holds)."""
+    count = 1
+    for n in shape:
+        count *= max(int(n), 0)
+    if count * itemsize > np.iinfo(np.intp).max:
+        raise ShapeError(f"this geometry needs a {'×'.join(str(int(n)) for n in shape)} {what}, "
+                         "too large to allocate; check padding, dilation and stride")
+
+
+def _computed(run: Any, problem: Any, shape: tuple[int, ...], itemsize: int) -> np.ndarray:
+    """``run(problem)``; running out of memory is a :class:`ShapeError` naming the size it needed."""
+    try:
+        return run(problem)
+    except MemoryError:
+        count = 1
+        for n in shape:
+            count *= int(n)
+        raise ShapeError(f"not enough memory for this geometry: its {'×'.join(map(str, shape))} working "
+                         f"image alone is {count * itemsize / 2**30:.1f} GiB") from None
+
+
 def _is_zero(bias: Any) -> bool:
     """Whether ``bias`` is 0 (a number or numbers); anything else is for :func:`_add_bias` to judge."""
     try:
@@ -344,6 +366,11 @@ def conv2d(
         output_size(rows, kh, stride=strides[0], padding=pads[:2], dilation=dilations[0]),
         output_size(cols, kw, stride=strides[1], padding=pads[2:], dilation=dilations[1]),
     )
+    itemsize = weights.dtype.itemsize
+    n_channels = array.shape[2] if array.ndim == 3 else 1
+    padded = (rows + pads[0] + pads[1], cols + pads[2] + pads[3], n_channels)
+    _check_extent("padded image", padded, itemsize)
+    _check_extent("output", (*out_shape, weights.shape[0] * n_channels), itemsize)
     problem = engines.ForwardProblem(
         image=array, weights=weights, mode=mode, pads=pads, border=parsed_border,
         stride=strides, dilation=dilations, out_shape=out_shape,
@@ -356,8 +383,8 @@ def conv2d(
         from convcli.engines import native
 
         if native.fuses_reduce(problem):
-            return native.run(problem, reduce)
-    out = _add_bias(run(problem), bias, n_filters)
+            return _computed(lambda p: native.run(p, reduce), problem, padded, itemsize)
+    out = _add_bias(_computed(run, problem, padded, itemsize), bias, n_filters)
     return reduce_maps(out, n_filters, reduce) if reduce != "none" else out
 
 
@@ -432,12 +459,19 @@ def conv_transpose2d(
         output_size(cols, kw, stride=strides[1], padding=per_axis[1], dilation=dilations[1],
                     transposed=True, output_padding=out_pads[1]),
     )
+    itemsize = weights.dtype.itemsize
+    n_channels = array.shape[2] if array.ndim == 3 else 1
+    full = ((rows - 1) * strides[0] + dilations[0] * (kh - 1) + 1 + out_pads[0],
+            (cols - 1) * strides[1] + dilations[1] * (kw - 1) + 1 + out_pads[1],
+            weights.shape[0] * n_channels)
+    _check_extent("full (uncropped) result", full, itemsize)
+    _check_extent("output", (*out_shape, weights.shape[0] * n_channels), itemsize)
     problem = engines.TransposeProblem(
         image=array, weights=weights, mode=mode, crop=(max(pads[0], 0), max(pads[2], 0)),
         stride=strides, dilation=dilations, out_shape=out_shape,
     )
     _, run = _pick(method, engines.TRANSPOSE_ENGINES, engines.choose_transpose, problem)
-    out = run(problem)
+    out = _computed(run, problem, full, itemsize)
     return _add_bias(out, bias, weights.shape[0])
 
 

@@ -854,7 +854,7 @@ def write_output(target: str | os.PathLike, data: bytes | Callable[[BinaryIO], N
         return
     path = os.fspath(target)
     check_output_target(path, force=force, protect=protect)
-    output = atomic.AtomicFile(path, force=force)
+    output = atomic.open_output_file(path, force=force, buffered=True)
     try:
         if callable(data):
             data(output.stream)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -448,6 +449,14 @@ def _all_names() -> list[str]:
 
 
 def _unknown(name: str) -> KernelError:
+    tokens = [token for token in re.split(r"[,;\s]+", name.strip()) if token]
+    try:
+        values = [float(token) for token in tokens]
+    except ValueError:
+        values = []
+    if values and not all(math.isfinite(v) for v in values):  # inline weights with nan / inf
+        bad = next(t for t, v in zip(tokens, values) if not math.isfinite(v))
+        return KernelError(f"kernel {name!r}: weights must be finite, got {bad!r}")
     close = difflib.get_close_matches(name, _all_names(), n=1, cutoff=0.6)
     if close:
         return KernelError(f"no kernel {name!r}; did you mean {close[0]!r}? (convcli kernels list)")

@@ -216,3 +216,15 @@ def test_errors_are_also_builtin_value_errors() -> None:
     """Library users may catch ValueError: every core error above is one."""
     for error in (ShapeError, KernelError, OptionError):
         assert issubclass(error, ValueError) and issubclass(error, ConvcliError)
+
+
+@pytest.mark.parametrize("geometry", [{"padding": 10**12}, {"dilation": 2**62, "padding": "full"},
+                                      {"stride": 2**40, "transposed": True},
+                                      {"dilation": 2**62, "transposed": True}])
+def test_a_geometry_too_large_to_allocate_is_a_shape_error(geometry):
+    from convcli import conv2d, conv_transpose2d
+
+    geometry = dict(geometry)
+    function = conv_transpose2d if geometry.pop("transposed", False) else conv2d
+    with pytest.raises(ShapeError, match="too large to allocate"):
+        function(np.ones((5, 5)), np.ones((3, 3)), **geometry)

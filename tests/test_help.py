@@ -16,8 +16,11 @@ so a new command or option is checked without editing this file. For each
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -161,3 +164,16 @@ def test_plain_coercion_matches_typer():
                     except Exception as exc:  # both must refuse, with the same kind of error
                         outcomes.append(type(exc).__name__)
                 assert outcomes[0] == outcomes[1], (command.name, param.name, sample, outcomes)
+
+
+def test_method_help_names_every_strategy():
+    """--method's help is static text (help imports no numpy): it must not drift from the registries."""
+    from convcli import engines
+
+    result = subprocess.run([sys.executable, "-m", "convcli", "apply", "--help"], capture_output=True,
+                            text=True, env={**os.environ, "COLUMNS": "200"}, timeout=60)
+    text = re.sub(r"\s+", " ", result.stdout)
+    method = text[text.index("--method"):]
+    method = method[:method.index("--dtype")]
+    for name in [*engines.FORWARD_ENGINES, *engines.TRANSPOSE_ENGINES]:
+        assert re.search(rf"\b{re.escape(name)}\b", method), name

@@ -481,3 +481,12 @@ def test_resolve_fuzz_raises_only_convcli_errors(text):
     else:
         stack = bank.stack() if len({k.weights.ndim for k in bank.kernels}) else None
         assert stack is None or np.isfinite(stack).all()
+
+
+@pytest.mark.parametrize("text", ["nan,1", "inf", "nan", "Infinity;1"])
+def test_inline_weights_starting_with_nan_or_inf_say_so(text):
+    """`nan`/`inf` first looked like a preset name ('no kernel …'); they are non-finite weights."""
+    from convcli.presets import load_bank
+
+    with pytest.raises(KernelError, match="weights must be finite"):
+        load_bank([text])

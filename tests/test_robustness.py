@@ -21,7 +21,7 @@ import tempfile
 import warnings
 import zlib
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -612,3 +612,63 @@ def test_json_summary_also_when_the_only_input_fails(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["succeeded"] == 0 and summary["failed"][0]["input"].endswith("missing.png")
     assert result.stderr.startswith("convcli: error: ") and "missing.png" in result.stderr
+
+
+# ---------------------------------------------------------------- special files as -o targets
+
+
+def _read_fifo_in_background(path: Path) -> tuple[Any, dict]:
+    import threading
+
+    got: dict = {}
+
+    def reader() -> None:
+        with open(path, "rb") as fifo:
+            got["data"] = fifo.read()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    return thread, got
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("fmt", ["png", "tiff", "npy", "jpeg"])
+def test_a_named_pipe_target_is_written_through_not_replaced(tmp_path, fmt):
+    """-o FIFO (and so /dev/null, /dev/stdout): the bytes go into it; it stays a pipe (with --force too)."""
+    import stat
+
+    image = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(image)
+    fifo = tmp_path / "out.pipe"
+    os.mkfifo(fifo)
+    thread, got = _read_fifo_in_background(fifo)
+    result = subprocess.run([sys.executable, "-m", "convcli", "apply", str(image), "-k", "sobel", "--reduce",
+                             "magnitude", "-f", fmt, "-o", str(fifo), "--force", "-q"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    thread.join(10)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    if fmt == "npy":
+        assert np.load(io.BytesIO(got["data"])).shape == (40, 50, 3)
+    else:
+        assert Image.open(io.BytesIO(got["data"])).size == (50, 40)
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".convcli-")]
+
+
+def test_other_special_files_are_refused_even_with_force(tmp_path):
+    import socket
+
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    path = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(path))
+        result = subprocess.run([sys.executable, "-m", "convcli", "apply", str(image), "-k", "1", "-f", "npy",
+                                 "-o", str(path), "--force"], capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=60)
+    finally:
+        server.close()
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"convcli: error: {path}: is not a regular file; refusing to replace it"
+    assert os.path.exists(path)

@@ -377,7 +377,9 @@ def apply(
     ),
     method: str = typer.Option(
         "auto", "--method", metavar="NAME",
-        help="Strategy: auto, or a name (direct, separable, fft, gemm, …).",
+        help="Strategy (the result is the same, within float rounding): auto (a cost model picks), "
+             "the compiled native, native-separable (when built: see --version), or the numpy "
+             "direct, separable, gemm, fft, reference; with --transpose: auto, polyphase, scatter.",
     ),
     dtype: str = typer.Option("float32", "--dtype", metavar="float32|float64", help="Compute type."),
     max_pixels: int | None = typer.Option(

@@ -259,8 +259,9 @@ class _FileSink(Sink):
     def __init__(self, target: str, shape: tuple[int, int, int], dtype: np.dtype, *,
                  force: bool, buffered_stdout: bool = False) -> None:
         super().__init__(target, shape, dtype)
-        self._output: atomic.AtomicFile | _Stdout = (
-            _Stdout(buffered=buffered_stdout) if self._to_stdout else atomic.AtomicFile(target, force=force)
+        self._output: atomic.AtomicFile | atomic.DeviceFile | _Stdout = (
+            _Stdout(buffered=buffered_stdout) if self._to_stdout
+            else atomic.open_output_file(target, force=force, buffered=buffered_stdout)
         )
         self._stream = self._output.stream
 
