@@ -12,6 +12,8 @@ import errno
 import json
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +357,29 @@ def test_format_zarr_option(tmp_path):
     result = apply(source, "-k", "sobel", "-f", "zarr", "-o", "-")
     assert result.exit_code == 1 and "cannot go to standard output" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("suffix", ["npy", "zarr"])
+def test_a_16_bit_array_image_gives_a_16_bit_output_like_a_16_bit_tiff(tmp_path, suffix):
+    """A uint16 .npy / zarr holds a 16-bit image: its default output is 16-bit (it came out all white
+    at 8 bits), with the pixels a 16-bit TIFF of the same values gives."""
+    import tifffile
+
+    values = (np.arange(48 * 40).reshape(48, 40) * 29 % 65536).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", values)
+    if suffix == "npy":
+        np.save(tmp_path / "in.npy", values)
+    else:
+        zarr = pytest.importorskip("zarr")
+        zarr.create_array(str(tmp_path / "in.zarr"), shape=values.shape, dtype=values.dtype,
+                          chunks=(16, 16))[:] = values
+    outputs = []
+    for name in ("in.tif", f"in.{suffix}"):
+        target = tmp_path / f"{name}.png"
+        result = subprocess.run([sys.executable, "-m", "convcli", "apply", str(tmp_path / name), "-k",
+                                 "gaussian:sigma=2", "-o", str(target), "-q"], capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs.append(np.asarray(Image.open(target)))
+    assert outputs[1].dtype == np.uint16 and outputs[1].max() > 255
+    np.testing.assert_array_equal(outputs[1], outputs[0])

@@ -31,7 +31,9 @@ Dtypes and depths follow :class:`convcli.imageio.LoadedImage`: 8/16-bit
 integer images give uint8/uint16 (``bit_depth`` 8/16); float32, float64 and
 int32 TIFFs give those dtypes (``bit_depth`` 32); ``.npy`` and zarr arrays
 give float32 (float64 stays float64), exactly as ``read_image`` reads ``.npy``
-today, with ``bit_depth`` 32 and channels ``c0, c1, …``.
+today, with channels ``c0, c1, …`` and ``bit_depth`` 8 or 16 when they hold
+uint8 / uint16 values (an 8/16-bit image stored as an array: its output is
+8/16-bit by default, as a TIFF's would be), 32 otherwise.
 
 Sources are picklable and open their file lazily: construction reads the
 header (and closes it), the first ``read_rows`` (re)opens the file, and
@@ -81,6 +83,11 @@ _COLOUR_NAMES = {3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
 
 def _numbered(channels: int) -> tuple[str, ...]:
     return tuple(f"c{index}" for index in range(channels))
+
+
+def _array_bit_depth(stored: np.dtype) -> int:
+    """``bit_depth`` of an ``.npy`` / zarr array: 8 (uint8), 16 (uint16), else 32."""
+    return 8 if stored == np.uint8 else 16 if stored == np.uint16 else 32
 
 
 def _float_dtype(dtype: np.dtype) -> np.dtype:
@@ -340,7 +347,7 @@ class NpySource(Source):
                              f"{height} is cut short")
         self.shape = (height, width, channels)
         self.dtype = _float_dtype(stored)
-        self.bit_depth = 32
+        self.bit_depth = _array_bit_depth(stored)
         self.mode = "npy"
         self.channel_names = _numbered(channels)
         self.metadata = {}
@@ -482,7 +489,7 @@ class ZarrSource(Source):
         self._row_bytes = shape[1] * channels * stored.itemsize
         self._kept: tuple[int, np.ndarray] | None = None
         self.dtype = _float_dtype(stored)
-        self.bit_depth = 32
+        self.bit_depth = _array_bit_depth(stored)
         self.mode = "zarr"
         self.channel_names = _numbered(channels)
         self.metadata = {}
