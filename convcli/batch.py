@@ -414,7 +414,13 @@ class Batch:
                                 montage=options.montage if self.several else None,
                                 named_inputs=tuple(inputs))
         if output and output != "-" and output.endswith(("/", "\\")):
-            Path(output).mkdir(parents=True, exist_ok=True)  # -o DIR/: validated, now created
+            try:
+                Path(output).mkdir(parents=True, exist_ok=True)  # -o DIR/: validated, now created
+            except OSError as error:
+                reason = ("a part of it is not a directory" if isinstance(error, (NotADirectoryError,
+                                                                                    FileExistsError))
+                          else error.strerror or str(error))
+                raise OutputError(f"-o {output}: cannot create the output directory ({reason})") from None
         # files skipped as this run's own outputs are outputs, not protected inputs
         own_outputs = {index for index, plan in enumerate(self.plans)
                        if plan is not None and (plan.skip or "").endswith("an output of this run")}

@@ -49,6 +49,7 @@ missing Dask names ``pip install 'convcli[dask]'``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import signal
@@ -234,7 +235,6 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     OptionError
         Dask is missing, or no scheduler answers at ``address`` within ``timeout`` seconds.
     """
-    import contextlib
     import gc
     import io
     import threading
@@ -259,14 +259,33 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     if "client" in outcome:
         return outcome["client"]
     error = outcome.get("error")
-    with contextlib.redirect_stderr(io.StringIO()):  # a half-made Client complains from __del__
-        outcome.clear()
-        gc.collect()
     if error is None:
         reason = f"no Dask scheduler answered within {timeout + 2:.0f} s"
     else:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, (OSError, TimeoutError)) or type(error).__name__ == "CommClosedError":
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        else:  # it answered, but garbage for the Dask protocol (an HTTP server, …)
+            reason = f"something answers there, but not as a Dask scheduler: {type(error).__name__}"
+        _disarm_half_made_clients(error, Client)
+    with contextlib.redirect_stderr(io.StringIO()):  # a half-made Client complains from __del__
+        outcome.clear()
+        error = None
+        gc.collect()
     raise OptionError(f"cannot reach Dask scheduler at {address} ({reason})") from None
+
+
+def _disarm_half_made_clients(error: BaseException, client_type: type) -> None:
+    """A ``Client`` whose constructor raised (a server that is no Dask scheduler) would close itself
+    from ``__del__``, waiting 10 s for that server and printing a traceback: make its ``__del__`` a
+    no-op (``distributed`` skips it when the loop was never assigned), and drop the frames."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        candidate = traceback.tb_frame.f_locals.get("self")
+        if isinstance(candidate, client_type):
+            with contextlib.suppress(Exception):
+                candidate._Client__loop = None
+        traceback = traceback.tb_next
+    error.__traceback__ = None
 
 
 # ---------------------------------------------------------------------------

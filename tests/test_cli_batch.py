@@ -118,3 +118,12 @@ def test_the_same_input_twice_is_filtered_once(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["succeeded"] == 1 and summary["skipped"][0]["reason"].endswith("given twice")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["c.box.png"]
+
+
+def test_an_output_directory_that_cannot_be_created_is_one_error_line(tmp_path):
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(image)
+    result = RUNNER.invoke(app, ["apply", str(image), "-k", "sobel", "-o", f"{image}/d/"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"convcli: error: -o {image}/d/: cannot create the output directory "
+                                     "(a part of it is not a directory)")

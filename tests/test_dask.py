@@ -8,6 +8,7 @@ streaming path, several bands) and with scipy on the whole image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -471,3 +472,43 @@ def test_readme_cluster_walkthrough(tmp_path):
     for name in outputs:
         with Image.open(tmp_path / "cluster-edges" / name) as image:
             image.load()
+
+
+def test_cli_a_server_that_is_no_dask_scheduler_is_one_line_fast(tmp_path):
+    """An HTTP-ish server on the port: one error line, no traceback from the half-made client's __del__,
+    no 10-s close wait."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            with contextlib.suppress(OSError):
+                connection.recv(1024)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 50)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    np.save(tmp_path / "a.npy", np.ones((5, 5), np.float32))
+    try:
+        started = time.monotonic()
+        result = _cli("a.npy", "-k", "sobel", "--scheduler", f"tcp://127.0.0.1:{port}", cwd=tmp_path)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"convcli: error: cannot reach Dask scheduler at tcp://127.0.0.1:{port}")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert elapsed < 9  # the half-made client's close would wait 10 s
