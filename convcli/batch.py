@@ -546,6 +546,7 @@ class Batch:
         from convcli.pipeline.sources import open_source
 
         destination = self.destination(source, plan)
+        suffix_format = None
         frames = self._frame_sources(source)
         if frames is not None:
             job = self.jobs(frames[0][0])
@@ -557,9 +558,12 @@ class Batch:
             frames = [(opened, None, 0)]
         elif destination.output == "-":
             raise OptionError(f"{source}: {len(frames)} frames go to stdout only as -f npy; or use -o DIR")
+        elif len(frames) == 1 and destination.output is not None:
+            frames = [(frames[0][0], None, 0)]  # one frame picked (--frames N): written as -o names it
         elif destination.output is not None and not Path(destination.output).is_dir() \
                 and not destination.output.endswith(("/", "\\")):
-            # -o FILE with several frames: FILE's stem, one file per frame beside it
+            # -o FILE with several frames: FILE's stem, one file per frame beside it, in FILE's format
+            suffix_format = output_format(self.jobs(frames[0][0]), destination, frames[0][0].mode)
             target = Path(destination.output)
             destination = dataclasses.replace(destination, output=str(target.parent) + os.sep,
                                               stem=target.stem)
@@ -570,6 +574,8 @@ class Batch:
                 destination, stem=imageio.frame_stem(destination.stem or opened.stem, frame, last))
             try:
                 job = self.jobs(opened)
+                if suffix_format is not None and job.out_format is None:
+                    job = dataclasses.replace(job, out_format=suffix_format)
                 planned = planned_outputs(job, opened, frame_destination)
                 files = [path for path in planned if path != "-"]
                 if self.options.skip_existing and files and all(Path(path).exists() for path in files):

@@ -127,3 +127,28 @@ def test_an_output_directory_that_cannot_be_created_is_one_error_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == (f"convcli: error: -o {image}/d/: cannot create the output directory "
                                      "(a part of it is not a directory)")
+
+
+def test_a_multi_page_tiff_to_zarr_keeps_the_zarr_format(tmp_path):
+    """-o NAME.zarr with a 3-page TIFF wrote PNGs; now one zarr per page (as PNG gets one file per page),
+    and one picked page (--frames 1) goes to the very name given."""
+    import tifffile
+    import zarr
+
+    pages = [(np.arange(30 * 20).reshape(30, 20) * (i + 1) % 256).astype(np.uint8) for i in range(3)]
+    with tifffile.TiffWriter(tmp_path / "mp.tif") as writer:
+        for page in pages:
+            writer.write(page)
+    result = RUNNER.invoke(app, ["apply", str(tmp_path / "mp.tif"), "-k", "sobel", "-o",
+                                 str(tmp_path / "mp.zarr"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("*.zarr")) == [f"mp.f{i}.sobel.zarr" for i in range(3)]
+    tifffile.imwrite(tmp_path / "page1.tif", pages[1])
+    for args in (["mp.tif", "--frames", "1", "-o", "one.zarr"], ["page1.tif", "-o", "ref.zarr"]):
+        result = RUNNER.invoke(app, ["apply", *[str(tmp_path / a) if a.endswith((".tif", ".zarr")) else a
+                                                for a in args], "-k", "sobel", "-q"])
+        assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "one.zarr"))[:],
+                                  zarr.open_array(str(tmp_path / "ref.zarr"))[:])
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "mp.f1.sobel.zarr"))[:],
+                                  zarr.open_array(str(tmp_path / "ref.zarr"))[:])
