@@ -96,7 +96,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[Entry]:
             if not files:
                 expanded.append((source, ImageError(
                     f"{source}: directory has no image files "
-                    f"({', '.join(sorted(IMAGE_SUFFIXES))})")))
+                    f"({', '.join(sorted(IMAGE_SUFFIXES))}) or zarr arrays")))
             expanded.extend((file, None) for file in files)
         else:
             expanded.append((source, None))
@@ -357,6 +357,27 @@ class Outcome:
     verify: dict[str, Any] | None = None
 
 
+def _mkdir_reason(error: OSError) -> str:
+    if isinstance(error, (NotADirectoryError, FileExistsError)):
+        return "a part of it is not a directory"
+    return error.strerror or str(error)
+
+
+def _check_creatable(directory: str) -> None:
+    """Raise :class:`OutputError` if ``directory`` (``-o DIR/``) surely cannot be created: an
+    existing part of its path is a file, or its nearest existing folder is not writable."""
+    path = Path(directory).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"-o {directory}: cannot create the output directory "
+                          "(a part of it is not a directory)")
+    if existing != path and not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"-o {directory}: cannot create the output directory "
+                          f"({existing} is not writable)")
+
+
 class Batch:
     """The inputs of one run, their planned output names and what this run has written.
 
@@ -413,14 +434,11 @@ class Batch:
         self.plans = plan_names(jobs.job, self.entries, output=output, out_format=options.out_format,
                                 montage=options.montage if self.several else None,
                                 named_inputs=tuple(inputs))
-        if output and output != "-" and output.endswith(("/", "\\")):
-            try:
-                Path(output).mkdir(parents=True, exist_ok=True)  # -o DIR/: validated, now created
-            except OSError as error:
-                reason = ("a part of it is not a directory" if isinstance(error, (NotADirectoryError,
-                                                                                    FileExistsError))
-                          else error.strerror or str(error))
-                raise OutputError(f"-o {output}: cannot create the output directory ({reason})") from None
+        # -o DIR/: checked now, created before the first input runs (a batch that fails first,
+        # e.g. on an unreachable scheduler, leaves no empty directory behind)
+        self._directory = output if output and output != "-" and output.endswith(("/", "\\")) else None
+        if self._directory is not None:
+            _check_creatable(self._directory)
         # files skipped as this run's own outputs are outputs, not protected inputs
         own_outputs = {index for index, plan in enumerate(self.plans)
                        if plan is not None and (plan.skip or "").endswith("an output of this run")}
@@ -520,6 +538,7 @@ class Batch:
             return self._failed(index, source, problem)
         if plan is not None and plan.skip:
             return Outcome(index, source, skipped=plan.skip)
+        self.make_output_directory()
         try:
             return self._run(index, source, plan, progress)
         except (ConvcliError, MemoryError) as exc:
@@ -697,7 +716,8 @@ class Batch:
             else:
                 yield self.run_input(index, self._progress_of(index, progress))
         for outcome in distributed.execute(self.jobs.job, runnable, jobs=jobs, scheduler=scheduler,
-                                           chunks=chunks, skip_existing=self.options.skip_existing):
+                                           chunks=chunks, skip_existing=self.options.skip_existing,
+                                           prepare=lambda task: self.make_output_directory()):
             index, source = outcome.task.index, outcome.task.source
             if outcome.error is not None:
                 yield self._failed(index, source, outcome.error)
@@ -705,6 +725,23 @@ class Batch:
                 yield Outcome(index, source, skipped=outcome.record["skipped"], outputs_exist=True)
             else:
                 yield self._done(index, source, outcome.record)
+
+    def make_output_directory(self) -> None:
+        """Create ``-o DIR/`` (once, before the first input writes; checked when the batch was made).
+
+        Raises
+        ------
+        OutputError
+            It cannot be created.
+        """
+        if self._directory is None:
+            return
+        try:
+            Path(self._directory).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"-o {self._directory}: cannot create the output directory "
+                              f"({_mkdir_reason(error)})") from None
+        self._directory = None
 
     @staticmethod
     def _progress_of(index: int, progress: Callable[[int, float], None] | None

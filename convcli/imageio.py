@@ -98,7 +98,7 @@ _SUFFIX_FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg
                    ".webp": "webp", ".npy": "npy", ".npz": "npz"}
 _NPY_MAGIC = b"\x93NUMPY"
 _STDIN = "-"
-_SUPPORTED = "PNG, JPEG, TIFF, BMP, WebP, GIF or .npy"
+_SUPPORTED = "PNG, JPEG, TIFF, BMP, WebP, GIF, .npy or a zarr array directory"
 _pillow_lock = threading.Lock()
 
 

@@ -731,7 +731,7 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
     hint = job.display_hint if job.reduce in ("none", "max", "min", "sum") else None
     raw = job.scale == "raw"
     if raw and runner.fmt != "tiff":
-        raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy or npz")
+        raise OptionError("`--scale raw` (float pixels) needs -f tiff, npy, npz or zarr")
     out_rows, out_cols, _ = runner.out_shape
     pixel_dtype = np.float32 if raw else (np.uint8 if bit_depth == 8 else np.uint16)
     kinds = [runner.kinds[min(group.kernel, len(runner.kinds) - 1)] for group in groups]

@@ -152,3 +152,18 @@ def test_a_multi_page_tiff_to_zarr_keeps_the_zarr_format(tmp_path):
                                   zarr.open_array(str(tmp_path / "ref.zarr"))[:])
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "mp.f1.sobel.zarr"))[:],
                                   zarr.open_array(str(tmp_path / "ref.zarr"))[:])
+
+
+def test_a_batch_that_fails_before_any_input_leaves_no_output_directory(tmp_path):
+    import socket
+
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(image)
+    Image.fromarray(np.ones((9, 9), np.uint8)).save(image.with_name("in2.png"))
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = RUNNER.invoke(app, ["apply", str(image), str(image.with_name("in2.png")), "-k", "sobel", "-o",
+                                 f"{tmp_path / 'new'}/", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert not (tmp_path / "new").exists()
