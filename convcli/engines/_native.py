@@ -65,6 +65,18 @@ def _contiguous(array: np.ndarray, name: str, ndim: int, dtypes: Sequence[np.dty
         raise ValueError(f"{name} must be C-contiguous")
 
 
+def _check_maps(name: str, source: np.ndarray, weights: np.ndarray, out: np.ndarray, depthwise: bool,
+                reduce: str | None) -> None:
+    """``out``'s last axis against the correlation's: ``C`` with ``reduce`` (depthwise only), ``F·C``
+    depthwise, ``F`` summed; ``source`` has the weights' ``C`` channels."""
+    n_filters, channels = weights.shape[0], weights.shape[3]
+    if reduce is not None and not depthwise:
+        raise ValueError("a fused reduce needs depthwise maps")
+    expected = channels if reduce is not None else n_filters * channels if depthwise else n_filters
+    if source.shape[2] != channels or out.shape[2] != expected:
+        raise ValueError(f"{name} {source.shape}, weights {weights.shape} and out {out.shape} do not match")
+
+
 def correlate(
     band: np.ndarray, weights: np.ndarray, out: np.ndarray, stride: tuple[int, int],
     dilation: tuple[int, int], depthwise: bool, reduce: str | None = None,
@@ -105,12 +117,8 @@ def correlate(
     _contiguous(weights, "weights", 4, (band.dtype,))
     _contiguous(out, "out", 3, (band.dtype,))
     n_filters, kh, kw, channels = weights.shape
-    rows, cols, n_out = out.shape
-    if reduce is not None and not depthwise:
-        raise ValueError("a fused reduce needs depthwise maps")
-    expected = channels if reduce is not None else n_filters * channels if depthwise else n_filters
-    if band.shape[2] != channels or n_out != expected:
-        raise ValueError(f"band {band.shape}, weights {weights.shape} and out {out.shape} do not match")
+    rows, cols = out.shape[:2]
+    _check_maps("band", band, weights, out, depthwise, reduce)
     _c.correlate(band, weights, out, band.shape[1], channels, n_filters, kh, kw, rows, cols,
                  stride[0], stride[1], dilation[0], dilation[1], bool(depthwise),
                  -1 if reduce is None else REDUCE_OPS[reduce])
@@ -167,11 +175,7 @@ def correlate_image(
     _contiguous(weights, "weights", 4, (image.dtype,))
     _contiguous(out, "out", 3, (image.dtype,))
     n_filters, kh, kw, channels = weights.shape
-    if reduce is not None and not depthwise:
-        raise ValueError("a fused reduce needs depthwise maps")
-    expected = channels if reduce is not None else n_filters * channels if depthwise else n_filters
-    if image.shape[2] != channels or out.shape[2] != expected:
-        raise ValueError(f"image {image.shape}, weights {weights.shape} and out {out.shape} do not match")
+    _check_maps("image", image, weights, out, depthwise, reduce)
     height, width, _ = image.shape
     _c.correlate_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left), float(fill),
                        weights, out, height, width, channels, n_filters, kh, kw, stride[0], stride[1],
