@@ -150,6 +150,64 @@ def test_separable_image_equals_the_formula_of_the_summed_components(case, rank)
     assert_matches(out, expected, image.dtype, f"separable_image {pads} {border}")
 
 
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(1, 4), st.integers(1, 31), st.integers(1, 9),
+       st.sampled_from(["float32", "float64"]), st.sampled_from(["zero", "reflect", "wrap"]),
+       st.integers(0, 2**31))
+def test_separable_grouped_vertical_pass_equals_the_formula_and_any_row_split(
+        rows, cols, channels, kh, kw, dtype, border_text, seed) -> None:
+    """Uniform non-zero vertical taps at stride 1 take the grouped pass (8 output rows per load of
+    an input row): the formula, and the same bits whether computed whole or in 1..8-row pieces."""
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(-2, 2, (rows, cols, channels)).astype(dtype)
+    u_taps = rng.uniform(0.1, 1.0, kh) * rng.choice([-1, 1], kh)
+    u = np.ascontiguousarray(np.broadcast_to(u_taps[None, :, None], (1, kh, channels))).astype(dtype)
+    v = rng.standard_normal((1, kw, channels)).astype(dtype)
+    border = parse_border(border_text)
+    top, bottom, left, right = kh // 2, kh - 1 - kh // 2, kw // 2, kw - 1 - kw // 2
+    row_map = axis_map(rows, top, bottom, border)
+    col_map = axis_map(cols, left, right, border)
+    out = np.full((rows, cols, channels), np.nan, dtype)
+    _native.separable_image(image, row_map, col_map, left, border.value, u, v, out, 1, (1, 1))
+    padded = pad_image(image, (top, bottom, left, right), border)
+    weights = np.einsum("kmc,knc->mnc", u.astype(np.float64), v.astype(np.float64))[None]
+    assert_matches(out, formula(padded, weights, (rows, cols), (1, 1), (1, 1), True), image.dtype,
+                   f"grouped vertical pass kh={kh} {border_text}")
+    step = int(rng.integers(1, 9))
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        piece = np.empty((stop - start, cols, channels), dtype)
+        _native.separable_image(image, row_map[start:stop + kh - 1], col_map, left, border.value, u, v, piece,
+                                1, (1, 1))
+        assert np.array_equal(piece, out[start:stop]), (start, stop)
+
+
+def test_empty_reuses_a_freed_block_and_never_shares_a_live_one() -> None:
+    nbytes = _native.BLOCK_MIN_BYTES * 2
+    first = _native.empty((nbytes // 4,), np.float32)
+    assert first.flags.c_contiguous and first.flags.writeable and first.ctypes.data % 64 == 0
+    first[:] = 1.0
+    second = _native.empty((nbytes // 4,), np.float32)
+    assert not np.shares_memory(first, second)
+    address = first.ctypes.data
+    view = first[10:20]
+    del first
+    third = _native.empty((nbytes // 4,), np.float32)
+    assert not np.shares_memory(third, view)  # a view keeps its block alive
+    assert view.tolist() == [1.0] * 10
+    del view
+    fourth = _native.empty((nbytes // 4 - 100, 1), np.float32)
+    assert fourth.ctypes.data == address  # the freed block, pages already mapped
+    assert _native.empty((3, 4), np.float64).shape == (3, 4)  # small arrays: numpy's own
+    cached, limit, _ = _native.block_cache()
+    assert limit > 0 and cached >= 0
+    try:
+        assert _native.block_cache(0)[0] == 0
+        del second, third, fourth
+        assert _native.block_cache()[0] == 0  # nothing kept once the limit is 0
+    finally:
+        _native.block_cache(limit)
+
+
 @st.composite
 def conv_problems(draw):
     dtype = draw(st.sampled_from(["float32", "float64"]))

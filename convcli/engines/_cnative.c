@@ -123,39 +123,65 @@ REDUCE_CHUNK(double, reduce_chunk_f64, sqrt)
 #define CORR_KERNEL(T, V, NAME, RCHUNK)                                                                  \
     /* acc[0 .. len) = sum_t w_t * src_t[0 .. len), w_t a scalar (wt[t] == NULL) or a row;       \
      * a chunk of 4 vectors stays in registers over all taps */                                   \
-    static inline void NAME##_chunks(T *restrict acc, idx len, int ntap, const T *const *src,      \
+    static inline __attribute__((always_inline)) void NAME##_chunks(T *restrict acc, idx len, int ntap, const T *const *src,      \
                                      const T *const *wt, const T *wv)                             \
     {                                                                                              \
-        enum { L = (int)(sizeof(V) / sizeof(T)), CHUNK = 4 * L };                                  \
+        enum { L = (int)(sizeof(V) / sizeof(T)), NA = 8, CHUNK = NA * L };                        \
         int scalar = 1;                                                                            \
         for (int t = 0; t < ntap; t++) scalar &= wt[t] == NULL;                                    \
         idx x = 0;                                                                                 \
+        /* NA independent accumulators: enough to hide the multiply-add latency (a chain of      \
+         * ntap dependent FMAs per accumulator) behind the FMA throughput */                      \
         for (; x + CHUNK <= len; x += CHUNK) {                                                     \
-            V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                              \
-            for (int t = 0; t < ntap; t++) {                                                       \
-                const T *s = src[t] + x;                                                           \
-                V s0, s1, s2, s3;                                                                  \
-                memcpy(&s0, s, sizeof s0);                                                         \
-                memcpy(&s1, s + L, sizeof s1);                                                     \
-                memcpy(&s2, s + 2 * L, sizeof s2);                                                 \
-                memcpy(&s3, s + 3 * L, sizeof s3);                                                 \
-                if (scalar || wt[t] == NULL) {                                                     \
+            V a[NA];                                                                               \
+            _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++) a[i] = (V){0};                    \
+            if (scalar) {                                                                          \
+                for (int t = 0; t < ntap; t++) {                                                   \
+                    const T *s = src[t] + x;                                                       \
                     const T w = wv[t];                                                             \
-                    a0 += w * s0; a1 += w * s1; a2 += w * s2; a3 += w * s3;                        \
+                    _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++) {                         \
+                        V si;                                                                      \
+                        memcpy(&si, s + i * L, sizeof si);                                         \
+                        a[i] += w * si;                                                            \
+                    }                                                                              \
+                }                                                                                  \
+            } else {                                                                               \
+                for (int t = 0; t < ntap; t++) {                                                   \
+                    const T *s = src[t] + x;                                                       \
+                    if (wt[t] == NULL) {                                                           \
+                        const T w = wv[t];                                                         \
+                        _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++) {                     \
+                            V si;                                                                  \
+                            memcpy(&si, s + i * L, sizeof si);                                     \
+                            a[i] += w * si;                                                        \
+                        }                                                                          \
+                    } else {                                                                       \
+                        const T *w = wt[t] + x;                                                    \
+                        _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++) {                     \
+                            V si, wi;                                                              \
+                            memcpy(&si, s + i * L, sizeof si);                                     \
+                            memcpy(&wi, w + i * L, sizeof wi);                                     \
+                            a[i] += wi * si;                                                       \
+                        }                                                                          \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+            _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++) memcpy(acc + x + i * L, &a[i], sizeof a[i]); \
+        }                                                                                          \
+        for (; x + L <= len; x += L) {                                                             \
+            V a0 = {0};                                                                            \
+            for (int t = 0; t < ntap; t++) {                                                       \
+                V s0;                                                                              \
+                memcpy(&s0, src[t] + x, sizeof s0);                                                \
+                if (wt[t] == NULL) {                                                               \
+                    a0 += wv[t] * s0;                                                              \
                 } else {                                                                           \
-                    const T *w = wt[t] + x;                                                        \
-                    V w0, w1, w2, w3;                                                              \
-                    memcpy(&w0, w, sizeof w0);                                                     \
-                    memcpy(&w1, w + L, sizeof w1);                                                 \
-                    memcpy(&w2, w + 2 * L, sizeof w2);                                             \
-                    memcpy(&w3, w + 3 * L, sizeof w3);                                             \
-                    a0 += w0 * s0; a1 += w1 * s1; a2 += w2 * s2; a3 += w3 * s3;                    \
+                    V w0;                                                                          \
+                    memcpy(&w0, wt[t] + x, sizeof w0);                                             \
+                    a0 += w0 * s0;                                                                 \
                 }                                                                                  \
             }                                                                                      \
             memcpy(acc + x, &a0, sizeof a0);                                                       \
-            memcpy(acc + x + L, &a1, sizeof a1);                                                   \
-            memcpy(acc + x + 2 * L, &a2, sizeof a2);                                               \
-            memcpy(acc + x + 3 * L, &a3, sizeof a3);                                               \
         }                                                                                          \
         if (x < len) {                                                                             \
             idx rest = len - x;                                                                    \
@@ -549,7 +575,46 @@ CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
  * The padded columns of vert_k are copied from its image columns by cmap (a column border
  * commutes with the vertical pass), or are fill * sum_m u[k, m, c] for a constant border.
  * One output row's intermediate (a padded row) stays in L1/L2 between the two passes. */
-#define SEP_KERNEL(T, NAME, CHUNKS)                                                                \
+/* The vertical pass of RG output rows at once, for a component whose kh taps (stride 1,
+ * dilation 1) are all non-zero and the same on every channel:
+ *     out_rr[x] = sum_m u[m] * in[rr + m][x]      (m ascending: the arithmetic of CHUNKS)
+ * Each input row of the group is loaded once per vector and feeds the RG accumulators it
+ * reaches, instead of once per (output row, tap): (RG + kh - 1) / RG loads per output
+ * vector instead of kh. */
+#define SEP_VGROUP(T, V, NAME, RG)                                                                 \
+    /* ub: kh + 2 (RG - 1) vectors, ub[RG - 1 + m] = u[m] and zeros around (a product with 0    \
+     * adds +-0, which leaves every accumulator unchanged: none is ever -0, as each starts at   \
+     * +0); in: kh + RG - 1 readable rows (rows past the group's are any readable row) */      \
+    static inline __attribute__((always_inline)) void NAME(T *out, idx ostride, const T *const *in, \
+                                                           const V *ub, const T *u, idx kh, idx nr, \
+                                                           idx x0, idx x1)                         \
+    {                                                                                              \
+        enum { L = (int)(sizeof(V) / sizeof(T)) };                                                 \
+        const idx ni = kh + RG - 1;                                                                \
+        idx x = x0;                                                                                \
+        for (; x + L <= x1; x += L) {                                                              \
+            V a[RG];                                                                               \
+            _Pragma("GCC unroll 8") for (int rr = 0; rr < RG; rr++) a[rr] = (V){0};                \
+            for (idx i = 0; i < ni; i++) {                                                         \
+                V s;                                                                               \
+                memcpy(&s, in[i] + x, sizeof s);                                                   \
+                const V *w = ub + i + RG - 1;                                                      \
+                _Pragma("GCC unroll 8") for (int rr = 0; rr < RG; rr++) a[rr] += w[-rr] * s;       \
+            }                                                                                      \
+            _Pragma("GCC unroll 8") for (int rr = 0; rr < RG; rr++)                                \
+                if (rr < nr) memcpy(out + rr * ostride + x, &a[rr], sizeof a[rr]);                 \
+        }                                                                                          \
+        for (; x < x1; x++)                                                                        \
+            for (idx rr = 0; rr < nr; rr++) {                                                      \
+                T acc = 0;                                                                         \
+                for (idx m = 0; m < kh; m++) acc += u[m] * in[rr + m][x];                          \
+                out[rr * ostride + x] = acc;                                                       \
+            }                                                                                      \
+    }
+SEP_VGROUP(float, v8f, sep_vgroup_f32, 8)
+SEP_VGROUP(double, v4d, sep_vgroup_f64, 8)
+
+#define SEP_KERNEL(T, V, NAME, CHUNKS, VGROUP)                                                                \
     CLONES static int NAME(const T *image, const padsrc *ps, const T *u, const T *v, idx K,        \
                            T *out, const geometry *g)                                              \
     {                                                                                              \
@@ -566,11 +631,15 @@ CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
         T *wv = (T *)malloc(sizeof(T) * (size_t)(2 * K * nt + 1));                                 \
         T *fsum = (T *)malloc(sizeof(T) * (size_t)(K * C + 1));                                    \
         const T **wt = (const T **)malloc(sizeof(T *) * (size_t)(2 * K * nt + 1));                 \
-        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(nt + 1));                        \
+        const T **src = (const T **)malloc(sizeof(T *) * (size_t)(nt + RG + 1));                   \
+        V *ub = (V *)aligned_alloc(sizeof(V), sizeof(V) * (size_t)(kh + 2 * RG));                  \
+        T *uu = (T *)malloc(sizeof(T) * (size_t)(kh + 1));                                         \
         idx *toff = (idx *)malloc(sizeof(idx) * (size_t)(2 * K * nt + 1));                         \
         int *ntap = (int *)malloc(sizeof(int) * (size_t)(2 * K + 1));                              \
-        if (!vrow || !part || !fillrow || !tiles || !wv || !fsum || !wt || !src || !toff || !ntap) { \
+        if (!vrow || !part || !fillrow || !tiles || !wv || !fsum || !wt || !src || !toff || !ntap  \
+            || !ub || !uu) {                                                                       \
             free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);              \
+            free(ub); free(uu);                                                                    \
             free((void *)wt); free((void *)src); free(toff); free(ntap);                           \
             return -1;                                                                             \
         }                                                                                          \
@@ -613,7 +682,22 @@ CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
             for (idx k = 0; k < K; k++) {                                                          \
                 const idx bu = 2 * k * nt;                                                         \
                 const int nu = ntap[2 * k];                                                        \
-                for (idx x0 = 0; x0 < XI; x0 += VB) {                                              \
+                int fast = sr == 1 && dr == 1 && nu == kh && kh <= nt;                             \
+                for (int t = 0; fast && t < nu; t++) fast = wt[bu + t] == NULL;                    \
+                if (fast) {                                                                        \
+                    for (idx i = 0; i < kh + RG - 1; i++) {                                        \
+                        const idx pi = r0 + i;                                                     \
+                        src[i] = i >= nr + kh - 1 || ps->rmap[pi] < 0 ? fillrow                    \
+                                                                    : image + ps->rmap[pi] * XI;   \
+                    }                                                                              \
+                    for (idx m = 0; m < kh + 2 * (RG - 1); m++) ub[m] = (V){0};                    \
+                    for (idx m = 0; m < kh; m++) {                                                 \
+                        ub[RG - 1 + m] = (V){0} + wv[bu + m];                                      \
+                        uu[m] = wv[bu + m];                                                        \
+                    }                                                                              \
+                    VGROUP(vrow + k * RG * Wp * C + left * C, Wp * C, src, ub, uu, kh, nr, 0, XI); \
+                }                                                                                  \
+                for (idx x0 = 0; !fast && x0 < XI; x0 += VB) {                                     \
                     const idx len = XI - x0 < VB ? XI - x0 : VB;                                   \
                     for (idx rr = 0; rr < nr; rr++) {                                              \
                         T *vi = vrow + (k * RG + rr) * Wp * C + left * C + x0;                     \
@@ -662,12 +746,13 @@ CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
             }                                                                                      \
         }                                                                                          \
         free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);                  \
+        free(ub); free(uu);                                                                        \
         free((void *)wt); free((void *)src); free(toff); free(ntap);                               \
         return 0;                                                                                  \
     }
 
-SEP_KERNEL(float, sep_image_f32, corr_f32_chunks)
-SEP_KERNEL(double, sep_image_f64, corr_f64_chunks)
+SEP_KERNEL(float, v8f, sep_image_f32, corr_f32_chunks, sep_vgroup_f32)
+SEP_KERNEL(double, v4d, sep_image_f64, corr_f64_chunks, sep_vgroup_f64)
 
 /* ------------------------------------------------------------------------ */
 /* channel sums and map reductions                                            */
@@ -1115,6 +1200,182 @@ CLONES static void png_filter(const uint8_t *rows, const uint8_t *previous, uint
             for (idx k = bpp; k < rb; k++) o[1 + k] = (uint8_t)(r[k] - r[k - bpp]);
         }
     }
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* reusable output blocks                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A Block is a writable, 64-byte aligned buffer (buffer protocol) that numpy wraps with
+ * np.frombuffer. When the last array on it dies, a large block goes to a small cache
+ * instead of back to the system, and the next request of a similar size takes it: its
+ * pages are already mapped, so the kernel does not clear them again (on this class of
+ * machine, first touch of fresh memory costs about as much as a 3x3 correlation's pass
+ * over it). The cache holds at most CACHE_SLOTS blocks and cache_limit bytes. */
+#include <pthread.h>
+#include <sys/mman.h>
+
+enum { CACHE_SLOTS = 4 };
+typedef struct {
+    PyObject_HEAD
+    void *data;
+    size_t size;     /* usable bytes (what was asked) */
+    size_t capacity; /* bytes allocated */
+    Py_ssize_t shape[1];
+    int exports;
+} Block;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *cache_data[CACHE_SLOTS];
+static size_t cache_size[CACHE_SLOTS];
+static size_t cache_total = 0;
+static size_t cache_limit = (size_t)512 << 20;
+static const size_t CACHE_MIN = (size_t)4 << 20;
+
+static void *cache_take(size_t want, size_t *capacity)
+{
+    void *found = NULL;
+    pthread_mutex_lock(&cache_lock);
+    int best = -1;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache_data[i] && cache_size[i] >= want && cache_size[i] <= want + want / 2 &&
+            (best < 0 || cache_size[i] < cache_size[best]))
+            best = i;
+    if (best >= 0) {
+        found = cache_data[best];
+        *capacity = cache_size[best];
+        cache_total -= cache_size[best];
+        cache_data[best] = NULL;
+        cache_size[best] = 0;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return found;
+}
+
+/* keep (data, capacity) if there is room, else give it back; the oldest-smallest goes first */
+static void cache_give(void *data, size_t capacity)
+{
+    void *drop = NULL;
+    pthread_mutex_lock(&cache_lock);
+    if (capacity >= CACHE_MIN && capacity <= cache_limit) {
+        int slot = -1;
+        for (int i = 0; i < CACHE_SLOTS; i++)
+            if (!cache_data[i]) { slot = i; break; }
+        if (slot < 0) { /* evict the smallest */
+            slot = 0;
+            for (int i = 1; i < CACHE_SLOTS; i++)
+                if (cache_size[i] < cache_size[slot]) slot = i;
+            if (cache_size[slot] > capacity) { drop = data; goto done; }
+            free(cache_data[slot]);
+            cache_total -= cache_size[slot];
+            cache_data[slot] = NULL;
+        }
+        while (cache_total + capacity > cache_limit) { /* make room: free the largest others */
+            int big = -1;
+            for (int i = 0; i < CACHE_SLOTS; i++)
+                if (cache_data[i] && (big < 0 || cache_size[i] > cache_size[big])) big = i;
+            if (big < 0) break;
+            free(cache_data[big]);
+            cache_total -= cache_size[big];
+            cache_data[big] = NULL;
+            cache_size[big] = 0;
+        }
+        cache_data[slot] = data;
+        cache_size[slot] = capacity;
+        cache_total += capacity;
+    } else {
+        drop = data;
+    }
+done:
+    pthread_mutex_unlock(&cache_lock);
+    free(drop);
+}
+
+static void block_dealloc(Block *self)
+{
+    if (self->data) cache_give(self->data, self->capacity);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int block_getbuffer(Block *self, Py_buffer *view, int flags)
+{
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->data, (Py_ssize_t)self->size, 0, flags) < 0)
+        return -1;
+    self->exports++;
+    return 0;
+}
+
+static void block_releasebuffer(Block *self, Py_buffer *view)
+{
+    (void)view;
+    self->exports--;
+}
+
+static PyBufferProcs block_as_buffer = {(getbufferproc)block_getbuffer, (releasebufferproc)block_releasebuffer};
+
+static PyTypeObject BlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "convcli.engines._cnative.Block",
+    .tp_basicsize = sizeof(Block),
+    .tp_dealloc = (destructor)block_dealloc,
+    .tp_as_buffer = &block_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A writable buffer from convcli's block cache (wrap it with numpy.frombuffer).",
+};
+
+static PyObject *py_block(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_ssize_t nbytes;
+    if (!PyArg_ParseTuple(args, "n", &nbytes)) return NULL;
+    if (nbytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "block: nbytes must be >= 0");
+        return NULL;
+    }
+    size_t want = (size_t)nbytes ? (size_t)nbytes : 1, capacity = 0;
+    void *data = want >= CACHE_MIN ? cache_take(want, &capacity) : NULL;
+    if (!data) {
+        capacity = (want + 63) & ~(size_t)63;
+        const size_t align = capacity >= ((size_t)2 << 20) ? ((size_t)2 << 20) : 64;
+        if (posix_memalign(&data, align, capacity) != 0) return PyErr_NoMemory();
+#ifdef MADV_HUGEPAGE
+        if (align > 64) madvise(data, capacity, MADV_HUGEPAGE); /* fewer faults; advice only */
+#endif
+    }
+    Block *block = PyObject_New(Block, &BlockType);
+    if (!block) {
+        cache_give(data, capacity);
+        return NULL;
+    }
+    block->data = data;
+    block->size = (size_t)nbytes;
+    block->capacity = capacity;
+    block->exports = 0;
+    return (PyObject *)block;
+}
+
+static PyObject *py_block_cache(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_ssize_t limit = -1;
+    if (!PyArg_ParseTuple(args, "|n", &limit)) return NULL;
+    pthread_mutex_lock(&cache_lock);
+    if (limit >= 0) {
+        cache_limit = (size_t)limit;
+        for (int i = 0; i < CACHE_SLOTS; i++)
+            if (cache_data[i] && cache_total > cache_limit) {
+                free(cache_data[i]);
+                cache_total -= cache_size[i];
+                cache_data[i] = NULL;
+                cache_size[i] = 0;
+            }
+    }
+    int count = 0;
+    for (int i = 0; i < CACHE_SLOTS; i++) count += cache_data[i] != NULL;
+    PyObject *result = Py_BuildValue("(nni)", (Py_ssize_t)cache_total, (Py_ssize_t)cache_limit, count);
+    pthread_mutex_unlock(&cache_lock);
+    return result;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1647,6 +1908,10 @@ static PyMethodDef methods[] = {
     {"band_stats", py_band_stats, METH_VARARGS,
      "band_stats(src, sample, first, step) -> (finite min, finite max, has_nan); "
      "sample[:] = |src[first::step]| with NaN as 0 (src, sample contiguous, same float type)"},
+    {"block", py_block, METH_VARARGS,
+     "block(nbytes) -> a writable 64-byte aligned buffer; large ones are reused from a small cache"},
+    {"block_cache", py_block_cache, METH_VARARGS,
+     "block_cache(limit=-1) -> (cached bytes, limit, blocks); limit >= 0 sets it (0 empties the cache)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1654,4 +1919,8 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_cnative", "Fused compiled loops of convcli's engines.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__cnative(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__cnative(void)
+{
+    if (PyType_Ready(&BlockType) < 0) return NULL;
+    return PyModule_Create(&module);
+}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcli.engines import ForwardProblem
+from convcli.engines import ForwardProblem, _native
 from convcli.engines._bands import (
     ColumnPhases,
     Padder,
@@ -75,7 +75,7 @@ def run(problem: ForwardProblem) -> np.ndarray:
     (sr, sc), (dr, dc) = problem.stride, problem.dilation
     depthwise = problem.mode == "depthwise"
     shape = (out_rows, out_cols, n_filters, channels) if depthwise else (out_rows, out_cols, n_filters)
-    out = np.empty(shape, dtype=weights.dtype)
+    out = _native.empty(shape, weights.dtype)
     taps = tap_weights(weights, out_cols)
     padder = Padder(image, problem.pads, problem.border, weights.dtype)
     row_width = out_cols * channels

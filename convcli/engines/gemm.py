@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from convcli.engines import ForwardProblem
+from convcli.engines import ForwardProblem, _native
 from convcli.engines._bands import (
     ColumnPhases,
     Padder,
@@ -95,7 +95,7 @@ def run(problem: ForwardProblem) -> np.ndarray:
     groups = tap_groups(weights, problem.stride, problem.dilation)
     taps = [(m, n) for m, _, _, ns in groups for n in ns]
     n_inner = problem.n_out if depthwise else weights.shape[0]
-    out = np.empty((out_rows, out_cols, n_inner), dtype=weights.dtype)
+    out = _native.empty((out_rows, out_cols, n_inner), weights.dtype)
     if not taps:
         out[...] = 0
         return out.reshape(out_rows, out_cols, n_out)

@@ -80,8 +80,8 @@ def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
     if fused is not None and not depthwise:
         raise ValueError("native.run: a fused reduce needs depthwise or one-channel maps")
     n_maps = n_out // n_filters if fused else n_out
-    out = np.empty((out_rows, out_cols, channels if fused else n_filters * channels if depthwise
-                    else n_filters), weights.dtype)
+    out = _native.empty((out_rows, out_cols, channels if fused else n_filters * channels if depthwise
+                         else n_filters), weights.dtype)
     padder = Padder(image, problem.pads, problem.border, weights.dtype)
     if out_rows == 0 or out_cols == 0:
         return out.reshape(out_rows, out_cols, n_maps)
@@ -119,8 +119,8 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
     out_rows, out_cols = problem.out_shape
     (sr, sc), (dr, dc) = problem.stride, problem.dilation
     depthwise = problem.mode == "depthwise"
-    out = np.empty((out_rows, out_cols, n_filters, channels) if depthwise
-                   else (out_rows, out_cols, n_filters), weights.dtype)
+    out = _native.empty((out_rows, out_cols, n_filters, channels) if depthwise
+                        else (out_rows, out_cols, n_filters), weights.dtype)
     if out_rows == 0 or out_cols == 0:
         return out.reshape(out_rows, out_cols, n_out)
     dtype = weights.dtype

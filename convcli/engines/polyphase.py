@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convcli.borders import Border
-from convcli.engines import TransposeProblem
+from convcli.engines import TransposeProblem, _native
 from convcli.engines._bands import (
     copy_cells,
     padded_rows,
@@ -86,7 +86,7 @@ def run(problem: TransposeProblem) -> np.ndarray:
     out_rows, out_cols = problem.out_shape
     depthwise = problem.mode == "depthwise"
     n_out = problem.n_out
-    out = np.empty((out_rows, out_cols, n_out), dtype=image.dtype)
+    out = _native.empty((out_rows, out_cols, n_out), image.dtype)
     bank, (reach_r, reach_c) = phase_bank(weights, problem.stride, problem.dilation)
     groups = tap_groups(bank, (1, 1), (1, 1))
     taps = [(m, n) for m, _, _, ns in groups for n in ns]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from convcli.engines import ForwardProblem
+from convcli.engines import ForwardProblem, _native
 from convcli.engines._bands import (
     ColumnPhases,
     Padder,
@@ -227,7 +227,7 @@ def run(problem: ForwardProblem) -> np.ndarray:
             plan.append((u, _taps(u, band_width), vertical_gemm, _taps(v, out_cols), matrix_t))
         plans.append(plan)
     shape = (out_rows, out_cols, n_filters, channels) if depthwise else (out_rows, out_cols, n_filters)
-    out = np.empty(shape, dtype=dtype)
+    out = _native.empty(shape, dtype)
     row_width = out_cols * channels
     into_out = depthwise and n_filters == 1
     matrices: dict[tuple[int, int, int, bool], np.ndarray] = {}
