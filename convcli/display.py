@@ -30,19 +30,19 @@ map in the output's units.
    offset, not to fold (``[-1 1]`` on ``[200, 0]`` with bias 128: −72 → 0);
 3. an image kernel (blur, sharpen, identity) → ``clip``: a blur keeps its
    values, a sharpen's undershoot is black and its overshoot white;
-4. a feature map with some negative value (edge maps) → ``|x|``; if some
-   ``|x|`` exceeds ``M`` and ``q``, the 99th percentile of ``|x|`` (linear
-   interpolation, finite values only), exceeds ``M``, the whole map is
+4. a feature map → ``|x|`` (a non-negative map is ``x`` itself); if ``q``,
+   the 99th percentile of ``|x|`` (linear interpolation, finite values of
+   the sampled rows, :func:`sample_rows`), exceeds ``M``, the whole map is
    scaled by ``(M − ½) / q`` — negative responses are never clipped to
    black, their strength shows as brightness, and only values above ``q``
-   (at most 1 %) round to white instead of a few outliers dimming the rest
-   (a sobel map of a photo has most of its energy far below its maximum);
-5. a non-negative feature map: inside ``[0, M]`` → ``clip`` (unchanged);
-   overshooting with ``q > M`` → scaled by ``(M − ½) / q`` (Kirsch
-   ``--reduce max``: at most 1 % of the values reach ``M``); else ``clip``.
+   (at most about 1 %) round to white instead of a few outliers dimming the
+   rest (a sobel map of a photo has most of its energy far below its
+   maximum; Kirsch ``--reduce max`` overshoots the same way). Only the
+   sample decides, so a streamed feature map needs no pass over all of
+   its values for its statistics (:func:`needs_range`).
 
 With ``kind=None`` (not known: the rule before kernel kinds, kept for
-callers that do not say) steps 3–5 are: in range → ``clip``; some value
+callers that do not say) steps 3–4 are: in range → ``clip``; some value
 negative → step 4 with the factor ``M / q``; overshoot only → ``clip``.
 
 The statistics (min, max) are taken over the whole array given, so channels
@@ -75,11 +75,13 @@ __all__ = [
     "apply_mapping",
     "compiled_stats",
     "map_stats",
+    "needs_range",
     "needs_stats",
     "parse_scale",
     "peak_of_sample",
     "plan_display",
-    "sample_step",
+    "row_sample",
+    "sample_rows",
     "to_pixels",
 ]
 
@@ -130,7 +132,13 @@ def _auto_rule(value_range: tuple[float, float] | None, max_value: int, kind: st
                bias: bool) -> tuple[str, bool]:
     """(scale, whether the 99th percentile ``q`` decides a factor) that ``auto`` picks without a
     hint, for the finite (min, max) ``value_range`` in output units (module notes, steps 2–5)."""
-    if value_range is None or bias or kind == "image":
+    if bias or kind == "image":
+        return "clip", False
+    if kind == "feature":
+        # |x| of a non-negative map is x, and q ≤ max |x|: the factor applies exactly when q > M,
+        # whatever the range, so a feature map needs only the sample's percentile
+        return "abs", True
+    if value_range is None:
         return "clip", False
     low, high = value_range
     if low < 0:
@@ -169,8 +177,23 @@ def needs_stats(scale: str = "auto", hint: str | None = None, *, kind: str | Non
     return resolved == "auto" and not bias and kind != "image"
 
 
+def needs_range(scale: str = "auto", hint: str | None = None, *, kind: str | None = None,
+                bias: bool = False) -> bool:
+    """Whether :func:`plan_display` reads :attr:`MapStats.low`/``high`` (not only the percentile sample).
+
+    ``minmax`` does, and ``auto`` for a map of unknown ``kind`` (its rule
+    tells a negative map from an overshooting one by the range). ``auto``
+    on a ``feature`` map needs only the sample (:attr:`MapStats.peak`), so
+    a streamed job may compute the sampled rows alone
+    (:func:`sample_rows`) for its statistics.
+    """
+    if not needs_stats(scale, hint, kind=kind, bias=bias):
+        return False
+    return _resolve(scale, 8, hint) == "minmax" or kind is None
+
+
 _PEAK_PERCENTILE = 99.0
-_PEAK_SAMPLE = 1 << 22  # larger maps: the percentile of an evenly strided sample
+_PEAK_SAMPLE = 1 << 22  # larger maps: the percentile of every r-th row (about this many values)
 
 
 @dataclass(frozen=True)
@@ -184,8 +207,8 @@ class MapStats:
     has_nan : bool
         Whether any value is NaN (written as 0).
     sample : ndarray
-        An evenly strided sample of ``|x|`` (NaN as 0): every
-        :func:`sample_step`-th value of the map in C order.
+        ``|x|`` (NaN as 0) of the sampled rows of the map (:func:`sample_rows`:
+        every row up to 2**22 values, else every r-th row), in C order.
     """
 
     low: float | None
@@ -213,9 +236,19 @@ class DisplayMapping:
     max_value: int
 
 
-def sample_step(size: int) -> int:
-    """Stride of the percentile sample of a map of ``size`` values (1 up to 2**22 values)."""
-    return 1 if size <= _PEAK_SAMPLE else -(-size // _PEAK_SAMPLE)
+def sample_rows(height: int, row_values: int) -> range:
+    """The rows of a map of ``height`` rows of ``row_values`` values each that its percentile samples.
+
+    Every row when the map has at most 2**22 values; else every r-th row,
+    ``r = ceil(height / max(1, 2**22 // row_values))``, starting at row
+    ``r // 2`` (so at most about 2**22 values, spread over the whole map).
+    Whole rows, so that a streamed job can compute these rows alone.
+    """
+    height, row_values = int(height), max(1, int(row_values))
+    if height * row_values <= _PEAK_SAMPLE:
+        return range(height)
+    step = -(-height // max(1, _PEAK_SAMPLE // row_values))
+    return range(step // 2, height, step)
 
 
 def peak_of_sample(sample: np.ndarray) -> float:
@@ -255,21 +288,36 @@ def compiled_stats(values: np.ndarray, first: int, step: int
     return low, high, has_nan, sample
 
 
-def map_stats(maps: np.ndarray) -> MapStats:
-    """:class:`MapStats` of a whole map held in memory (NaN counted, not changed)."""
-    work = np.asarray(maps)
-    fast = compiled_stats(work, 0, sample_step(work.size))
+def row_sample(rows: np.ndarray) -> np.ndarray:
+    """``|rows|`` flattened in C order, NaN as 0: the sample values of sampled rows."""
+    work = np.asarray(rows)
+    fast = compiled_stats(work, 0, 1)
     if fast is not None:
-        low, high, has_nan, sample = fast
+        return fast[3]
+    flat = np.abs(work.ravel())
+    return np.where(np.isnan(flat), 0, flat) if np.isnan(flat).any() else flat
+
+
+def map_stats(maps: np.ndarray) -> MapStats:
+    """:class:`MapStats` of a whole map held in memory (NaN counted, not changed).
+
+    The map's rows are its first axis (a 0-d or 1-d array is one row).
+    """
+    work = np.asarray(maps)
+    table = work.reshape(1, -1) if work.ndim < 2 else work
+    sample = row_sample(table[sample_rows(table.shape[0], table[0].size if len(table) else 1)]) \
+        if table.size else np.zeros(0, work.dtype if work.dtype.kind == "f" else np.float64)
+    fast = compiled_stats(work, 0, max(1, work.size)) if work.size else None
+    if fast is not None:
+        low, high, has_nan, _ = fast
         return MapStats(low, high, has_nan, sample) if low <= high else MapStats(None, None, has_nan, sample)
     low, high = _min_max(work)
     has_nan = bool(np.isnan(low) or np.isnan(high))
     if has_nan:
         work = np.where(np.isnan(work), 0, work)
     value_range = (low, high) if np.isfinite(low) and np.isfinite(high) else _finite_range(work)
-    flat = np.abs(work.ravel()[:: sample_step(work.size)])
     low_f, high_f = value_range if value_range is not None else (None, None)
-    return MapStats(low_f, high_f, has_nan, flat)
+    return MapStats(low_f, high_f, has_nan, sample)
 
 
 def plan_display(stats: MapStats, *, scale: str = "auto", bit_depth: int = 8,

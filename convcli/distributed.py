@@ -733,6 +733,38 @@ def _stream_block(job: Any, path: str, destination: Any, array: Any, bounds: Seq
     return np.stack([lows, highs])[None]
 
 
+def _stop_blocks(array: Any, quiet: float = 0.3, limit: float = 10.0) -> None:
+    """After a failed block: make the blocks still running stop writing, before the output is removed.
+
+    Removes the output's ``zarr.json`` (every block checks it before it
+    writes a chunk row, :func:`_stream_block`), then waits until nothing in
+    the output directory has changed for ``quiet`` seconds (at most
+    ``limit``): a chunk row whose write was already under way lands first,
+    so removing the temporary directory afterwards is not raced by a write
+    that would recreate part of it.
+    """
+    root = getattr(array.store, "root", None)
+    if root is None:
+        return
+    root = os.fspath(root)
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(root, "zarr.json"))
+    deadline, last = time.monotonic() + limit, None
+    while time.monotonic() < deadline:
+        state = []
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                try:
+                    state.append(os.stat(os.path.join(folder, name)).st_mtime_ns)
+                except OSError:
+                    continue
+        snapshot = (len(state), max(state, default=0))
+        if snapshot == last:
+            return
+        last = snapshot
+        time.sleep(quiet)
+
+
 def render_chunked(job: Any, task: Task, *, scheduler: str = "threads", client: Any = None,
                    chunks: tuple[int, int | None] | None = None) -> dict[str, Any]:
     """Filter one region-readable input (zarr, TIFF, npy) into a zarr output, block by block on Dask.
@@ -817,15 +849,19 @@ def render_chunked(job: Any, task: Task, *, scheduler: str = "threads", client: 
             runner.float_unit, chunks=((1,) * (len(bounds) - 1), (2,), (n_out,)), dtype=dtype,
             meta=np.empty((0, 0, 0), dtype), name=f"convcli-{os.path.basename(target)}")
         try:
-            if client is not None:
-                future = client.compute(ranges)
-                try:
-                    ranges = future.result()
-                except BaseException:
-                    client.cancel([future])
-                    raise
-            else:
-                ranges = dask.compute(ranges, scheduler=scheduler)[0]
+            try:
+                if client is not None:
+                    future = client.compute(ranges)
+                    try:
+                        ranges = future.result()
+                    except BaseException:
+                        client.cancel([future])
+                        raise
+                else:
+                    ranges = dask.compute(ranges, scheduler=scheduler)[0]
+            except BaseException:
+                _stop_blocks(array)  # blocks still running elsewhere must not recreate the output
+                raise
         except ConvcliError as exc:  # a block's input (a corrupt chunk, …): the message as a local run's
             raise _error_as_given(exc, task) from None
         except OSError as exc:  # a block's write (disk full, permissions): one line, nothing left

@@ -15,9 +15,12 @@ terminal, so the same object runs in this process, in a worker process of
    temporary name and renamed at the end;
 3. when the display mapping needs statistics of the whole map (``auto``,
    ``minmax``), a first pass over the bands gathers them
-   (:class:`convcli.display.MapStats`: min, max, an evenly strided sample
-   for the 99th percentile), keeping the bands only if they fit
-   :attr:`Job.hold_bytes`, else recomputing them in the second pass;
+   (:class:`convcli.display.MapStats`: min, max, the sampled rows for the
+   99th percentile), keeping the bands only if they fit
+   :attr:`Job.hold_bytes`, else recomputing them in the second pass; when
+   the mapping needs only the percentile (``auto`` on feature maps, e.g.
+   an edge map), the first pass computes the sampled rows alone (about
+   2**22 values);
 4. the render pass computes each band of output rows
    (:func:`convcli.pipeline.render.render_rows`), maps it to pixels and hands it
    to every sink.
@@ -249,6 +252,29 @@ def _json_number(value: float) -> float | str:
     return value if np.isfinite(value) else str(value)
 
 
+def _bounded(source: Any, weights: np.ndarray, bias: Any, limit: float, channels: int) -> bool:
+    """Whether no map value (nor a square of one, for ``magnitude``) can pass ``limit``: an 8/16-bit
+    source and finite weights bound every output by ``max pixel · Σ|w| · C + |bias|``, so the
+    per-band overflow check can be skipped."""
+    dtype = np.dtype(getattr(source, "dtype", np.float64))
+    if dtype.kind not in "ui" or not np.issubdtype(np.asarray(weights).dtype, np.number):
+        return False
+    info = np.iinfo(dtype)
+    top = float(max(abs(int(info.min)), int(info.max)))
+    table = np.abs(np.asarray(weights, dtype=np.float64))
+    if not np.isfinite(table).all():
+        return False
+    n_filters = table.shape[0] if table.ndim >= 3 else 1
+    per_filter = float(table.reshape(n_filters, -1).sum(axis=1).max()) if table.size else 0.0
+    try:
+        offset = float(np.max(np.abs(np.asarray(bias, dtype=np.float64)))) if np.size(bias) else 0.0
+    except (TypeError, ValueError):
+        return False
+    bound = top * per_filter * max(1, channels) + offset
+    return bool(np.isfinite(bound) and bound * n_filters < limit / 4
+                and bound * bound * n_filters < limit / 4)
+
+
 class _Runner:
     """The state of one :func:`run`: the plan, the band schedule and the output layout."""
 
@@ -313,6 +339,8 @@ class _Runner:
             raise type(exc)(f"{self.name}: {job.spec_text}: {exc}") from None
         self.limit = limit
         self.dtype = np.dtype(dtype)
+        self.bounded = self.alpha_plan is None and _bounded(self.colour_source, weights, self.bias, limit,
+                                                            self.plan.channels_used)
         out_rows, out_cols, n_out = self.plan.out_shape
         labels = list(job.labels)
         if job.reduce != "none":
@@ -383,7 +411,7 @@ class _Runner:
 
             maps = activate(maps, self.job.activation)
         with np.errstate(over="ignore", invalid="ignore"):
-            total = float(np.add.reduce(maps, axis=None)) if maps.size else 0.0
+            total = float(np.add.reduce(maps, axis=None)) if maps.size and not self.bounded else 0.0
         if not np.isfinite(total) and not np.isfinite(maps).all():
             raise ShapeError(f"{self.name}: {self.job.spec_text}: the result overflows {self.dtype} "
                              f"(|value| > {self.limit:.3g})"
@@ -396,6 +424,23 @@ class _Runner:
             else:
                 for entry, lo, hi in zip(self.map_ranges, lows, highs):
                     entry[0], entry[1] = min(entry[0], float(lo)), max(entry[1], float(hi))
+        return maps
+
+    def render_sampled(self, rows: Sequence[int]) -> np.ndarray:
+        """Output rows ``rows`` (any increasing list) of the maps, ``(len(rows), W', N)``, as :meth:`render`
+        gives them (for the statistics pass: no overflow check, no per-map ranges)."""
+        from convcli.pipeline.render import render_row_list
+
+        try:
+            maps = render_row_list(self.plan, self.colour_source, rows)
+            if self.alpha_plan is not None:
+                maps = self._keep(maps, render_row_list(self.alpha_plan, self.alpha_source, rows))
+        except (KernelError, ShapeError) as exc:
+            raise type(exc)(f"{self.name}: {self.job.spec_text}: {exc}") from None
+        if self.job.activation != "none":
+            from convcli.layers import activate
+
+            maps = activate(maps, self.job.activation)
         return maps
 
     def _keep(self, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -574,29 +619,20 @@ def _check_target(runner: _Runner, target: str) -> None:
                                     protect=list(runner.destination.protect))
 
 
-def _needs_stats(scale: str, hint: str | None) -> bool:
-    from convcli.display import parse_scale
-
-    if scale == "minmax":
-        return True
-    if scale != "auto":
-        return False
-    return hint is None or parse_scale(hint) in ("auto", "minmax")
-
-
 class _StatsAccumulator:
     """:class:`convcli.display.MapStats` of one output group, gathered band by band.
 
-    The sample is every ``step``-th value of the group's ``(H', W', C_g)`` map
-    in C order (:func:`convcli.display.sample_step`), the same values the
-    whole-map statistics take.
+    The range is the min/max of every value of the bands given to :meth:`add`;
+    the sample is ``|x|`` of the group's sampled rows
+    (:func:`convcli.display.sample_rows`), the values the whole-map
+    statistics take. :meth:`add_rows` takes sampled rows alone (a pass that
+    computed only those rows: the range then stays unknown).
     """
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
-        from convcli.display import sample_step
+        from convcli.display import sample_rows
 
-        self.row_values = shape[1] * shape[2]
-        self.step = sample_step(shape[0] * self.row_values)
+        self.sampled = sample_rows(shape[0], shape[1] * shape[2])
         self.low = np.inf
         self.high = -np.inf
         self.has_nan = False
@@ -610,25 +646,32 @@ class _StatsAccumulator:
         """
         from convcli.display import compiled_stats
 
-        step = self.step
-        first = (-rows.start * self.row_values) % step  # the band's first sampled flat index
-        fast = compiled_stats(values, first, step)
+        fast = compiled_stats(values, 0, max(1, values.size))
         if fast is not None:
-            low, high, has_nan, sample = fast
+            low, high, has_nan, _ = fast
             self.has_nan = self.has_nan or has_nan
             self.low, self.high = min(self.low, low), max(self.high, high)
-            self.samples.append(sample)
-            return
-        flat = values.reshape(-1)
-        nan = np.isnan(flat)
-        if nan.any():
-            self.has_nan = True
-            flat = np.where(nan, 0, flat)
-        finite = flat if np.isfinite(flat).all() else flat[np.isfinite(flat)]
-        if finite.size:
-            self.low = min(self.low, float(finite.min()))
-            self.high = max(self.high, float(finite.max()))
-        self.samples.append(np.abs(flat[first::step]))
+        else:
+            flat = values.reshape(-1)
+            nan = np.isnan(flat)
+            if nan.any():
+                self.has_nan = True
+                flat = np.where(nan, 0, flat)
+            finite = flat if np.isfinite(flat).all() else flat[np.isfinite(flat)]
+            if finite.size:
+                self.low = min(self.low, float(finite.min()))
+                self.high = max(self.high, float(finite.max()))
+        step = self.sampled.step
+        first = self.sampled.start + max(0, -(-(rows.start - self.sampled.start) // step)) * step
+        if first < rows.stop:
+            self.add_rows(values[first - rows.start::step])
+
+    def add_rows(self, values: np.ndarray) -> None:
+        """Fold in sampled rows ``values`` (the next ones in order) to the sample only."""
+        from convcli.display import row_sample
+
+        if values.size:
+            self.samples.append(row_sample(values))
 
     def stats(self) -> Any:
         from convcli.display import MapStats
@@ -759,13 +802,18 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
             accumulators = [_StatsAccumulator((out_rows, out_cols, len(g.channels) - g.has_alpha))
                             for g in groups]
             kept = [] if runner.map_bytes <= job.hold_bytes else None
-            runner.passes = 1 if kept is not None else 2
-            for rows, maps in runner.bands_of_maps():
-                for group, accumulator, need in zip(groups, accumulators, needs):
-                    if need:
-                        accumulator.add(rows, plane(maps, group, colour_only=True))
-                if kept is not None:
-                    kept.append((rows, maps))
+            ranges = [need and display.needs_range(job.scale, hint, kind=kind, bias=runner.has_bias)
+                      for need, kind in zip(needs, kinds)]
+            if kept is None and not any(ranges):
+                _sample_pass(runner, groups, accumulators, needs, plane)  # the sampled rows alone
+            else:
+                runner.passes = 1 if kept is not None else 2
+                for rows, maps in runner.bands_of_maps():
+                    for group, accumulator, need in zip(groups, accumulators, needs):
+                        if need:
+                            accumulator.add(rows, plane(maps, group, colour_only=True))
+                    if kept is not None:
+                        kept.append((rows, maps))
             stats = [a.stats() if need else display.MapStats(0.0, 0.0)
                      for a, need in zip(accumulators, needs)]
         else:
@@ -797,6 +845,27 @@ def _write_images(runner: _Runner, record: dict[str, Any], held: list[np.ndarray
                                   "shape": [out_rows, out_cols, len(group.channels)], "map": group.label})
     if runner.notes:
         record["notes"] = sorted(set(runner.notes))
+
+
+def _sample_pass(runner: _Runner, groups: Sequence[_Group], accumulators: Sequence[_StatsAccumulator],
+                 needs: Sequence[bool], plane: Callable[..., np.ndarray]) -> None:
+    """Statistics from the sampled rows alone (:func:`convcli.display.sample_rows`), computed in
+    pieces of at most :attr:`Job.band_bytes` of maps: for ``auto`` on feature maps, whose mapping
+    depends on the sample's percentile only (:func:`convcli.display.needs_range`)."""
+    wanted = sorted({row for accumulator, need in zip(accumulators, needs) if need
+                     for row in accumulator.sampled})
+    if not wanted:
+        return
+    row_bytes = max(1, runner.plan.raw_shape[1] * runner.plan.raw_shape[2] * runner.plan.itemsize)
+    piece = max(1, runner.job.band_bytes // row_bytes)
+    for start in range(0, len(wanted), piece):
+        rows = wanted[start:start + piece]
+        maps = runner.render_sampled(rows)
+        position = {row: index for index, row in enumerate(rows)}
+        for group, accumulator, need in zip(groups, accumulators, needs):
+            if need:
+                mine = [position[row] for row in accumulator.sampled if row in position]
+                accumulator.add_rows(plane(maps[mine], group, colour_only=True))
 
 
 _VERIFY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to max |reference|

@@ -43,7 +43,7 @@ from convcli.display import (
     map_stats,
     needs_stats,
     plan_display,
-    sample_step,
+    sample_rows,
     to_pixels,
 )
 from convcli.errors import KernelError, OptionError
@@ -329,17 +329,18 @@ def test_banded_display_equals_whole_image(maps, kind, scale, band_rows, float_u
     """Statistics gathered band by band (as the streaming job does), then each band mapped:
     the same pixels as to_pixels on the whole map."""
     whole = to_pixels(maps, kind=kind, scale=scale, float_unit=float_unit)
-    step = sample_step(maps.size)
-    row_values = maps.shape[1] * maps.shape[2]
+    sampled = sample_rows(maps.shape[0], maps.shape[1] * maps.shape[2])
     low, high, has_nan, samples = np.inf, -np.inf, False, []
     for start in range(0, maps.shape[0], band_rows):
-        flat = maps[start:start + band_rows].reshape(-1)
+        band = maps[start:start + band_rows]
+        flat = band.reshape(-1)
         has_nan |= bool(np.isnan(flat).any())
         flat = np.where(np.isnan(flat), 0, flat)
         finite = flat[np.isfinite(flat)]
         if finite.size:
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-        samples.append(np.abs(flat[(-start * row_values) % step::step]))
+        mine = [row - start for row in range(start, start + len(band)) if row in sampled]
+        samples.append(np.abs(np.where(np.isnan(band[mine]), 0, band[mine])).reshape(-1))
     stats = MapStats(low if low <= high else None, high if low <= high else None, has_nan,
                      np.concatenate(samples))
     assert stats.peak == map_stats(maps).peak
@@ -348,6 +349,39 @@ def test_banded_display_equals_whole_image(maps, kind, scale, band_rows, float_u
     for start in range(0, maps.shape[0], band_rows):
         apply_mapping(maps[start:start + band_rows], mapping, out=out[start:start + band_rows])
     np.testing.assert_array_equal(out, whole)
+
+
+def test_sample_rows_spread_over_the_map_and_hold_about_4_mi_values():
+    assert sample_rows(10, 3) == range(10)  # small maps: every row
+    assert sample_rows(2**11, 2**11) == range(2**11)  # exactly 2**22 values
+    rows = sample_rows(3000, 12000)  # a 12-Mpx RGB map
+    assert rows.step == 9 and rows.start == 4 and rows[-1] >= 3000 - 9
+    assert 3.9e6 <= len(rows) * 12000 <= 2**22
+    wide = sample_rows(7, 5_000_000)  # one row is more than the budget: every 7th row, one row
+    assert list(wide) == [3]
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 5), st.integers(1, 3)),
+              elements=st.floats(0, 1e4, width=32)),
+       st.sampled_from([8, 16]))
+def test_feature_maps_shown_as_abs_equal_the_clip_rule_on_non_negative_maps(maps, bits):
+    """``auto`` maps every feature map with |x| (and q): on non-negative values, what clip gave."""
+    stats = map_stats(maps)
+    mapping = plan_display(stats, kind="feature", bit_depth=bits)
+    assert mapping.kind == "abs"
+    clipped = DisplayMapping("clip", mapping.shift, mapping.multiplier, mapping.max_value)
+    np.testing.assert_array_equal(apply_mapping(maps, mapping), apply_mapping(maps, clipped))
+
+
+def test_only_the_percentile_decides_a_feature_map_and_needs_range_says_so():
+    from convcli.display import needs_range
+
+    wide = MapStats(None, None, False, np.array([0.0, 300.0, 900.0]))  # range not known
+    assert plan_display(wide, kind="feature") == plan_display(
+        MapStats(-900.0, 900.0, False, wide.sample), kind="feature")
+    assert needs_stats(kind="feature") and not needs_range(kind="feature")
+    assert needs_range(kind=None) and needs_range("minmax", kind="feature")
+    assert not needs_range(kind="image") and not needs_range(hint="offset:128")
 
 
 # ---------------------------------------------------------------------------

@@ -108,6 +108,43 @@ def test_one_row_bands_write_the_same_files(photo, tmp_path_factory, options):
                 assert int(np.abs(a.astype(np.int64) - b).max()) <= 1, key
 
 
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory) -> Path:
+    """1100×1300 RGB: 4.3 M values per map, so the percentile samples every 2nd row."""
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, (1100, 1300, 3)).astype(np.uint8)
+    path = tmp_path_factory.mktemp("big") / "big.png"
+    Image.fromarray(base).save(path, compress_level=1)
+    return path
+
+
+@pytest.mark.parametrize("options", [
+    ["-k", "sobel", "--reduce", "magnitude"],
+    ["-k", "laplacian", "--border", "reflect"],
+    ["-k", "sobel-x", "-s", "2", "-p", "1"],
+    ["-k", "1,-2;3,-4", "--transpose", "-s", "2", "-p", "1"],
+])
+def test_the_sampled_statistics_pass_writes_the_whole_image_pixels(big_photo, tmp_path, options):
+    """Feature maps under ``auto`` need only the percentile of the sampled rows: a run that computes
+    those rows alone first (no room to hold the maps) writes the files of a run that holds them."""
+    files = {}
+    for name, env in (("whole", WHOLE), ("sampled", {"CONVCLI_BAND_BYTES": "3M", "CONVCLI_HOLD_BYTES": "0"})):
+        folder = tmp_path / name
+        result = apply(big_photo, *options, "-o", f"{folder}/", "-q", env=env)
+        assert result.exit_code == 0, result.stderr
+        files[name] = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert files["whole"] == files["sampled"]
+    if options[:4] == ["-k", "sobel", "--reduce", "magnitude"]:
+        from convcli.display import to_pixels
+        from convcli.presets import resolve_kernel
+
+        pixels = np.asarray(Image.open(big_photo))
+        maps = conv2d(pixels, resolve_kernel("sobel").stack(), padding="same", border="reflect",
+                      reduce="magnitude")
+        written = np.asarray(Image.open(tmp_path / "sampled" / "big.sobel-magnitude.png"))
+        np.testing.assert_array_equal(written, to_pixels(maps, kind="feature"))
+
+
 def test_transposed_streams_with_stride_aligned_bands(photo, tmp_path):
     results = {}
     for name, env in (("whole", WHOLE), ("rows", ONE_ROW)):

@@ -23,6 +23,7 @@ per band too. Pure: arrays in, arrays out (the source does the reading).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +37,7 @@ from convcli.geometry import effective_kernel_size, normalize_padding, output_si
 from convcli.maps import reduce_maps
 from convcli.pipeline.bands import Rows, forward_rows, row_map, transpose_rows
 
-__all__ = ["RenderPlan", "RowSource", "plan_render", "read_window", "render_rows"]
+__all__ = ["RenderPlan", "RowSource", "plan_render", "read_window", "render_row_list", "render_rows"]
 
 
 class RowSource(Protocol):
@@ -276,6 +277,37 @@ def render_rows(plan: RenderPlan, source: RowSource, rows: Rows) -> np.ndarray:
     if plan.reduce != "none":
         maps = reduce_maps(maps, plan.n_filters, plan.reduce)
     return maps
+
+
+def render_row_list(plan: RenderPlan, source: RowSource, rows: Sequence[int]) -> np.ndarray:
+    """Output rows ``rows`` (any list of row indices) of the job's maps, ``(len(rows), W', N_r)``.
+
+    Forward: the ``K = d·(kh − 1) + 1`` input rows of each output row are
+    stacked (``len(rows)·K`` rows, borders as in :func:`read_window`) and
+    convolved once with a row stride of ``K`` and the plan's strategy, so
+    output row ``j`` of the stack reads exactly the window of ``rows[j]``:
+    the values equal those rows of :func:`render_rows` (bit for bit for
+    strategies whose arithmetic does not depend on the number of rows).
+    Transposed plans render each row as a one-row band.
+    """
+    rows = [int(row) for row in rows]
+    if plan.transpose or not rows:
+        parts = [render_rows(plan, source, Rows(row, row + 1)) for row in rows]
+        empty_type = np.float64 if plan.itemsize == 8 else np.float32
+        return np.concatenate(parts) if parts else np.zeros((0, *plan.out_shape[1:]), empty_type)
+    options = plan.conv_options
+    kh = plan.weights.shape[-2] if plan.weights.ndim == 2 else plan.weights.shape[1]
+    stride_rows, dilation_rows = options["stride"][0], options["dilation"][0]
+    reach = dilation_rows * (kh - 1) + 1
+    windows = [read_window(source, forward_rows(Rows(row, row + 1), kh, stride_rows, dilation_rows,
+                                                plan.pads[0]),
+                           options["border"], plan.channels_used, options["dtype"]) for row in rows]
+    stacked = np.concatenate(windows) if len(windows) > 1 else windows[0]
+    stacked_options = dict(options, stride=(reach, options["stride"][1]))
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return conv2d(stacked, plan.weights, padding=(0, 0, plan.pads[2], plan.pads[3]),
+                      bias=plan.bias, reduce=plan.reduce, **stacked_options)
 
 
 def _transposed_band(plan: RenderPlan, source: RowSource, rows: Rows) -> np.ndarray:
