@@ -400,16 +400,7 @@ class _Runner:
         """One band of maps; an overflow of the compute type is an error naming the input."""
         from convcli.pipeline.render import render_rows
 
-        try:
-            maps = render_rows(self.plan, self.colour_source, rows)
-            if self.alpha_plan is not None:
-                maps = self._keep(maps, render_rows(self.alpha_plan, self.alpha_source, rows))
-        except (KernelError, ShapeError) as exc:
-            raise type(exc)(f"{self.name}: {self.job.spec_text}: {exc}") from None
-        if self.job.activation != "none":
-            from convcli.layers import activate
-
-            maps = activate(maps, self.job.activation)
+        maps = self._maps(render_rows, rows)
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(np.add.reduce(maps, axis=None)) if maps.size and not self.bounded else 0.0
         if not np.isfinite(total) and not np.isfinite(maps).all():
@@ -431,10 +422,15 @@ class _Runner:
         gives them (for the statistics pass: no overflow check, no per-map ranges)."""
         from convcli.pipeline.render import render_row_list
 
+        return self._maps(render_row_list, rows)
+
+    def _maps(self, render: Callable[[Any, Any, Any], np.ndarray], rows: Any) -> np.ndarray:
+        """``render(plan, source, rows)`` of the colour (and, for ``--alpha keep``, the alpha), then the
+        activation; a geometry error names the input."""
         try:
-            maps = render_row_list(self.plan, self.colour_source, rows)
+            maps = render(self.plan, self.colour_source, rows)
             if self.alpha_plan is not None:
-                maps = self._keep(maps, render_row_list(self.alpha_plan, self.alpha_source, rows))
+                maps = self._keep(maps, render(self.alpha_plan, self.alpha_source, rows))
         except (KernelError, ShapeError) as exc:
             raise type(exc)(f"{self.name}: {self.job.spec_text}: {exc}") from None
         if self.job.activation != "none":
