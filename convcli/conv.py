@@ -58,7 +58,7 @@ def _result_dtype(image: np.ndarray, dtype: Any) -> np.dtype:
 #: compute dtype: they take 8/16-bit pixels as they are, and no float copy of
 #: the whole image is made (for a 4K RGB photo that copy is 100 MB, and on
 #: the project machine the first touch of that much new memory costs ~0.2 s).
-BAND_STRATEGIES = frozenset({"direct", "gemm", "separable"})
+BAND_STRATEGIES = frozenset({"direct", "gemm", "separable", "native"})
 
 
 def _as_image(image: Any, dtype: Any, keep_integers: bool = False) -> np.ndarray:

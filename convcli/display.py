@@ -252,9 +252,50 @@ def sample_rows(height: int, row_values: int) -> range:
 
 
 def peak_of_sample(sample: np.ndarray) -> float:
-    """The 99th percentile of the finite values of ``sample`` (0 when there are none)."""
-    sample = sample[np.isfinite(sample)]
-    return float(np.percentile(sample, _PEAK_PERCENTILE)) if sample.size else 0.0
+    """The 99th percentile of the finite values of ``sample`` (0 when there are none).
+
+    NumPy's default ("linear") definition: with the ``n`` values sorted as
+    ``v_0 ≤ … ≤ v_{n−1}`` and ``h = (n − 1) · 0.99``, ``v_⌊h⌋ + (h − ⌊h⌋) ·
+    (v_⌊h⌋+1 − v_⌊h⌋)``, computed in float64 (equal to ``numpy.percentile``
+    within a rounding). Large samples select the top values first (a
+    threshold read off every 64th value, then a partition of the few
+    percent above it) instead of partitioning all of them; ``sample`` is not
+    changed.
+    """
+    if not sample.size:
+        return 0.0
+    if sample.dtype.kind == "f" and not np.isfinite(sample.max()):
+        sample = sample[np.isfinite(sample)]
+        if not sample.size:
+            return 0.0
+    n = sample.size
+    position = (n - 1) * (_PEAK_PERCENTILE / 100.0)
+    k = int(position)
+    fraction = position - k
+    top = _top_values(sample, n - k)
+    ordered = np.partition(top, [0, 1]) if top.size > 1 else top
+    low = float(ordered[0])
+    high = float(ordered[1]) if top.size > 1 else low
+    return low + fraction * (high - low)
+
+
+def _top_values(sample: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` largest values of ``sample`` (in any order), ties resolved as a sort would."""
+    n = sample.size
+    flat = sample.reshape(-1)
+    if n >= 1 << 16 and count <= n // 16:
+        probe = np.sort(flat[::64])
+        # a threshold a little below the count-th largest of the probe, so that (all but surely)
+        # at least `count` values pass it; checked below, else the whole sample is partitioned
+        index = max(0, probe.size - 1 - (count * probe.size) // n - 8 - probe.size // 256)
+        threshold = probe[index]
+        above = flat[flat > threshold]
+        if above.size >= count:
+            return np.partition(above, above.size - count)[above.size - count:]
+        equal = np.count_nonzero(flat == threshold)
+        if above.size + equal >= count:
+            return np.concatenate([above, np.full(count - above.size, threshold, flat.dtype)])
+    return np.partition(flat, n - count)[n - count:]
 
 
 def compiled_stats(values: np.ndarray, first: int, step: int
@@ -288,14 +329,32 @@ def compiled_stats(values: np.ndarray, first: int, step: int
     return low, high, has_nan, sample
 
 
-def row_sample(rows: np.ndarray) -> np.ndarray:
-    """``|rows|`` flattened in C order, NaN as 0: the sample values of sampled rows."""
+def row_sample(rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``|rows|`` flattened in C order, NaN as 0: the sample values of sampled rows.
+
+    Written into ``out`` (a contiguous 1-d array of ``rows.size`` values of
+    ``rows``' float type) when given, so a sample gathered piece by piece
+    needs no concatenation.
+    """
+    from convcli.engines import _native
+
     work = np.asarray(rows)
+    if (out is not None and _native.AVAILABLE and work.dtype == out.dtype
+            and work.dtype in (np.float32, np.float64) and work.dtype.isnative and out.flags.c_contiguous):
+        flat = np.ascontiguousarray(work).reshape(-1)
+        by_row_blocks(lambda span: _native.band_stats(flat[span[0]:span[1]], out[span[0]:span[1]], 0, 1),
+                      flat)
+        return out
     fast = compiled_stats(work, 0, 1)
     if fast is not None:
-        return fast[3]
-    flat = np.abs(work.ravel())
-    return np.where(np.isnan(flat), 0, flat) if np.isnan(flat).any() else flat
+        values = fast[3]
+    else:
+        flat = np.abs(work.ravel())
+        values = np.where(np.isnan(flat), 0, flat) if np.isnan(flat).any() else flat
+    if out is None:
+        return values
+    out[...] = values
+    return out
 
 
 def map_stats(maps: np.ndarray) -> MapStats:

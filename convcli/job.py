@@ -629,10 +629,13 @@ class _StatsAccumulator:
         from convcli.display import sample_rows
 
         self.sampled = sample_rows(shape[0], shape[1] * shape[2])
+        self.row_values = shape[1] * shape[2]
         self.low = np.inf
         self.high = -np.inf
         self.has_nan = False
         self.samples: list[np.ndarray] = []
+        self.sample: np.ndarray | None = None  # filled in place when the bands are float32/float64
+        self.filled = 0
 
     def add(self, rows: Rows, values: np.ndarray) -> None:
         """Fold in the band ``values`` (output rows ``rows``): min/max of its finite values, NaN, sample.
@@ -666,13 +669,27 @@ class _StatsAccumulator:
         """Fold in sampled rows ``values`` (the next ones in order) to the sample only."""
         from convcli.display import row_sample
 
-        if values.size:
-            self.samples.append(row_sample(values))
+        if not values.size:
+            return
+        if values.dtype in (np.float32, np.float64) and not self.samples:
+            if self.sample is None:
+                self.sample = np.empty(len(self.sampled) * self.row_values, values.dtype)
+            if self.sample.dtype == values.dtype and self.filled + values.size <= self.sample.size:
+                row_sample(values, self.sample[self.filled:self.filled + values.size])
+                self.filled += values.size
+                return
+        if self.sample is not None and self.filled:  # another dtype after all: keep what was filled
+            self.samples.append(self.sample[:self.filled])
+            self.sample, self.filled = None, 0
+        self.samples.append(row_sample(values))
 
     def stats(self) -> Any:
         from convcli.display import MapStats
 
-        sample = np.concatenate(self.samples) if self.samples else np.zeros(0, np.float32)
+        if self.sample is not None and not self.samples:
+            sample = self.sample[:self.filled]
+        else:
+            sample = np.concatenate(self.samples) if self.samples else np.zeros(0, np.float32)
         if self.low > self.high:
             return MapStats(None, None, self.has_nan, sample)
         return MapStats(self.low, self.high, self.has_nan, sample)

@@ -373,6 +373,34 @@ def test_feature_maps_shown_as_abs_equal_the_clip_rule_on_non_negative_maps(maps
     np.testing.assert_array_equal(apply_mapping(maps, mapping), apply_mapping(maps, clipped))
 
 
+@given(st.integers(1, 300_000), st.sampled_from(["normal", "few levels", "sparse", "descending", "with inf"]),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31))
+def test_peak_of_sample_is_numpys_99th_percentile(n, kind, dtype, seed):
+    """The top-values shortcut of large samples (a threshold, then a partition) gives
+    numpy.percentile(…, 99) of the finite values, ties and all, and leaves the sample as it was."""
+    from convcli.display import peak_of_sample
+
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        sample = np.abs(rng.standard_normal(n)) * 50
+    elif kind == "few levels":
+        sample = rng.integers(0, 4, n).astype(float)
+    elif kind == "sparse":
+        sample = np.zeros(n)
+        sample[rng.integers(0, n, max(1, n // 60))] = 9.0
+    elif kind == "descending":
+        sample = np.sort(rng.random(n))[::-1]
+    else:
+        sample = rng.random(n)
+        sample[rng.integers(0, n, max(1, n // 20))] = np.inf
+    sample = np.ascontiguousarray(sample, dtype=dtype)
+    before = sample.copy()
+    finite = sample[np.isfinite(sample)]
+    expected = float(np.percentile(finite, 99)) if finite.size else 0.0
+    assert peak_of_sample(sample) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    np.testing.assert_array_equal(sample, before)
+
+
 def test_only_the_percentile_decides_a_feature_map_and_needs_range_says_so():
     from convcli.display import needs_range
 

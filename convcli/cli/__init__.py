@@ -205,7 +205,18 @@ app.command("explain", cls=PlainCommand)(_explain.explain)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    The cyclic garbage collector runs far less often in a CLI run: the
+    objects of start-up are frozen out of its scans and its first
+    generation collects after 20 000 allocations instead of 700 (a run makes
+    few cycles; the default thresholds cost 20–40 ms of a photo's 0.7 s in
+    scans of the import-time objects).
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     try:
         app(prog_name="convcli")
     except KeyboardInterrupt:

@@ -69,14 +69,20 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def parallel_map(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+def parallel_map(work: Callable[[T], R], items: Iterable[T], *, blas: bool = True) -> list[R]:
     """``[work(item) for item in items]`` on the worker pool (always off the main thread).
 
     Calls made from a worker thread run inline, so nested use cannot deadlock.
+    With ``blas`` (work that calls BLAS), every BLAS is held to one thread
+    meanwhile (:func:`convcli.engines._blas.single_threaded_blas`); work that
+    does not (compiled kernels, element-wise passes) skips that, and so
+    never wakes BLAS threads nor loads threadpoolctl.
     """
     items = list(items)
     if threading.current_thread().name.startswith("convcli"):
         return [work(item) for item in items]
+    if not blas:
+        return list(_pool().map(work, items))
     with single_threaded_blas():
         return list(_pool().map(work, items))
 
@@ -87,7 +93,7 @@ def by_row_blocks(work: Callable[[tuple[int, int]], R], array: np.ndarray) -> li
     rows = array.shape[0] if array.ndim else 1
     if array.size < 1 << 20:
         return [work((0, rows))]
-    return parallel_map(work, row_tiles(rows, max(1, -(-rows // 8))))
+    return parallel_map(work, row_tiles(rows, max(1, -(-rows // 8))), blas=False)
 
 
 def scratch(name: str, shape: Sequence[int], dtype: np.dtype) -> np.ndarray:

@@ -100,7 +100,7 @@ def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
     # one filter at column stride 1 reads the image in place: no band copy to keep in cache
     interleaved = fused is not None or (n_filters == 1 and depthwise)
     copied = not padder.in_place or sc > 1 or not interleaved
-    parallel_map(work, _tiles(problem, padder.width * channels, copied))
+    parallel_map(work, _tiles(problem, padder.width * channels, copied), blas=False)
     return out.reshape(out_rows, out_cols, n_maps)
 
 
@@ -144,7 +144,7 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
                                     padder.cols, padder.left, problem.border.value, u, v, planes[i0:i1],
                                     sr, (dr, dc))
 
-        parallel_map(fused, _tiles(problem, width * channels, copied=False))
+        parallel_map(fused, _tiles(problem, width * channels, copied=False), blas=False)
         return out.reshape(out_rows, out_cols, n_out)
 
     def work(tile: tuple[int, int]) -> None:
@@ -175,6 +175,6 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
                 _native.channel_sum(acc, plane)
                 out[i0:i1, :, f] = plane
 
-    parallel_map(work, _tiles(problem, width * channels))
+    parallel_map(work, _tiles(problem, width * channels), blas=False)
     return out.reshape(out_rows, out_cols, n_out)
 
