@@ -193,7 +193,7 @@ def needs_range(scale: str = "auto", hint: str | None = None, *, kind: str | Non
 
 
 _PEAK_PERCENTILE = 99.0
-_PEAK_SAMPLE = 1 << 22  # larger maps: the percentile of every r-th row (about this many values)
+_PEAK_SAMPLE = 1 << 20  # larger maps: the percentile of every r-th row (about this many values)
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ class MapStats:
         Whether any value is NaN (written as 0).
     sample : ndarray
         ``|x|`` (NaN as 0) of the sampled rows of the map (:func:`sample_rows`:
-        every row up to 2**22 values, else every r-th row), in C order.
+        every row up to 2**20 values, else every r-th row), in C order.
     """
 
     low: float | None
@@ -239,9 +239,11 @@ class DisplayMapping:
 def sample_rows(height: int, row_values: int) -> range:
     """The rows of a map of ``height`` rows of ``row_values`` values each that its percentile samples.
 
-    Every row when the map has at most 2**22 values; else every r-th row,
-    ``r = ceil(height / max(1, 2**22 // row_values))``, starting at row
-    ``r // 2`` (so at most about 2**22 values, spread over the whole map).
+    Every row when the map has at most 2**20 values; else every r-th row,
+    ``r = ceil(height / max(1, 2**20 // row_values))``, starting at row
+    ``r // 2`` (so at most about 2**20 values, spread over the whole map:
+    the 99th percentile of a million values is within about 0.01 % in rank
+    of the whole map's).
     Whole rows, so that a streamed job can compute these rows alone.
     """
     height, row_values = int(height), max(1, int(row_values))

@@ -20,7 +20,7 @@ terminal, so the same object runs in this process, in a worker process of
    :attr:`Job.hold_bytes`, else recomputing them in the second pass; when
    the mapping needs only the percentile (``auto`` on feature maps, e.g.
    an edge map), the first pass computes the sampled rows alone (about
-   2**22 values);
+   2**20 values);
 4. the render pass computes each band of output rows
    (:func:`convcli.pipeline.render.render_rows`), maps it to pixels and hands it
    to every sink.

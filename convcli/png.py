@@ -51,6 +51,14 @@ faster and smaller than zlib's level-1 LZ77 (900 rows of a 4K RGB image,
 one thread: edge map 73 vs 126 ms, 4.94 vs 5.95 MB; photograph 62 vs 108 ms,
 5.46 vs 6.31 MB; a smooth blurred photo 63 vs 70 ms, 2.19 vs 2.40 MB).
 
+The deflate itself is zlib-ng's (the ``zlib-ng`` package: the zlib API on
+the maintained zlib-ng library), which writes streams of the same size as
+zlib at these settings, faster: 900 rows of a 4K RGB image, one thread,
+Sobel magnitude of a photo 82 vs 129 ms (level 1, 6.04 MB either way) and
+205 vs 456 ms (level 4, 5.56 vs 5.58 MB); a photograph 54 vs 88 ms (level
+1) and 92 vs 129 ms (level 4, 1.54 vs 1.57 MB). Without it (no wheel for
+the platform) the standard library's zlib serves, with the same API.
+
 Level 4 is the knee of the curve: it keeps 94 % (edge map) to 100 %
 (photograph, with Paeth) of the size saved by going from level 1 to level 6,
 at about half the time of level 6, and is 3–4× faster than Pillow at level 6
@@ -62,6 +70,11 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+
+try:  # zlib-ng: the same deflate streams as zlib at these settings, about 1.6× faster (module notes)
+    from zlib_ng import zlib_ng as _deflate
+except ImportError:  # pragma: no cover - a platform without its wheel: the standard library's zlib
+    _deflate = zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -99,7 +112,7 @@ def adler32_combine(adler1: int, adler2: int, length2: int) -> int:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     """One PNG chunk: length, type, data, CRC-32 of type + data."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", _deflate.crc32(data, zlib.crc32(kind)))
 
 
 def _paeth_prediction(rows: np.ndarray, above: np.ndarray, bpp: int) -> np.ndarray:
@@ -223,11 +236,12 @@ def _deflate_block(buffer: np.ndarray, count: int, bpp: int, level: int,
     ``last`` block), the Adler-32 and the length of the filtered bytes.
     """
     filtered = _filter_rows(buffer[1:count + 1], buffer[0], bpp, level=level).data
-    strategy = zlib.Z_RLE if level == 1 else zlib.Z_FILTERED
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+    strategy = _deflate.Z_RLE if level == 1 else _deflate.Z_FILTERED
+    compressor = _deflate.compressobj(level, _deflate.DEFLATED, -15, 9, strategy)
     parts = [_zlib_header(level)] if first else []
-    parts += [compressor.compress(filtered), compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)]
-    return _chunk(b"IDAT", b"".join(parts)), zlib.adler32(filtered), filtered.nbytes
+    parts += [compressor.compress(filtered),
+              compressor.flush(_deflate.Z_FINISH if last else _deflate.Z_SYNC_FLUSH)]
+    return _chunk(b"IDAT", b"".join(parts)), _deflate.adler32(filtered), filtered.nbytes
 
 
 class PngEncoder:

@@ -77,6 +77,26 @@ def test_encode_png_decodes_with_pillow(dtype, channels):
         np.testing.assert_array_equal(decoded.reshape(pixels.shape), pixels)
 
 
+@pytest.mark.parametrize("level", [1, 4])
+def test_png_deflates_with_zlib_ng_or_the_standard_zlib_to_the_same_pixels(monkeypatch, level):
+    """zlib-ng (a core dependency) does the deflate; the standard library's zlib is the fallback, and
+    either gives a valid multi-block stream of the same pixels."""
+    import zlib
+
+    from convcli import png
+
+    assert png._deflate.__name__ == "zlib_ng.zlib_ng"
+    pixels = np.add.outer(np.arange(900), np.arange(700))[:, :, None] * np.array([1, 3, 7])
+    pixels = (pixels % 251).astype(np.uint8)
+    pixels[::5] = _random(pixels[::5].shape)
+    fast = encode_png(pixels, compress_level=level)
+    monkeypatch.setattr(png, "_deflate", zlib)
+    plain = encode_png(pixels, compress_level=level)
+    for data in (fast, plain):
+        np.testing.assert_array_equal(reference_png_decode(data), pixels)
+    assert abs(len(fast) - len(plain)) < 0.05 * len(plain)
+
+
 def test_encode_png_2d_input_and_errors():
     pixels = _random((5, 6))
     with Image.open(io.BytesIO(encode_png(pixels))) as image:
