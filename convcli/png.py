@@ -112,7 +112,8 @@ def adler32_combine(adler1: int, adler2: int, length2: int) -> int:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     """One PNG chunk: length, type, data, CRC-32 of type + data."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", _deflate.crc32(data, zlib.crc32(kind)))
+    crc = _deflate.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def _paeth_prediction(rows: np.ndarray, above: np.ndarray, bpp: int) -> np.ndarray:
