@@ -62,6 +62,38 @@ typedef Py_ssize_t idx;
 /* GCC/Clang vector extensions: 32-byte vectors (two SSE registers in the baseline clone) */
 typedef float v8f __attribute__((vector_size(32)));
 typedef double v4d __attribute__((vector_size(32)));
+typedef int v8i_ __attribute__((vector_size(32)));
+typedef long long v4l_ __attribute__((vector_size(32)));
+
+/* out[k * ostride + f] = a[f][k] for f < 4, k < L: a 4 x L block of filter-major accumulators
+ * stored pixel-major (the filters of one pixel are contiguous) with one 4-value store per
+ * pixel instead of 4 scalar stores. */
+static inline __attribute__((always_inline)) void store4_f32(float *out, Py_ssize_t ostride, const v8f *a)
+{
+    const v8f t0 = __builtin_shuffle(a[0], a[1], (v8i_){0, 8, 1, 9, 4, 12, 5, 13});
+    const v8f t1 = __builtin_shuffle(a[0], a[1], (v8i_){2, 10, 3, 11, 6, 14, 7, 15});
+    const v8f t2 = __builtin_shuffle(a[2], a[3], (v8i_){0, 8, 1, 9, 4, 12, 5, 13});
+    const v8f t3 = __builtin_shuffle(a[2], a[3], (v8i_){2, 10, 3, 11, 6, 14, 7, 15});
+    const v8f u[4] = {__builtin_shuffle(t0, t2, (v8i_){0, 1, 8, 9, 4, 5, 12, 13}),
+                      __builtin_shuffle(t0, t2, (v8i_){2, 3, 10, 11, 6, 7, 14, 15}),
+                      __builtin_shuffle(t1, t3, (v8i_){0, 1, 8, 9, 4, 5, 12, 13}),
+                      __builtin_shuffle(t1, t3, (v8i_){2, 3, 10, 11, 6, 7, 14, 15})};
+    for (int k = 0; k < 4; k++) { /* u[k]: pixel k in its low half, pixel k + 4 in its high half */
+        memcpy(out + k * ostride, &u[k], 4 * sizeof(float));
+        memcpy(out + (k + 4) * ostride, (const char *)&u[k] + 4 * sizeof(float), 4 * sizeof(float));
+    }
+}
+
+static inline __attribute__((always_inline)) void store4_f64(double *out, Py_ssize_t ostride, const v4d *a)
+{
+    const v4d t0 = __builtin_shuffle(a[0], a[1], (v4l_){0, 4, 2, 6});
+    const v4d t1 = __builtin_shuffle(a[0], a[1], (v4l_){1, 5, 3, 7});
+    const v4d t2 = __builtin_shuffle(a[2], a[3], (v4l_){0, 4, 2, 6});
+    const v4d t3 = __builtin_shuffle(a[2], a[3], (v4l_){1, 5, 3, 7});
+    const v4d u[4] = {__builtin_shuffle(t0, t2, (v4l_){0, 1, 4, 5}), __builtin_shuffle(t1, t3, (v4l_){0, 1, 4, 5}),
+                      __builtin_shuffle(t0, t2, (v4l_){2, 3, 6, 7}), __builtin_shuffle(t1, t3, (v4l_){2, 3, 6, 7})};
+    for (int k = 0; k < 4; k++) memcpy(out + k * ostride, &u[k], 4 * sizeof(double));
+}
 
 /* ------------------------------------------------------------------------ */
 /* correlation                                                               */
@@ -77,7 +109,7 @@ typedef struct {
 /* o[k] = op over f of a[f*stride + k], k < len, f = 0 .. F-1 in order: magnitude
  * sqrt(sum x^2), max / min (NaN propagates, as numpy), sum: the arithmetic of reduce_maps */
 #define REDUCE_CHUNK(T, NAME, SQRT)                                                                \
-    static inline void NAME(T *restrict o, const T *restrict a, idx stride, idx F, idx len, int op) \
+    static inline __attribute__((always_inline)) void NAME(T *restrict o, const T *restrict a, idx stride, idx F, idx len, int op) \
     {                                                                                              \
         switch (op) {                                                                              \
         case 0:                                                                                    \
@@ -344,9 +376,9 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
  * band[row, p + q*sc, c]; a chunk of CW output columns of FB filters is kept
  * in registers while every (tap, channel) adds one contiguous window times a
  * broadcast weight: one load feeds FB multiply-adds. */
-#define PLANAR_KERNEL(T, V, NAME, FB)                                                              \
+#define PLANAR_KERNEL(T, V, NAME, FB, STORE4)                                                              \
     /* out[j*ostride + f*fstride] = sum_t wts[t*FB + f] * src[t][j], j < Wo, f < nf */             \
-    static inline void NAME##_block(idx Wo, int nsrc, const T *const *src, const T *wts, int nf,   \
+    static inline __attribute__((always_inline)) void NAME##_block(idx Wo, int nsrc, const T *const *src, const T *wts, int nf,   \
                                     T *out, idx ostride, idx fstride)                             \
     {                                                                                              \
         enum { L = (int)(sizeof(V) / sizeof(T)), CW = 2 * L };                                     \
@@ -364,11 +396,16 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
                     a1[f] += w[f] * s1;                                                            \
                 }                                                                                  \
             }                                                                                      \
-            for (int f = 0; f < nf; f++)                                                           \
-                for (int k = 0; k < L; k++) {                                                      \
-                    out[(j + k) * ostride + f * fstride] = a0[f][k];                               \
-                    out[(j + L + k) * ostride + f * fstride] = a1[f][k];                           \
-                }                                                                                  \
+            if (FB == 4 && nf == 4 && fstride == 1) {                                              \
+                STORE4(out + j * ostride, ostride, a0);                                            \
+                STORE4(out + (j + L) * ostride, ostride, a1);                                      \
+            } else {                                                                               \
+                for (int f = 0; f < nf; f++)                                                       \
+                    for (int k = 0; k < L; k++) {                                                  \
+                        out[(j + k) * ostride + f * fstride] = a0[f][k];                           \
+                        out[(j + L + k) * ostride + f * fstride] = a1[f][k];                       \
+                    }                                                                              \
+            }                                                                                      \
         }                                                                                          \
         for (; j < Wo; j++) {                                                                      \
             T a[FB];                                                                               \
@@ -481,8 +518,8 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
         return 0;                                                                                  \
     }
 
-PLANAR_KERNEL(float, v8f, planar_f32, 4)
-PLANAR_KERNEL(double, v4d, planar_f64, 4)
+PLANAR_KERNEL(float, v8f, planar_f32, 4, store4_f32)
+PLANAR_KERNEL(double, v4d, planar_f64, 4, store4_f64)
 
 /* Unpadded sources. The padded image is described, not built:
  *     pad[i, q, c] = fill                               if rmap[i] < 0 or cmap[q] < 0
