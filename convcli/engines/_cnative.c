@@ -650,8 +650,10 @@ CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
     }
 SEP_VGROUP(float, v8f, sep_vgroup_f32, 8)
 SEP_VGROUP(double, v4d, sep_vgroup_f64, 8)
+SEP_VGROUP(float, v8f, sep_vgroup4_f32, 4)
+SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
 
-#define SEP_KERNEL(T, V, NAME, CHUNKS, VGROUP)                                                                \
+#define SEP_KERNEL(T, V, NAME, CHUNKS, VGROUP, VGROUP4)                                                                \
     CLONES static int NAME(const T *image, const padsrc *ps, const T *u, const T *v, idx K,        \
                            T *out, const geometry *g)                                              \
     {                                                                                              \
@@ -732,7 +734,13 @@ SEP_VGROUP(double, v4d, sep_vgroup_f64, 8)
                         ub[RG - 1 + m] = (V){0} + wv[bu + m];                                      \
                         uu[m] = wv[bu + m];                                                        \
                     }                                                                              \
-                    VGROUP(vrow + k * RG * Wp * C + left * C, Wp * C, src, ub, uu, kh, nr, 0, XI); \
+                    if (kh <= 20) { /* short kernels: two groups of 4 rows (fewer wasted products) */  \
+                        for (idx h = 0; h < nr; h += 4)                                            \
+                            VGROUP4(vrow + (k * RG + h) * Wp * C + left * C, Wp * C, src + h,      \
+                                    ub + 4, uu, kh, nr - h < 4 ? nr - h : 4, 0, XI);               \
+                    } else {                                                                       \
+                        VGROUP(vrow + k * RG * Wp * C + left * C, Wp * C, src, ub, uu, kh, nr, 0, XI); \
+                    }                                                                              \
                 }                                                                                  \
                 for (idx x0 = 0; !fast && x0 < XI; x0 += VB) {                                     \
                     const idx len = XI - x0 < VB ? XI - x0 : VB;                                   \
@@ -788,8 +796,8 @@ SEP_VGROUP(double, v4d, sep_vgroup_f64, 8)
         return 0;                                                                                  \
     }
 
-SEP_KERNEL(float, v8f, sep_image_f32, corr_f32_chunks, sep_vgroup_f32)
-SEP_KERNEL(double, v4d, sep_image_f64, corr_f64_chunks, sep_vgroup_f64)
+SEP_KERNEL(float, v8f, sep_image_f32, corr_f32_chunks, sep_vgroup_f32, sep_vgroup4_f32)
+SEP_KERNEL(double, v4d, sep_image_f64, corr_f64_chunks, sep_vgroup_f64, sep_vgroup4_f64)
 
 /* ------------------------------------------------------------------------ */
 /* channel sums and map reductions                                            */
