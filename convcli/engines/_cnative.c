@@ -376,6 +376,46 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
  * band[row, p + q*sc, c]; a chunk of CW output columns of FB filters is kept
  * in registers while every (tap, channel) adds one contiguous window times a
  * broadcast weight: one load feeds FB multiply-adds. */
+
+/* Pixel pairs of a 3-channel row split into the 6 planes of a stride-2 planar band:
+ * e_c[q] = row[6q + c], o_c[q] = row[6q + 3 + c], q < n. Eight pairs (48 values) at a time:
+ * each channel of 8 pixels is gathered by two blends and one permute (the classic RGB
+ * deinterleave), then its even and odd pixels split. */
+static inline __attribute__((always_inline)) void rgb_channel(const v8f *abc, int k, v8f *out)
+{
+    const v8f a = abc[0], b = abc[1], c = abc[2];
+    /* lane j of channel k is in vector (2 (k - j)) mod 3 of a, b, c (8 = 2 mod 3) */
+    static const int blend_ab[3][8] = {{0, 9, 2, 3, 12, 5, 6, 15}, {0, 1, 10, 3, 4, 13, 6, 7},
+                                       {8, 1, 2, 11, 4, 5, 14, 7}};
+    static const int blend_c[3][8] = {{0, 1, 10, 3, 4, 13, 6, 7}, {8, 1, 2, 11, 4, 5, 14, 7},
+                                      {0, 9, 2, 3, 12, 5, 6, 15}};
+    static const int order[3][8] = {{0, 3, 6, 1, 4, 7, 2, 5}, {1, 4, 7, 2, 5, 0, 3, 6},
+                                    {2, 5, 0, 3, 6, 1, 4, 7}};
+    v8i_ m1, m2, m3;
+    for (int i = 0; i < 8; i++) { m1[i] = blend_ab[k][i]; m2[i] = blend_c[k][i]; m3[i] = order[k][i]; }
+    *out = __builtin_shuffle(__builtin_shuffle(__builtin_shuffle(a, b, m1), c, m2), m3);
+}
+
+CLONES static void deint6_f32(const float *row, float *const *planes, Py_ssize_t n)
+{
+    Py_ssize_t q = 0;
+    for (; q + 8 <= n; q += 8) {
+        v8f v[6];
+        memcpy(v, row + 6 * q, sizeof v);
+        for (int k = 0; k < 3; k++) {
+            v8f lo, hi;
+            rgb_channel(v, k, &lo);
+            rgb_channel(v + 3, k, &hi);
+            const v8f even = __builtin_shuffle(lo, hi, (v8i_){0, 2, 4, 6, 8, 10, 12, 14});
+            const v8f odd = __builtin_shuffle(lo, hi, (v8i_){1, 3, 5, 7, 9, 11, 13, 15});
+            memcpy(planes[k] + q, &even, sizeof even);
+            memcpy(planes[3 + k] + q, &odd, sizeof odd);
+        }
+    }
+    for (; q < n; q++)
+        for (int k = 0; k < 6; k++) planes[k][q] = row[6 * q + k];
+}
+
 #define PLANAR_KERNEL(T, V, NAME, FB, STORE4)                                                              \
     /* out[j*ostride + f*fstride] = sum_t wts[t*FB + f] * src[t][j], j < Wo, f < nf */             \
     static inline __attribute__((always_inline)) void NAME##_block(idx Wo, int nsrc, const T *const *src, const T *wts, int nf,   \
@@ -454,6 +494,12 @@ CORR_KERNEL(double, v4d, corr_f64, reduce_chunk_f64)
                 T *e0 = prow, *e1 = prow + plane, *e2 = prow + 2 * plane;                          \
                 T *o0 = prow + 3 * plane, *o1 = prow + 4 * plane, *o2 = prow + 5 * plane;          \
                 idx q = 0;                                                                         \
+                if (sizeof(T) == sizeof(float)) {                                                  \
+                    float *const pls[6] = {(float *)e0, (float *)e1, (float *)e2,                  \
+                                           (float *)o0, (float *)o1, (float *)o2};                 \
+                    q = Wp / 2;                                                                    \
+                    deint6_f32((const float *)srow, pls, q);                                       \
+                }                                                                                  \
                 for (; 2 * q + 1 < Wp; q++) {                                                      \
                     const T *px = srow + 6 * q;                                                    \
                     e0[q] = px[0]; e1[q] = px[1]; e2[q] = px[2];                                   \
