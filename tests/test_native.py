@@ -181,6 +181,21 @@ def test_separable_grouped_vertical_pass_equals_the_formula_and_any_row_split(
         assert np.array_equal(piece, out[start:stop]), (start, stop)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cols", [1, 2, 15, 16, 17, 31, 32, 33, 49, 70])
+def test_stride_two_rgb_planes_split_by_vector_shuffles_equal_scipy(cols, dtype) -> None:
+    """3 channels at column stride 2 (the planar kernel's shuffled split of pixel pairs, 8 at a time,
+    then a scalar tail) for widths around multiples of 16 pixels."""
+    rng = np.random.default_rng(cols)
+    image = rng.uniform(-2, 2, (7, cols, 3)).astype(dtype)
+    bank = rng.standard_normal((5, 3, 3, 3))
+    for padding in (1, (0, 1, 2, 0)):
+        kwargs = {"stride": (1, 2), "padding": padding, "channels": "sum"}
+        expected = scipy_conv2d(image, bank, **kwargs)
+        assert_matches(conv2d(image, bank, method="native", **kwargs), expected, image.dtype,
+                       f"stride-2 RGB planes, {cols} columns")
+
+
 def test_empty_reuses_a_freed_block_and_never_shares_a_live_one() -> None:
     nbytes = _native.BLOCK_MIN_BYTES * 2
     first = _native.empty((nbytes // 4,), np.float32)
