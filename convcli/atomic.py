@@ -34,6 +34,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -291,11 +292,27 @@ class AtomicDirectory(_AtomicOutput):
             shutil.rmtree(aside, ignore_errors=True)
 
     def abort(self) -> None:
-        """Remove the temporary directory and everything in it; idempotent, never raises."""
+        """Remove the temporary directory and everything in it; idempotent, never raises.
+
+        A write still under way in another thread (a zarr chunk store) may
+        recreate part of it after a first removal, so it is removed again
+        until it has stayed gone for 0.2 s (at most 5 s).
+        """
         if self._done:
             return
         self._done = True
-        shutil.rmtree(self.name, ignore_errors=True)
+        deadline = time.monotonic() + 5.0
+        gone_since = None
+        while True:
+            shutil.rmtree(self.name, ignore_errors=True)
+            now = time.monotonic()
+            if os.path.lexists(self.name):
+                gone_since = None
+            elif gone_since is None:
+                gone_since = now
+            if (gone_since is not None and now - gone_since >= 0.2) or now > deadline:
+                return
+            time.sleep(0.02)
 
 
 class DeviceFile:

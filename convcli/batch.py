@@ -551,13 +551,32 @@ class Batch:
         from convcli.pipeline.sources import PillowSource
 
         frames = self.options.frames
-        if source == "-" or imageio.frame_count(source) <= 1:
+        count = 1 if source == "-" else imageio.frame_count(source)
+        if count <= 1:
             if frames not in ("all", "0", "0-0") and source != "-":
                 imageio.select_frames(frames, 1, source)  # the error names the file
             return None
+        pages = self._tiff_pages(source, imageio.select_frames(frames, count, source))
+        if pages is not None:
+            return pages
         loaded = imageio.read_frames(source, frames, max_pixels=self.jobs.max_pixels)
         last = loaded[-1].frame or 0
         return [(PillowSource(frame), frame.frame, last) for frame in loaded]
+
+    def _tiff_pages(self, source: str, indices: range) -> list[tuple[Any, int | None, int]] | None:
+        """The pages ``indices`` of a multi-page TIFF as streamed sources (tifffile reads every TIFF
+        variant, big-endian BigTIFF included); None when the file is not a TIFF or some page cannot
+        be read by region (Pillow then decodes the frames, as for GIF and WebP)."""
+        from convcli.pipeline import sources
+
+        if not sources.is_tiff(source):
+            return None
+        try:
+            pages = [sources.TiffSource(source, frame=i, max_pixels=self.jobs.streamed_max_pixels)
+                     for i in indices]
+        except (ImageError, sources._NotStreamable, ValueError, OSError):
+            return None
+        return [(page, i, indices[-1]) for page, i in zip(pages, indices)]
 
     def _run(self, index: int, source: str, plan: Any, progress: Callable[[float], None] | None) -> Outcome:
         from convcli import imageio

@@ -642,9 +642,20 @@ def frame_count(source: str | os.PathLike) -> int:
     except ImageError:
         return 1
     with handle:
-        if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+        magic = handle.read(len(_NPY_MAGIC))
+        if magic == _NPY_MAGIC:
             return 1
         handle.seek(0)
+        if magic[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            # tifffile counts the pages of every TIFF variant (Pillow misreads big-endian
+            # BigTIFF: one page, and warnings on stderr); the pages are read by tifffile too
+            try:
+                import tifffile
+
+                with tifffile.TiffFile(handle) as tif:
+                    return max(1, len(tif.pages))
+            except Exception:
+                handle.seek(0)
         with _pillow_guard():
             try:
                 with Image.open(handle) as image:

@@ -583,3 +583,46 @@ def test_wide_tiff_is_written_with_the_short_tiles_and_reads_back(tmp_path):
         assert (page.tilelength, page.tilewidth) == sinks.tile_shape(image.shape, 1)
         assert page.tilelength < 128
         np.testing.assert_array_equal(page.asarray(), image)
+
+
+def test_aborted_directory_stays_gone_when_a_late_write_recreates_part_of_it(tmp_path):
+    """A zarr chunk write still under way in another thread may recreate the temporary directory
+    just after its removal: the abort removes it again until it stays gone."""
+    import threading
+    import time
+
+    from convcli import atomic
+
+    directory = atomic.AtomicDirectory(str(tmp_path / "out.zarr"), force=False)
+    name = directory.name
+
+    def late_write() -> None:
+        time.sleep(0.05)
+        os.makedirs(os.path.join(name, "c", "0"), exist_ok=True)
+        with open(os.path.join(name, "c", "0", "0"), "wb") as handle:
+            handle.write(b"chunk")
+
+    writer = threading.Thread(target=late_write)
+    writer.start()
+    directory.abort()
+    writer.join()
+    assert os.listdir(tmp_path) == []
+
+
+def test_zarr_discard_waits_for_chunk_writes_in_flight_on_zarrs_loop(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    import asyncio
+
+    import zarr.core.sync as zarr_sync
+
+    zarr.create_array(store=str(tmp_path / "warm.zarr"), shape=(2,), dtype="f4")  # starts zarr's loop
+    loop = zarr_sync._get_loop()
+    marker = tmp_path / "written"
+
+    async def slow_write() -> None:
+        await asyncio.sleep(0.3)
+        marker.write_bytes(b"done")
+
+    asyncio.run_coroutine_threadsafe(slow_write(), loop)
+    sinks._wait_for_zarr_writes()
+    assert marker.exists()

@@ -953,3 +953,22 @@ def test_zarr_kept_row_is_freed_before_the_next_is_decoded(tmp_path):
     growth = (kib("VmHWM:") - before) * 1024
     assert band.shape == (10, cols, 1)
     assert growth < 0.75 * rows * cols, f"peak grew {growth / 2**20:.0f} MiB for a 32 MiB row"
+
+
+@pytest.mark.parametrize("layout", [{"bigtiff": True, "byteorder": ">"}, {"byteorder": ">"}, {}])
+def test_every_page_of_a_multi_page_tiff_is_a_frame_in_any_byte_order(tmp_path, layout):
+    """Pages are counted and read by tifffile: a big-endian BigTIFF's second page is not dropped
+    (Pillow reads such a file as one page, with warnings)."""
+    import subprocess
+    import sys
+
+    first = (np.arange(40 * 50 * 3).reshape(40, 50, 3) % 256).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "pages.tif", np.stack([first, 255 - first]), photometric="rgb", **layout)
+    result = subprocess.run([sys.executable, "-m", "convcli", "apply", "pages.tif", "-k", "1", "-f", "png",
+                             "-o", "out/"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert all(line.startswith("wrote ") for line in result.stderr.splitlines()), result.stderr
+    outputs = sorted((tmp_path / "out").iterdir())
+    assert [p.name.split(".")[1] for p in outputs] == ["f0", "f1"]
+    np.testing.assert_array_equal(np.asarray(Image.open(outputs[0])), first)
+    np.testing.assert_array_equal(np.asarray(Image.open(outputs[1])), 255 - first)

@@ -522,7 +522,40 @@ class _ZarrSink(Sink):
         self._directory.commit()
 
     def _discard(self) -> None:
+        _wait_for_zarr_writes()
         self._directory.abort()
+
+
+def _wait_for_zarr_writes(timeout: float = 10.0) -> None:
+    """Wait until zarr's event loop has no chunk write left in flight (at most ``timeout`` s).
+
+    zarr-python writes the chunks of one assignment as concurrent tasks on its
+    own I/O thread; when one fails (a full disk) or the caller is interrupted
+    (Ctrl-C), the others go on and would recreate files in a temporary
+    directory that was just removed (and print "Task was destroyed but it is
+    pending!" at exit). Reads zarr's loop from ``zarr.core.sync`` when it
+    exists; otherwise does nothing (the directory's removal still repeats
+    until it stays gone, :meth:`convcli.atomic.AtomicDirectory.abort`).
+    """
+    import asyncio
+    import sys
+
+    sync = sys.modules.get("zarr.core.sync")
+    loop = getattr(sync, "loop", [None])[0] if sync is not None else None
+    if loop is None or not loop.is_running():
+        return
+
+    async def settle() -> None:
+        me = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not me and not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        for task in pending:  # their errors were reported by the write that failed first
+            if task.done() and not task.cancelled():
+                task.exception()
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(settle(), loop).result(timeout + 1.0)
 
 
 # ---------------------------------------------------------------------------

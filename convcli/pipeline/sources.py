@@ -68,6 +68,7 @@ __all__ = [
     "Source",
     "TiffSource",
     "ZarrSource",
+    "is_tiff",
     "is_zarr_array",
     "open_source",
     "read_shape",
@@ -1087,6 +1088,15 @@ def open_source(path: str | os.PathLike, *, max_pixels: int | None = imageio.DEF
             except ImageError as error:
                 raise ImageError(f"{error} (tifffile: {reason})") from None
     return _pillow_source(name, max_pixels)
+
+
+def is_tiff(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a readable regular file that starts with a TIFF or BigTIFF signature."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) in _TIFF_MAGICS
+    except OSError:
+        return False
 
 
 def read_shape(path: str | os.PathLike) -> tuple[int, int]:
