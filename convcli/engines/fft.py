@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcli.engines import ForwardProblem
+from convcli.engines import ForwardProblem, _native
 from convcli.engines._bands import Padder, n_workers, parallel_map, row_tiles, scratch
 from convcli.engines._simplify import channels_uniform, sum_uniform_channels
 
@@ -84,7 +84,7 @@ def run(problem: ForwardProblem) -> np.ndarray:
     planar_kernel = np.ascontiguousarray(kernel.transpose(0, 3, 1, 2))
     spectra = np.conj(fft.rfft2(planar_kernel, s=(height, width), axes=(2, 3)))
     shape = (out_rows, out_cols, n_filters, channels) if depthwise else (out_rows, out_cols, n_filters)
-    out = np.empty(shape, dtype=image.dtype)
+    out = _native.empty(shape, image.dtype)
     last_col = sc * (out_cols - 1) + 1
 
     def work(rows: tuple[int, int]) -> None:

@@ -34,7 +34,7 @@ def reduce_stack(stacked: np.ndarray, reduce: str) -> np.ndarray | None:
 
     stacked = np.ascontiguousarray(stacked)
     rows, cols, _, channels = stacked.shape
-    out = np.empty((rows, cols, channels), dtype=stacked.dtype)
+    out = _native.empty((rows, cols, channels), stacked.dtype)
 
     def block(span: tuple[int, int]) -> None:
         _native.reduce_maps(stacked[span[0]:span[1]], out[span[0]:span[1]], reduce)
