@@ -666,30 +666,29 @@ class _StatsAccumulator:
             self.add_rows(values[first - rows.start::step])
 
     def add_rows(self, values: np.ndarray) -> None:
-        """Fold in sampled rows ``values`` (the next ones in order) to the sample only."""
+        """Fold in sampled rows ``values`` (the next ones in order) to the sample only.
+
+        Float32/float64 rows go straight into one preallocated sample (no concatenation of
+        millions of values at the end); anything else is kept as its own piece.
+        """
         from convcli.display import row_sample
 
         if not values.size:
             return
-        if values.dtype in (np.float32, np.float64) and not self.samples:
-            if self.sample is None:
-                self.sample = np.empty(len(self.sampled) * self.row_values, values.dtype)
-            if self.sample.dtype == values.dtype and self.filled + values.size <= self.sample.size:
-                row_sample(values, self.sample[self.filled:self.filled + values.size])
-                self.filled += values.size
-                return
-        if self.sample is not None and self.filled:  # another dtype after all: keep what was filled
-            self.samples.append(self.sample[:self.filled])
-            self.sample, self.filled = None, 0
-        self.samples.append(row_sample(values))
+        if self.sample is None and values.dtype in (np.float32, np.float64):
+            self.sample = np.empty(len(self.sampled) * self.row_values, values.dtype)
+        if (self.sample is not None and values.dtype == self.sample.dtype
+                and self.filled + values.size <= self.sample.size):
+            row_sample(values, self.sample[self.filled:self.filled + values.size])
+            self.filled += values.size
+        else:
+            self.samples.append(row_sample(values))
 
     def stats(self) -> Any:
         from convcli.display import MapStats
 
-        if self.sample is not None and not self.samples:
-            sample = self.sample[:self.filled]
-        else:
-            sample = np.concatenate(self.samples) if self.samples else np.zeros(0, np.float32)
+        parts = ([self.sample[:self.filled]] if self.sample is not None else []) + self.samples
+        sample = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.float32)
         if self.low > self.high:
             return MapStats(None, None, self.has_nan, sample)
         return MapStats(self.low, self.high, self.has_nan, sample)
