@@ -28,6 +28,7 @@ import numpy as np
 
 from convcli import engines
 from convcli.borders import Border, parse_border
+from convcli.engines._finite import ensure_finite
 from convcli.errors import KernelError, OptionError, ShapeError
 from convcli.geometry import Padding, normalize_padding, output_size, pair, resolve_padding2d
 
@@ -61,15 +62,16 @@ def _result_dtype(image: np.ndarray, dtype: Any) -> np.dtype:
 BAND_STRATEGIES = frozenset({"direct", "gemm", "separable", "native"})
 
 
-def _as_image(image: Any, dtype: Any, keep_integers: bool = False) -> np.ndarray:
+def _as_image(image: Any, dtype: Any, keep_integers: bool = False, defer_check: bool = False) -> np.ndarray:
     """``(H, W)`` or ``(H, W, C)`` → contiguous ``(H, W, C)`` float array of finite values.
 
     With ``keep_integers``, uint8/uint16 pixels stay as they are (the caller
     converts them later or lets a band strategy do it).
 
-    NaN and ±inf are refused: each strategy would spread them differently
-    (a direct sum skips zero weights, an FFT smears one NaN over the whole
-    map), so there is no one right answer to give.
+    NaN and ±inf are refused (:mod:`convcli.engines._finite`). With
+    ``defer_check``, a float image used as it is (no cast) is returned
+    unchecked: the caller must check it (:func:`conv2d` lets a strategy that
+    fuses the check do it).
     """
     try:
         array = np.asarray(image)
@@ -88,34 +90,9 @@ def _as_image(image: Any, dtype: Any, keep_integers: bool = False) -> np.ndarray
     source = array
     with np.errstate(over="ignore"):
         array = np.ascontiguousarray(array, dtype=_result_dtype(array, dtype))
-    # integers are finite in float32/64; floats: one summing pass (on both cores), and only
-    # a non-finite sum (NaN/inf, or an overflow) needs the exact check
-    if source.dtype.kind == "f" and not _finite_sum(array) and not np.isfinite(array).all():
-        if np.isfinite(source).all():  # finite values that overflowed the cast
-            raise ShapeError(
-                f"image values exceed the {array.dtype} range (largest magnitude "
-                f"{float(np.abs(source).max()):.6g}); compute in float64 (dtype=np.float64, "
-                "--dtype float64)"
-            )
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        count = int(np.count_nonzero(~np.isfinite(array)))
-        raise ShapeError(
-            f"image values must be finite, got {array[bad]} at (row, column, channel) {bad} "
-            f"({count} non-finite value{'s' if count != 1 else ''})"
-        )
+    if source.dtype.kind == "f" and not (defer_check and array is source):
+        ensure_finite(array, source)
     return array
-
-
-def _finite_sum(array: np.ndarray) -> bool:
-    """True when the sum of ``array`` is finite (so every value is), summed in row blocks in parallel."""
-    from convcli.engines._bands import by_row_blocks
-
-    def block_sum(block: tuple[int, int]) -> float:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return float(np.add.reduce(array[block[0]:block[1]], axis=None))
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(sum(by_row_blocks(block_sum, array))))
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
@@ -168,18 +145,22 @@ def _as_bank(bank: Any, dtype: np.dtype) -> np.ndarray:
 
 
 def _prepare(
-    image: Any, bank: Any, channels: str, flip: bool, dtype: Any, keep_integers: bool = False
+    image: Any, bank: Any, channels: str, flip: bool, dtype: Any, keep_integers: bool = False,
+    defer_check: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Shared validation of conv2d / conv_transpose2d.
 
     Returns the ``(H, W, C)`` image, ``(F, kh, kw, C)`` weights (flipped when
     asked) in the compute dtype and the engine mode (``sum`` or ``depthwise``).
     With ``keep_integers`` an 8/16-bit image may stay integer (not for
-    ``gray``); the weights' dtype is then the compute dtype.
+    ``gray``); the weights' dtype is then the compute dtype. With
+    ``defer_check`` a float image may come back unchecked for NaN/inf
+    (see :func:`_as_image`; never for ``gray``).
     """
     if channels not in CHANNEL_MODES:
         raise OptionError(f"`channels` must be one of {', '.join(CHANNEL_MODES)}, got {channels!r}")
-    array = _as_image(image, dtype, keep_integers and channels != "gray")
+    array = _as_image(image, dtype, keep_integers and channels != "gray",
+                      defer_check and channels != "gray")
     compute = array.dtype if array.dtype.kind == "f" else _result_dtype(array, dtype)
     weights = _as_bank(bank, compute)
     if flip:
@@ -353,7 +334,8 @@ def conv2d(
         )
         n_filters = 1 if np.ndim(bank) == 2 else np.shape(bank)[0]
         return reduce_maps(maps, n_filters, reduce) if reduce != "none" else maps
-    array, weights, mode = _prepare(image, bank, channels, flip, dtype, keep_integers=True)
+    array, weights, mode = _prepare(image, bank, channels, flip, dtype, keep_integers=True,
+                                    defer_check=True)
     strides = pair(stride, "stride")
     dilations = pair(dilation, "dilation")
     parsed_border = parse_border(border)
@@ -376,6 +358,11 @@ def conv2d(
         stride=strides, dilation=dilations, out_shape=out_shape,
     )
     name, run = _pick(method, engines.FORWARD_ENGINES, engines.choose_forward, problem)
+    if array.dtype.kind == "f":  # not checked for NaN/inf yet (defer_check)
+        if name in engines.FUSED_CHECK:
+            problem = dataclasses.replace(problem, check_finite=True)
+        else:
+            ensure_finite(array)
     if array.dtype != weights.dtype and name not in BAND_STRATEGIES:
         problem = dataclasses.replace(problem, image=np.ascontiguousarray(array, dtype=weights.dtype))
     n_filters = weights.shape[0]

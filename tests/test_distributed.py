@@ -190,6 +190,12 @@ def test_workers_leave_without_interpreter_teardown(tmp_path):
     assert not marker.exists()
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, so Python installs its handler even when
+    the test run itself ignores SIGINT (a background job of a non-interactive shell does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()
@@ -224,7 +230,7 @@ def test_interrupt_stops_workers_and_leaves_no_partial_files(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "run.py").write_text(script)
     process = subprocess.Popen([sys.executable, str(tmp_path / "run.py")], stdout=subprocess.PIPE, text=True,
-                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                               env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=_default_sigint)
     first = process.stdout.readline().split()
     assert first[0] == "done", first
     workers = [int(pid) for pid in first[2:]]
@@ -292,7 +298,7 @@ def test_cli_ctrl_c_with_jobs(tmp_path):
         [sys.executable, "-m", "convcli", "apply", "in", "-k", "gaussian:sigma=4", "-k", "log:sigma=3",
          "--method", "direct", "-o", "out/", "-j", "2", "--compress-level", "9"],
         cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        start_new_session=True)
+        start_new_session=True, preexec_fn=_default_sigint)
     try:
         line = process.stderr.readline()  # the first "wrote …": workers are busy with the next files
         assert line.startswith("wrote"), line

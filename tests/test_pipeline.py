@@ -175,6 +175,12 @@ def test_write_to_a_pipe_without_reader_is_quiet(tmp_path, options):
 # Ctrl-C
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, so Python installs its handler even when
+    the test run itself ignores SIGINT (a background job of a non-interactive shell does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(process: subprocess.Popen) -> tuple[int, str]:
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -203,7 +209,7 @@ def test_ctrl_c_during_a_batch(tmp_path):
     out.mkdir()
     process = subprocess.Popen([*COMMAND, "apply", *map(str, inputs), str(fifo), str(later),
                                 "-k", "kirsch", "-o", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 90
     while len(list(out.glob("img4.*.png"))) < 8 and process.poll() is None:
         assert time.monotonic() < deadline, "the batch did not reach the FIFO"
@@ -226,7 +232,7 @@ def test_ctrl_c_during_a_large_image(tmp_path):
     out.mkdir()
     process = subprocess.Popen([*COMMAND, "apply", str(big), "-k", "gaussian:sigma=6",
                                 "--method", "direct", "-f", "png", "-o", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     time.sleep(1.5)
     assert process.poll() is None, "finished before the interrupt; make the image larger"
     code, stderr = _interrupt(process)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from convcli import conv2d, conv_transpose2d
 from convcli.borders import parse_border
+from convcli.engines import TRANSPOSE_ENGINES
 from convcli.errors import ShapeError
 from convcli.maps import reduce_maps
 from convcli.pipeline.bands import Rows, band_height, forward_rows, row_map, split_rows, transpose_rows
@@ -159,7 +160,7 @@ def test_forward_bands_equal_whole_image(case):
 @given(st.integers(1, 9), st.integers(1, 8), st.sampled_from([1, 3]), st.integers(1, 4), st.integers(1, 4),
        st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
        st.sampled_from(["valid", "same", 0, 1, 2, (1, 0, 2, 1)]), st.integers(0, 2), st.integers(1, 5),
-       st.sampled_from(["depthwise", "sum"]), st.sampled_from(["polyphase", "scatter"]),
+       st.sampled_from(["depthwise", "sum"]), st.sampled_from(sorted(TRANSPOSE_ENGINES)),
        st.integers(0, 2**31))
 def test_transposed_bands_equal_whole_image(rows, cols, channels, kh, kw, s_rows, s_cols, dilation, padding,
                                             out_pad, band, mode, method, seed):

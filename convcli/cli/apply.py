@@ -379,7 +379,8 @@ def apply(
         "auto", "--method", metavar="NAME",
         help="Strategy (the result is the same, within float rounding): auto (a cost model picks), "
              "the compiled native, native-separable (when built: see --version), or the numpy "
-             "direct, separable, gemm, fft, reference; with --transpose: auto, polyphase, scatter.",
+             "direct, separable, gemm, fft, reference; with --transpose: auto, native-polyphase "
+             "(compiled), polyphase, scatter.",
     ),
     dtype: str = typer.Option("float32", "--dtype", metavar="float32|float64", help="Compute type."),
     max_pixels: int | None = typer.Option(

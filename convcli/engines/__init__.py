@@ -24,6 +24,7 @@ from convcli.borders import Border
 
 __all__ = [
     "FORWARD_ENGINES",
+    "FUSED_CHECK",
     "TRANSPOSE_ENGINES",
     "ForwardProblem",
     "TransposeProblem",
@@ -50,6 +51,11 @@ class ForwardProblem:
     border : Border
     stride, dilation : (rows, cols)
     out_shape : (H', W')
+    check_finite : bool
+        The image has not been checked for NaN and ±inf yet: the strategy
+        must refuse them (:func:`convcli.engines._finite.require_finite`).
+        :func:`convcli.conv.conv2d` sets it only for the strategies of
+        :data:`FUSED_CHECK`, which test each row as they first read it.
     """
 
     image: np.ndarray
@@ -60,6 +66,7 @@ class ForwardProblem:
     stride: tuple[int, int]
     dilation: tuple[int, int]
     out_shape: tuple[int, int]
+    check_finite: bool = False
 
     @property
     def n_out(self) -> int:
@@ -121,13 +128,20 @@ def _forward_engines() -> dict[str, Callable[[ForwardProblem], np.ndarray]]:
 
 
 def _transpose_engines() -> dict[str, Callable[[TransposeProblem], np.ndarray]]:
-    from convcli.engines import polyphase, scatter
+    from convcli.engines import _native, polyphase, scatter
 
-    return {"polyphase": polyphase.run, "scatter": scatter.run}
+    engines = {"polyphase": polyphase.run, "scatter": scatter.run}
+    if _native.AVAILABLE:
+        engines["native-polyphase"] = polyphase.run_native
+    return engines
 
 
 FORWARD_ENGINES = _forward_engines()
 TRANSPOSE_ENGINES = _transpose_engines()
+
+#: The strategies that take a :class:`ForwardProblem` with ``check_finite``
+#: (they fuse the NaN/inf check into their row loops).
+FUSED_CHECK = frozenset({"native", "native-separable"})
 
 
 #: Below this many multiply-adds every strategy takes microseconds: ``direct``
@@ -155,8 +169,13 @@ def choose_forward(problem: ForwardProblem) -> str:
 def choose_transpose(problem: TransposeProblem) -> str:
     """The strategy ``method='auto'`` uses for a transposed problem.
 
-    Always ``polyphase``: one GEMM over the ``s_y·s_x`` phase kernels beats
-    the per-tap scatter at every size measured (W7, 1080×1920 → 2160×3840,
-    4×4 stride 2, 3→3: 100 ms vs 960 ms, ``benchmarks/run.py``).
+    ``native-polyphase`` when the compiled kernels are built, else
+    ``polyphase``: both compute the ``s_y·s_x`` phase kernels as stride-1
+    correlations and beat the per-tap scatter at every size measured (W7,
+    1080×1920 → 2160×3840, 4×4 stride 2, 3→3, ``benchmarks/run.py``: scatter
+    480 ms, polyphase's one GEMM 42 ms, the compiled correlation of each row
+    phase written straight into the output rows about half that).
     """
-    return "polyphase"
+    from convcli.engines import _native
+
+    return "native-polyphase" if _native.AVAILABLE else "polyphase"

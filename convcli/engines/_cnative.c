@@ -578,18 +578,60 @@ typedef struct {
     idx H, W, left, nr, nc; /* image rows and columns, left pad, lengths of rmap and cmap */
     const idx *rmap, *cmap;
     double fill;
+    /* the finiteness check: the image rows rmap[i], chk_lo <= i < chk_hi, are verified as they
+     * are first read (while they are in cache); any NaN or +-inf sets nonfinite */
+    idx chk_lo, chk_hi, chk_done;
+    int nonfinite;
 } padsrc;
 
-#define CORR_DRIVER(T, NAME, CORR, PLANAR)                                                         \
-    /* fill strip[i, q, c] = pad[i, q0 + q, c], i < P, q < qw */                                   \
-    static void NAME##_strip(T *strip, const T *image, const padsrc *ps, idx C, idx P, idx q0,     \
-                             idx qw)                                                               \
+/* 1 when every one of the n values at p is finite: x - x is 0 for a finite x and NaN for
+ * NaN or +-inf, and a NaN stays in its sum (compiled without -ffast-math) */
+#define ROW_FINITE(T, V, NAME)                                                                     \
+    static inline __attribute__((always_inline)) int NAME(const T *p, idx n)                       \
+    {                                                                                              \
+        enum { L = (int)(sizeof(V) / sizeof(T)) };                                                 \
+        V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                  \
+        idx k = 0;                                                                                 \
+        for (; k + 4 * L <= n; k += 4 * L) {                                                       \
+            V x0, x1, x2, x3;                                                                      \
+            memcpy(&x0, p + k, sizeof x0);                                                         \
+            memcpy(&x1, p + k + L, sizeof x1);                                                     \
+            memcpy(&x2, p + k + 2 * L, sizeof x2);                                                 \
+            memcpy(&x3, p + k + 3 * L, sizeof x3);                                                 \
+            a0 += x0 - x0; a1 += x1 - x1; a2 += x2 - x2; a3 += x3 - x3;                            \
+        }                                                                                          \
+        a0 += a1 + a2 + a3;                                                                        \
+        T s = 0;                                                                                   \
+        for (int l = 0; l < L; l++) s += a0[l];                                                    \
+        for (; k < n; k++) s += p[k] - p[k];                                                       \
+        return s == s;                                                                             \
+    }
+ROW_FINITE(float, v8f, row_finite_f32)
+ROW_FINITE(double, v4d, row_finite_f64)
+
+/* verify the image rows of band rows [lo, hi) not verified yet (see padsrc) */
+#define CHECK_ROWS(T, FINITE, image, ps, lo, hi)                                                   \
+    do {                                                                                           \
+        idx i_ = (lo) > (ps)->chk_done ? (lo) : (ps)->chk_done;                                    \
+        if (i_ < (ps)->chk_lo) i_ = (ps)->chk_lo;                                                  \
+        const idx e_ = (hi) < (ps)->chk_hi ? (hi) : (ps)->chk_hi;                                  \
+        for (; i_ < e_; i_++)                                                                      \
+            if ((ps)->rmap[i_] >= 0 &&                                                             \
+                !FINITE((image) + (ps)->rmap[i_] * (ps)->W * C, (ps)->W * C))                     \
+                (ps)->nonfinite = 1;                                                               \
+        if (e_ > (ps)->chk_done) (ps)->chk_done = e_;                                              \
+    } while (0)
+
+#define CORR_DRIVER(T, NAME, CORR, PLANAR, FINITE)                                                 \
+    /* fill strip[i, q, c] = pad[i0 + i, q0 + q, c], i < P, q < qw */                              \
+    static void NAME##_strip(T *strip, const T *image, const padsrc *ps, idx C, idx i0, idx P,     \
+                             idx q0, idx qw)                                                       \
     {                                                                                              \
         const T fill = (T)ps->fill;                                                                \
         for (idx i = 0; i < P; i++)                                                                \
             for (idx q = 0; q < qw; q++) {                                                         \
                 T *d = strip + (i * qw + q) * C;                                                   \
-                const idx sr_ = ps->rmap[i], scol = ps->cmap[q0 + q];                              \
+                const idx sr_ = ps->rmap[i0 + i], scol = ps->cmap[q0 + q];                         \
                 if (sr_ < 0 || scol < 0)                                                           \
                     for (idx c = 0; c < C; c++) d[c] = fill;                                       \
                 else                                                                               \
@@ -597,60 +639,79 @@ typedef struct {
             }                                                                                      \
     }                                                                                              \
                                                                                                    \
-    static int NAME(const T *image, const padsrc *ps, const T *weights, T *out, const geometry *g0) \
+    /* output rows in chunks that read about 256 KiB of image rows each: a chunk's rows are       \
+     * checked (when asked), then read by its interior columns and its two border strips while  \
+     * they are still in cache */                                                                 \
+    CLONES static int NAME(const T *image, padsrc *ps, const T *weights, T *out, const geometry *g0) \
     {                                                                                              \
         geometry g = *g0;                                                                          \
-        const idx C = g.C, sc = g.sc, Wo = g.Wo, P = g.P;                                          \
-        const idx keff = g.dc * (g.kw - 1) + 1;                                                    \
+        const idx C = g.C, sc = g.sc, sr = g.sr, Wo = g.Wo, P = g.P, R = g0->R;                    \
+        const idx keff = g.dc * (g.kw - 1) + 1, khe = g.dr * (g.kh - 1) + 1;                       \
         const idx N = g.op >= 0 ? C : g.depthwise ? g.F * C : g.F;                                 \
         const int interleaved = g.op >= 0 || (g.F == 1 && (g.depthwise || C == 1));               \
         int (*kern)(const T *const *, const T *, T *, const geometry *) = interleaved ? CORR : PLANAR; \
+        idx RS = (idx)(((size_t)256 << 10) / sizeof(T)) / (sr * ps->W * C);                        \
+        if (RS < 8) RS = 8;                                                                        \
+        if (RS > R) RS = R;                                                                        \
+        const idx PS = sr * (RS - 1) + khe; /* band rows of a chunk, at most */                    \
         /* output columns [jl, jr) read only image columns */                                     \
         idx jl = (ps->left + sc - 1) / sc, jr = 0;                                                 \
         if (jl > Wo) jl = Wo;                                                                      \
         if (ps->left + ps->W - keff >= 0) jr = (ps->left + ps->W - keff) / sc + 1;                 \
         if (jr > Wo) jr = Wo;                                                                      \
         if (jr < jl) jr = jl;                                                                      \
-        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(P + 1));                        \
-        if (!rows) return -1;                                                                      \
-        int status = 0;                                                                            \
-        if (jr > jl) {                                                                             \
-            const idx q0 = sc * jl;                                                                \
-            T *fillrow = NULL;                                                                     \
-            for (idx i = 0; i < P; i++)                                                            \
-                if (ps->rmap[i] < 0 && !fillrow) {                                                 \
-                    fillrow = (T *)malloc(sizeof(T) * (size_t)(ps->nc * C + 1));                   \
-                    if (!fillrow) { free((void *)rows); return -1; }                               \
-                    for (idx k = 0; k < ps->nc * C; k++) fillrow[k] = (T)ps->fill;                 \
-                }                                                                                  \
-            for (idx i = 0; i < P; i++)                                                            \
-                rows[i] = ps->rmap[i] < 0 ? fillrow + q0 * C                                       \
-                                          : image + (ps->rmap[i] * ps->W + q0 - ps->left) * C;     \
-            g.Wo = jr - jl;                                                                        \
-            g.Wp = sc * (g.Wo - 1) + keff;                                                         \
-            status = kern(rows, weights, out + jl * N, &g);                                        \
-            free(fillrow);                                                                         \
-        }                                                                                          \
         const idx spans[2][2] = {{0, jl}, {jr, Wo}};                                               \
+        idx qws[2];                                                                                \
+        T *strips[2] = {NULL, NULL};                                                               \
+        T *fillrow = NULL;                                                                         \
+        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(P + 1));                        \
+        const T **srows = (const T **)malloc(sizeof(T *) * (size_t)(PS + 1));                      \
+        int status = rows && srows ? 0 : -1;                                                       \
         for (int s = 0; s < 2 && status == 0; s++) {                                               \
             const idx j0 = spans[s][0], j1 = spans[s][1];                                          \
-            if (j1 <= j0) continue;                                                                \
-            const idx q0 = sc * j0, qw = sc * (j1 - j0 - 1) + keff;                                \
-            T *strip = (T *)malloc(sizeof(T) * (size_t)(P * qw * C + 1));                          \
-            if (!strip) { status = -1; break; }                                                    \
-            NAME##_strip(strip, image, ps, C, P, q0, qw);                                          \
-            for (idx i = 0; i < P; i++) rows[i] = strip + i * qw * C;                              \
-            g.Wo = j1 - j0;                                                                        \
-            g.Wp = qw;                                                                             \
-            status = kern(rows, weights, out + j0 * N, &g);                                        \
-            free(strip);                                                                           \
+            qws[s] = j1 > j0 ? sc * (j1 - j0 - 1) + keff : 0;                                      \
+            if (j1 > j0 && !(strips[s] = (T *)malloc(sizeof(T) * (size_t)(PS * qws[s] * C + 1))))  \
+                status = -1;                                                                       \
         }                                                                                          \
-        free((void *)rows);                                                                        \
+        const idx q0 = sc * jl;                                                                    \
+        for (idx i = 0; i < P && status == 0; i++) {                                               \
+            if (ps->rmap[i] < 0 && !fillrow) {                                                     \
+                fillrow = (T *)malloc(sizeof(T) * (size_t)(ps->nc * C + 1));                       \
+                if (!fillrow) { status = -1; break; }                                              \
+                for (idx k = 0; k < ps->nc * C; k++) fillrow[k] = (T)ps->fill;                     \
+            }                                                                                      \
+            rows[i] = ps->rmap[i] < 0 ? fillrow + q0 * C                                           \
+                                      : image + (ps->rmap[i] * ps->W + q0 - ps->left) * C;         \
+        }                                                                                          \
+        for (idx r0 = 0; r0 < R && status == 0; r0 += RS) {                                        \
+            const idx nrow = R - r0 < RS ? R - r0 : RS;                                            \
+            const idx a = sr * r0, b = sr * (r0 + nrow - 1) + khe;                                 \
+            CHECK_ROWS(T, FINITE, image, ps, a, b);                                                \
+            g.R = nrow;                                                                            \
+            g.P = b - a;                                                                           \
+            T *orow = out + r0 * g.ors;                                                            \
+            if (jr > jl) {                                                                         \
+                g.Wo = jr - jl;                                                                    \
+                g.Wp = sc * (g.Wo - 1) + keff;                                                     \
+                status = kern(rows + a, weights, orow + jl * N, &g);                               \
+            }                                                                                      \
+            for (int s = 0; s < 2 && status == 0; s++) {                                           \
+                const idx j0 = spans[s][0], j1 = spans[s][1];                                      \
+                if (j1 <= j0) continue;                                                            \
+                NAME##_strip(strips[s], image, ps, C, a, b - a, sc * j0, qws[s]);                  \
+                for (idx i = 0; i < b - a; i++) srows[i] = strips[s] + i * qws[s] * C;             \
+                g.Wo = j1 - j0;                                                                    \
+                g.Wp = qws[s];                                                                     \
+                status = kern(srows, weights, orow + j0 * N, &g);                                  \
+            }                                                                                      \
+        }                                                                                          \
+        free(fillrow); free(strips[0]); free(strips[1]);                                           \
+        free((void *)rows); free((void *)srows);                                                   \
         return status;                                                                             \
     }
 
-CORR_DRIVER(float, corr_image_f32, corr_f32, planar_f32)
-CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64)
+CORR_DRIVER(float, corr_image_f32, corr_f32, planar_f32, row_finite_f32)
+CORR_DRIVER(double, corr_image_f64, corr_f64, planar_f64, row_finite_f64)
 
 /* Separable depthwise correlation of one filter given as K rank-1 components, row by row:
  *     vert_k[q, c] = sum_m u[k, m, c] * pad[sr*r + dr*m, q, c]        (the image columns, in place)
@@ -699,8 +760,8 @@ SEP_VGROUP(double, v4d, sep_vgroup_f64, 8)
 SEP_VGROUP(float, v8f, sep_vgroup4_f32, 4)
 SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
 
-#define SEP_KERNEL(T, V, NAME, CHUNKS, VGROUP, VGROUP4)                                                                \
-    CLONES static int NAME(const T *image, const padsrc *ps, const T *u, const T *v, idx K,        \
+#define SEP_KERNEL(T, V, NAME, CHUNKS, VGROUP, VGROUP4, FINITE)                                                                \
+    CLONES static int NAME(const T *image, padsrc *ps, const T *u, const T *v, idx K,              \
                            T *out, const geometry *g)                                              \
     {                                                                                              \
         const idx C = g->C, kh = g->kh, kw = g->kw, R = g->R, Wo = g->Wo;                          \
@@ -764,6 +825,7 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
          * rows of a block stay in L1/L2), then each row's horizontal pass from the group buffer */\
         for (idx r0 = 0; r0 < R; r0 += RG) {                                                       \
             const idx nr = R - r0 < RG ? R - r0 : RG;                                              \
+            CHECK_ROWS(T, FINITE, image, ps, sr * r0, sr * (r0 + nr - 1) + dr * (kh - 1) + 1);     \
             for (idx k = 0; k < K; k++) {                                                          \
                 const idx bu = 2 * k * nt;                                                         \
                 const int nu = ntap[2 * k];                                                        \
@@ -842,8 +904,8 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
         return 0;                                                                                  \
     }
 
-SEP_KERNEL(float, v8f, sep_image_f32, corr_f32_chunks, sep_vgroup_f32, sep_vgroup4_f32)
-SEP_KERNEL(double, v4d, sep_image_f64, corr_f64_chunks, sep_vgroup_f64, sep_vgroup4_f64)
+SEP_KERNEL(float, v8f, sep_image_f32, corr_f32_chunks, sep_vgroup_f32, sep_vgroup4_f32, row_finite_f32)
+SEP_KERNEL(double, v4d, sep_image_f64, corr_f64_chunks, sep_vgroup_f64, sep_vgroup4_f64, row_finite_f64)
 
 /* ------------------------------------------------------------------------ */
 /* channel sums and map reductions                                            */
@@ -1605,6 +1667,8 @@ static const char *check_padsrc(padsrc *ps, const Py_buffer *br, const Py_buffer
     ps->rmap = (const idx *)br->buf;
     ps->cmap = (const idx *)bc->buf;
     if (ps->H < 1 || ps->W < 1 || ps->left < 0 || ps->left + ps->W > ps->nc) return "bad image size or left pad";
+    if (ps->chk_lo < 0 || ps->chk_hi > ps->nr || ps->chk_lo > ps->chk_hi)
+        return "the rows to check are out of the row map";
     for (idx i = 0; i < ps->nr; i++)
         if (ps->rmap[i] < -1 || ps->rmap[i] >= ps->H) return "a row index is out of range";
     for (idx q = 0; q < ps->nc; q++) {
@@ -1622,9 +1686,11 @@ static PyObject *py_correlate_image(PyObject *self, PyObject *args)
     geometry g;
     padsrc ps;
     g.op = -1;
-    if (!PyArg_ParseTuple(args, "OOOndOOnnnnnnnnnnp|i", &oi, &orm, &ocm, &ps.left, &ps.fill, &ow, &oo,
+    ps.chk_lo = ps.chk_hi = ps.chk_done = 0;
+    ps.nonfinite = 0;
+    if (!PyArg_ParseTuple(args, "OOOndOOnnnnnnnnnnp|inn", &oi, &orm, &ocm, &ps.left, &ps.fill, &ow, &oo,
                           &ps.H, &ps.W, &g.C, &g.F, &g.kh, &g.kw, &g.sr, &g.sc, &g.dr, &g.dc,
-                          &g.depthwise, &g.op))
+                          &g.depthwise, &g.op, &ps.chk_lo, &ps.chk_hi))
         return NULL;
     if (g.op < -1 || g.op > 3 || (g.op >= 0 && !g.depthwise)) {
         PyErr_SetString(PyExc_ValueError, "correlate_image: op must be -1, or 0..3 with depthwise");
@@ -1672,7 +1738,7 @@ static PyObject *py_correlate_image(PyObject *self, PyObject *args)
             Py_END_ALLOW_THREADS
         }
         if (status < 0) PyErr_NoMemory();
-        else result = Py_NewRef(Py_None);
+        else result = PyBool_FromLong(!ps.nonfinite);
     }
     release_buffers(bufs, 5);
     return result;
@@ -1684,8 +1750,11 @@ static PyObject *py_separable_image(PyObject *self, PyObject *args)
     geometry g;
     padsrc ps;
     idx K;
-    if (!PyArg_ParseTuple(args, "OOOndOOOnnnnnnnnn", &oi, &orm, &ocm, &ps.left, &ps.fill, &ou, &ov, &oo,
-                          &ps.H, &ps.W, &g.C, &K, &g.kh, &g.kw, &g.sr, &g.dr, &g.dc))
+    ps.chk_lo = ps.chk_hi = ps.chk_done = 0;
+    ps.nonfinite = 0;
+    if (!PyArg_ParseTuple(args, "OOOndOOOnnnnnnnnn|nn", &oi, &orm, &ocm, &ps.left, &ps.fill, &ou, &ov, &oo,
+                          &ps.H, &ps.W, &g.C, &K, &g.kh, &g.kw, &g.sr, &g.dr, &g.dc, &ps.chk_lo,
+                          &ps.chk_hi))
         return NULL;
     if (g.C < 1 || K < 1 || g.kh < 1 || g.kw < 1 || g.sr < 1 || g.dr < 1 || g.dc < 1) {
         PyErr_SetString(PyExc_ValueError, "separable_image: bad geometry");
@@ -1729,7 +1798,7 @@ static PyObject *py_separable_image(PyObject *self, PyObject *args)
             Py_END_ALLOW_THREADS
         }
         if (status < 0) PyErr_NoMemory();
-        else result = Py_NewRef(Py_None);
+        else result = PyBool_FromLong(!ps.nonfinite);
     }
     release_buffers(bufs, 6);
     return result;

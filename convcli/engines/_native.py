@@ -173,8 +173,8 @@ def _index_map(values: np.ndarray, name: str) -> np.ndarray:
 def correlate_image(
     image: np.ndarray, rows: np.ndarray, cols: np.ndarray, left: int, fill: float, weights: np.ndarray,
     out: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int], depthwise: bool,
-    reduce: str | None = None,
-) -> np.ndarray:
+    reduce: str | None = None, *, check_rows: tuple[int, int] | None = None,
+) -> bool:
     """:func:`correlate` of a padded band that is described by index maps instead of built.
 
     The band is ``pad[i, q, c] = image[rows[i], cols[q], c]``, or ``fill``
@@ -197,16 +197,22 @@ def correlate_image(
         The constant border's value.
     weights, out, stride, dilation, depthwise, reduce
         As for :func:`correlate`.
+    check_rows : (lo, hi), optional
+        Test the image rows ``rows[lo:hi]`` for NaN and ±inf, each as its
+        first chunk of output rows reads it (in cache: no extra pass over
+        memory; see :mod:`convcli.engines._finite`).
 
     Returns
     -------
-    ndarray
-        ``out``.
+    bool
+        False when ``check_rows`` found a NaN or ±inf (True without it).
+        ``out`` is computed either way.
 
     Raises
     ------
     TypeError, ValueError
-        Wrong dtypes, shapes, an index out of range, or maps too short for ``out``.
+        Wrong dtypes, shapes, an index out of range, maps too short for
+        ``out``, or ``check_rows`` outside ``rows``.
     """
     _require()
     _contiguous(image, "image", 3)
@@ -215,17 +221,18 @@ def correlate_image(
     n_filters, kh, kw, channels = weights.shape
     _check_maps("image", image, weights, out, depthwise, reduce)
     height, width, _ = image.shape
-    _c.correlate_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left), float(fill),
-                       weights, out, height, width, channels, n_filters, kh, kw, stride[0], stride[1],
-                       dilation[0], dilation[1], bool(depthwise),
-                       -1 if reduce is None else REDUCE_OPS[reduce])
-    return out
+    lo, hi = (0, 0) if check_rows is None else check_rows
+    return _c.correlate_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left),
+                              float(fill), weights, out, height, width, channels, n_filters, kh, kw,
+                              stride[0], stride[1], dilation[0], dilation[1], bool(depthwise),
+                              -1 if reduce is None else REDUCE_OPS[reduce], int(lo), int(hi))
 
 
 def separable_image(
     image: np.ndarray, rows: np.ndarray, cols: np.ndarray, left: int, fill: float, u: np.ndarray,
-    v: np.ndarray, out: np.ndarray, row_stride: int, dilation: tuple[int, int],
-) -> np.ndarray:
+    v: np.ndarray, out: np.ndarray, row_stride: int, dilation: tuple[int, int], *,
+    check_rows: tuple[int, int] | None = None,
+) -> bool:
     """Depthwise correlation with ``Σ_k u_k ⊗ v_k``, both 1-D passes fused row by row, into ``out``.
 
     ``out[r, j, c] = Σ_k Σ_n v[k, n, c] · Σ_m u[k, m, c] · pad[s_y·r + d_y·m, j + d_x·n, c]``
@@ -243,16 +250,19 @@ def separable_image(
     out : ndarray, shape (R, W', C), image's dtype, C-contiguous
     row_stride : int
     dilation : (rows, cols)
+    check_rows : (lo, hi), optional
+        As for :func:`correlate_image`.
 
     Returns
     -------
-    ndarray
-        ``out``.
+    bool
+        False when ``check_rows`` found a NaN or ±inf (True without it).
 
     Raises
     ------
     TypeError, ValueError
-        Wrong dtypes, shapes, an index out of range, or maps too short for ``out``.
+        Wrong dtypes, shapes, an index out of range, maps too short for
+        ``out``, or ``check_rows`` outside ``rows``.
     """
     _require()
     _contiguous(image, "image", 3)
@@ -262,10 +272,10 @@ def separable_image(
     height, width, channels = image.shape
     if u.shape[0] != v.shape[0] or {u.shape[2], v.shape[2], out.shape[2]} != {channels}:
         raise ValueError(f"image {image.shape}, u {u.shape}, v {v.shape} and out {out.shape} do not match")
-    _c.separable_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left), float(fill),
-                       u, v, out, height, width, channels, u.shape[0], u.shape[1], v.shape[1], row_stride,
-                       dilation[0], dilation[1])
-    return out
+    lo, hi = (0, 0) if check_rows is None else check_rows
+    return _c.separable_image(image, _index_map(rows, "rows"), _index_map(cols, "cols"), int(left),
+                              float(fill), u, v, out, height, width, channels, u.shape[0], u.shape[1],
+                              v.shape[1], row_stride, dilation[0], dilation[1], int(lo), int(hi))
 
 
 def channel_sum(image: np.ndarray, out: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:

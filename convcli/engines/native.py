@@ -27,6 +27,7 @@ import numpy as np
 
 from convcli.engines import ForwardProblem, _native
 from convcli.engines._bands import Padder, parallel_map, row_tiles, scratch
+from convcli.engines._finite import ensure_finite, require_finite
 from convcli.engines._simplify import channels_uniform, sum_uniform_channels
 
 __all__ = ["fuses_reduce", "run", "run_separable"]
@@ -51,6 +52,66 @@ def _tiles(problem: ForwardProblem, band_row_values: int, copied: bool = True) -
     return row_tiles(out_rows, rows)
 
 
+def row_checks(bands: list[tuple[int, int]], top: int, height: int
+               ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Share out the finiteness check of the image rows among tiles that read them.
+
+    Tile ``t`` reads the padded rows ``bands[t] = [start, stop)`` (in
+    increasing order of ``start``); padded row ``top + i`` is image row
+    ``i`` for ``0 ≤ i < height``. Each image row is given to the first tile
+    that reads it as an interior row, so it is tested once, in cache.
+
+    Returns
+    -------
+    checks : list of (lo, hi)
+        Per tile, the rows ``[lo, hi)`` of its band (0 = ``start``) whose
+        image rows it tests (``(0, 0)``: none).
+    missed : list of (i0, i1)
+        Image rows no tile reads (a stride past the kernel, ``valid``
+        crops): the caller tests them on their own.
+    """
+    done, end = top, top + height
+    checks: list[tuple[int, int]] = []
+    missed: list[tuple[int, int]] = []
+    for start, stop in bands:
+        lo, hi = max(start, done), min(stop, end)
+        if min(lo, end) > done:
+            missed.append((done - top, min(lo, end) - top))
+            done = min(lo, end)
+        if hi > lo:
+            checks.append((lo - start, hi - start))
+            done = hi
+        else:
+            checks.append((0, 0))
+    if done < end:
+        missed.append((done - top, height))
+    return checks, missed
+
+
+def _plan_checks(problem: ForwardProblem, tiles: list[tuple[int, int]], height: int, check: bool
+                 ) -> tuple[list, list[tuple[int, int]]]:
+    """:func:`row_checks` of output row ``tiles`` (``[None]`` each and no missed rows without ``check``)."""
+    if not check:
+        return [None] * len(tiles), []
+    (sr, _), (dr, _), kh = problem.stride, problem.dilation, problem.weights.shape[1]
+    bands = [(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1) for i0, i1 in tiles]
+    return row_checks(bands, problem.pads[0], height)
+
+
+def _verify(original: np.ndarray, image: np.ndarray, verdicts: list[bool],
+            missed: list[tuple[int, int]]) -> None:
+    """Raise the error of :func:`require_finite` if a tile's test or a missed row found NaN or ±inf.
+
+    ``image`` is what the tiles read: ``original`` or its channel sums, whose
+    overflow (finite ``original``) is no error, as with an eager check.
+    """
+    bad = not all(verdicts)
+    for i0, i1 in missed:
+        bad = bad or not np.isfinite(image[i0:i1]).all()
+    if bad:
+        require_finite(original)
+
+
 def fuses_reduce(problem: ForwardProblem) -> bool:
     """Whether :func:`run` can fuse a reduce step over the bank into its loop.
 
@@ -69,6 +130,7 @@ def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
     to :func:`convcli.maps.reduce_maps` of the maps, computed in one pass.
     """
     n_out = problem.n_out
+    original = problem.image
     problem = sum_uniform_channels(problem)
     image = problem.image
     weights = np.ascontiguousarray(problem.weights)
@@ -83,24 +145,32 @@ def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
     out = _native.empty((out_rows, out_cols, channels if fused else n_filters * channels if depthwise
                          else n_filters), weights.dtype)
     padder = Padder(image, problem.pads, problem.border, weights.dtype)
+    check = problem.check_finite
+    if check and (out_rows == 0 or out_cols == 0 or not padder.in_place):
+        ensure_finite(original)
+        check = False
     if out_rows == 0 or out_cols == 0:
         return out.reshape(out_rows, out_cols, n_maps)
 
-    def work(tile: tuple[int, int]) -> None:
-        i0, i1 = tile
+    def work(job: tuple[tuple[int, int], tuple[int, int]]) -> bool:
+        (i0, i1), check_rows = job
         start, stop = sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1
         if padder.in_place:  # the kernel reads the image rows; only border columns are copied
-            _native.correlate_image(image, padder.rows[start:stop], padder.cols, padder.left,
-                                    problem.border.value, weights, out[i0:i1], (sr, sc), (dr, dc),
-                                    depthwise, fused)
-        else:
-            band = padder.band(start, stop, "native-band")
-            _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise, fused)
+            return _native.correlate_image(image, padder.rows[start:stop], padder.cols, padder.left,
+                                           problem.border.value, weights, out[i0:i1], (sr, sc), (dr, dc),
+                                           depthwise, fused, check_rows=check_rows)
+        band = padder.band(start, stop, "native-band")
+        _native.correlate(band, weights, out[i0:i1], (sr, sc), (dr, dc), depthwise, fused)
+        return True
 
     # one filter at column stride 1 reads the image in place: no band copy to keep in cache
     interleaved = fused is not None or (n_filters == 1 and depthwise)
     copied = not padder.in_place or sc > 1 or not interleaved
-    parallel_map(work, _tiles(problem, padder.width * channels, copied), blas=False)
+    tiles = _tiles(problem, padder.width * channels, copied)
+    checks, missed = _plan_checks(problem, tiles, image.shape[0], check)
+    verdicts = parallel_map(work, list(zip(tiles, checks)), blas=False)
+    if check:
+        _verify(original, image, verdicts, missed)
     return out.reshape(out_rows, out_cols, n_maps)
 
 
@@ -113,6 +183,7 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
     from convcli.engines.separable import factorize
 
     n_out = problem.n_out
+    original = problem.image
     problem = sum_uniform_channels(problem)
     image, weights = problem.image, problem.weights
     n_filters, kh, _, channels = weights.shape
@@ -121,6 +192,12 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
     depthwise = problem.mode == "depthwise"
     out = _native.empty((out_rows, out_cols, n_filters, channels) if depthwise
                         else (out_rows, out_cols, n_filters), weights.dtype)
+    padder = Padder(image, problem.pads, problem.border, weights.dtype)
+    fused_passes = padder.in_place and sc == 1 and n_filters == 1 and (depthwise or channels == 1)
+    check = problem.check_finite
+    if check and (out_rows == 0 or out_cols == 0 or not fused_passes):
+        ensure_finite(original)
+        check = False
     if out_rows == 0 or out_cols == 0:
         return out.reshape(out_rows, out_cols, n_out)
     dtype = weights.dtype
@@ -129,23 +206,28 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
           np.ascontiguousarray(v[None, None, :, :], dtype=dtype)) for u, v in components]
         for components in factorize(weights)
     ]
-    padder = Padder(image, problem.pads, problem.border, dtype)
     width = padder.width
     only_plane = n_filters == 1 and depthwise
-    if padder.in_place and sc == 1 and n_filters == 1 and (depthwise or channels == 1) and factors[0]:
+    if fused_passes and factors[0]:
         # both passes fused row by row in one compiled call per tile, the image read in place
         u = np.ascontiguousarray(np.stack([u[0, :, 0, :] for u, _ in factors[0]]))
         v = np.ascontiguousarray(np.stack([v[0, 0] for _, v in factors[0]]))
         planes = out.reshape(out_rows, out_cols, channels)
 
-        def fused(tile: tuple[int, int]) -> None:
-            i0, i1 = tile
-            _native.separable_image(image, padder.rows[sr * i0 : sr * (i1 - 1) + dr * (kh - 1) + 1],
-                                    padder.cols, padder.left, problem.border.value, u, v, planes[i0:i1],
-                                    sr, (dr, dc))
+        def fused(job: tuple[tuple[int, int], tuple[int, int] | None]) -> bool:
+            (i0, i1), check_rows = job
+            return _native.separable_image(
+                image, padder.rows[sr * i0 : sr * (i1 - 1) + dr * (kh - 1) + 1], padder.cols, padder.left,
+                problem.border.value, u, v, planes[i0:i1], sr, (dr, dc), check_rows=check_rows)
 
-        parallel_map(fused, _tiles(problem, width * channels, copied=False), blas=False)
+        tiles = _tiles(problem, width * channels, copied=False)
+        checks, missed = _plan_checks(problem, tiles, image.shape[0], check)
+        verdicts = parallel_map(fused, list(zip(tiles, checks)), blas=False)
+        if check:
+            _verify(original, image, verdicts, missed)
         return out.reshape(out_rows, out_cols, n_out)
+    if check:  # an all-zero bank (no factors): nothing reads the image
+        ensure_finite(original)
 
     def work(tile: tuple[int, int]) -> None:
         i0, i1 = tile

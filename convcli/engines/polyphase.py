@@ -147,3 +147,69 @@ def run(problem: TransposeProblem) -> np.ndarray:
     tile = max(1, TILE_FLOATS // max(1, n_q_cols * depth))
     parallel_map(work, row_tiles(q1 - q0, tile))
     return out
+
+
+#: Values of one ``native-polyphase`` tile's phase rows (all column phases and
+#: maps): 512 Ki values (2 MiB of float32) stay in cache until they are copied out.
+NATIVE_TILE_VALUES = 1 << 19
+
+
+def run_native(problem: TransposeProblem) -> np.ndarray:
+    """Compute a :class:`TransposeProblem` with the compiled correlation loops.
+
+    For each output row phase ``ρ_y`` the phase kernels of every column phase
+    form one forward bank of ``s_x·F`` kernels (:func:`phase_bank`), and one
+    stride-1 correlation of the zero-bordered input
+    (:func:`convcli.engines._native.correlate_image`, which reads the image
+    rows in place) gives, per phase row ``q``, the values
+    ``(p, ρ_x, n)`` in the order of output row ``y = s_y·q + ρ_y − crop_top``:
+    output column ``x = s_x·p + ρ_x − crop_left`` holds map ``n`` at
+    ``x·N + n``. So each phase row lands in its output row as one contiguous
+    run (shifted by the column crop), copied while the tile is in cache:
+    no im2col matrix, no GEMM, no strided pixel shuffle.
+
+    Returns ``(H', W', N)``, equal to :func:`run` within float rounding.
+    """
+    image, weights = problem.image, problem.weights
+    rows, cols = image.shape[:2]
+    sr, sc = problem.stride
+    top, left = problem.crop
+    out_rows, out_cols = problem.out_shape
+    n_out = problem.n_out
+    out = _native.empty((out_rows, out_cols, n_out), image.dtype)
+    if out_rows == 0 or out_cols == 0:
+        return out
+    bank, (reach_r, reach_c) = phase_bank(weights, problem.stride, problem.dilation)
+    n_filters = weights.shape[0]
+    # per row phase, its (s_x·F, A_y + 1, A_x + 1, C) forward bank (kernel ρ_x·F + f)
+    banks = np.ascontiguousarray(bank.reshape(sr, sc * n_filters, *bank.shape[1:]))
+    depthwise = problem.mode == "depthwise"
+    q0, q1 = top // sr, (top + out_rows - 1) // sr + 1
+    p0, p1 = left // sc, (left + out_cols - 1) // sc + 1
+    # correlation column j reads positions j .. j + A_x of a column map that holds every image
+    # column (the kernel reads them in place) and starts at phase column p0 − A_x or before
+    start = min(p0 - reach_c, 0)
+    col_map = _source_map(start, max(p1, cols), cols)
+    n_cols = p1 - start - reach_c  # phase columns start + A_x .. p1 − 1
+    row_values = n_cols * sc * n_out  # values of one phase row
+    shift = left * n_out - (start + reach_c) * sc * n_out  # of output column 0 in a phase row
+    flat_out = out.reshape(out_rows, out_cols * n_out)
+
+    def work(tile: tuple[int, int]) -> None:
+        qa, qb = tile[0] + q0, tile[1] + q0
+        row_map = _source_map(qa - reach_r, qb, rows)
+        phase_rows = scratch("poly-native", (qb - qa, n_cols, sc * n_out), image.dtype)
+        flat = phase_rows.reshape(qb - qa, row_values)
+        for phase_r in range(sr):
+            q_lo, q_hi = _kept(qa, qb, phase_r, sr, top, out_rows)
+            if q_lo >= q_hi:
+                continue
+            _native.correlate_image(image, row_map[q_lo - qa : q_hi - qa + reach_r], col_map, -start, 0.0,
+                                    banks[phase_r], phase_rows[: q_hi - q_lo], (1, 1), (1, 1), depthwise)
+            y = sr * q_lo + phase_r - top
+            np.copyto(flat_out[y : y + sr * (q_hi - q_lo - 1) + 1 : sr],
+                      flat[: q_hi - q_lo, shift : shift + out_cols * n_out])
+
+    tile = max(1, min(NATIVE_TILE_VALUES // max(1, row_values), -(-(q1 - q0) // 8)))
+    parallel_map(work, row_tiles(q1 - q0, tile), blas=False)
+    return out
