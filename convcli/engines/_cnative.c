@@ -61,6 +61,7 @@
 typedef Py_ssize_t idx;
 /* GCC/Clang vector extensions: 32-byte vectors (two SSE registers in the baseline clone) */
 typedef float v8f __attribute__((vector_size(32)));
+typedef float v8fu __attribute__((vector_size(32), aligned(4), may_alias)); /* an unaligned load */
 typedef double v4d __attribute__((vector_size(32)));
 typedef int v8i_ __attribute__((vector_size(32)));
 typedef long long v4l_ __attribute__((vector_size(32)));
@@ -400,8 +401,11 @@ CLONES static void deint6_f32(const float *row, float *const *planes, Py_ssize_t
 {
     Py_ssize_t q = 0;
     for (; q + 8 <= n; q += 8) {
-        v8f v[6];
-        memcpy(v, row + 6 * q, sizeof v);
+        /* one 32-byte load per vector, straight into registers (a memcpy into an array was
+         * done in 16-byte pieces through the stack, each 32-byte reload stalling on store
+         * forwarding) */
+        const v8fu *src = (const v8fu *)(row + 6 * q);
+        const v8f v[6] = {src[0], src[1], src[2], src[3], src[4], src[5]};
         for (int k = 0; k < 3; k++) {
             v8f lo, hi;
             rgb_channel(v, k, &lo);
@@ -421,30 +425,53 @@ CLONES static void deint6_f32(const float *row, float *const *planes, Py_ssize_t
     static inline __attribute__((always_inline)) void NAME##_block(idx Wo, int nsrc, const T *const *src, const T *wts, int nf,   \
                                     T *out, idx ostride, idx fstride)                             \
     {                                                                                              \
-        enum { L = (int)(sizeof(V) / sizeof(T)), CW = 2 * L };                                     \
+        enum { L = (int)(sizeof(V) / sizeof(T)), CW = 3 * L };                                     \
         idx j = 0;                                                                                 \
+        /* 3 column vectors x FB filters: 12 accumulators, and per source 3 loads and FB         \
+         * broadcasts feed 12 multiply-adds */                                                    \
         for (; j + CW <= Wo; j += CW) {                                                            \
-            V a0[FB], a1[FB];                                                                      \
-            for (int f = 0; f < FB; f++) a0[f] = a1[f] = (V){0};                                   \
+            V a0[FB], a1[FB], a2[FB];                                                              \
+            for (int f = 0; f < FB; f++) a0[f] = a1[f] = a2[f] = (V){0};                           \
             for (int t = 0; t < nsrc; t++) {                                                       \
-                V s0, s1;                                                                          \
+                V s0, s1, s2;                                                                      \
                 memcpy(&s0, src[t] + j, sizeof s0);                                                \
                 memcpy(&s1, src[t] + j + L, sizeof s1);                                            \
+                memcpy(&s2, src[t] + j + 2 * L, sizeof s2);                                        \
                 const T *w = wts + t * FB;                                                         \
                 for (int f = 0; f < FB; f++) {                                                     \
-                    a0[f] += w[f] * s0;                                                            \
-                    a1[f] += w[f] * s1;                                                            \
+                    const T wf = w[f];                                                             \
+                    a0[f] += wf * s0;                                                              \
+                    a1[f] += wf * s1;                                                              \
+                    a2[f] += wf * s2;                                                              \
                 }                                                                                  \
             }                                                                                      \
             if (FB == 4 && nf == 4 && fstride == 1) {                                              \
                 STORE4(out + j * ostride, ostride, a0);                                            \
                 STORE4(out + (j + L) * ostride, ostride, a1);                                      \
+                STORE4(out + (j + 2 * L) * ostride, ostride, a2);                                  \
             } else {                                                                               \
                 for (int f = 0; f < nf; f++)                                                       \
                     for (int k = 0; k < L; k++) {                                                  \
                         out[(j + k) * ostride + f * fstride] = a0[f][k];                           \
                         out[(j + L + k) * ostride + f * fstride] = a1[f][k];                       \
+                        out[(j + 2 * L + k) * ostride + f * fstride] = a2[f][k];                   \
                     }                                                                              \
+            }                                                                                      \
+        }                                                                                          \
+        for (; j + L <= Wo; j += L) {                                                              \
+            V a0[FB];                                                                              \
+            for (int f = 0; f < FB; f++) a0[f] = (V){0};                                           \
+            for (int t = 0; t < nsrc; t++) {                                                       \
+                V s0;                                                                              \
+                memcpy(&s0, src[t] + j, sizeof s0);                                                \
+                const T *w = wts + t * FB;                                                         \
+                for (int f = 0; f < FB; f++) a0[f] += w[f] * s0;                                   \
+            }                                                                                      \
+            if (FB == 4 && nf == 4 && fstride == 1) {                                              \
+                STORE4(out + j * ostride, ostride, a0);                                            \
+            } else {                                                                               \
+                for (int f = 0; f < nf; f++)                                                       \
+                    for (int k = 0; k < L; k++) out[(j + k) * ostride + f * fstride] = a0[f][k];   \
             }                                                                                      \
         }                                                                                          \
         for (; j < Wo; j++) {                                                                      \
