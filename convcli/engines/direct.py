@@ -103,5 +103,5 @@ def run(problem: ForwardProblem) -> np.ndarray:
                 np.sum(acc.reshape(n_rows, out_cols, channels), axis=2, out=out[i0:i1, :, f])
 
     tile = max(1, TILE_FLOATS // max(1, row_width))
-    parallel_map(work, row_tiles(out_rows, tile))
+    parallel_map(work, row_tiles(out_rows, tile), blas=False)  # no BLAS call: leave its threads asleep
     return out.reshape(out_rows, out_cols, n_out)

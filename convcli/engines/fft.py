@@ -77,6 +77,11 @@ def run(problem: ForwardProblem) -> np.ndarray:
     budget = MEMORY_SHARE * (image.nbytes + n_out_bytes) / n_workers()
     row_bytes = padder.width * channels * image.itemsize * (3 if flat else 5)
     rows = int(min(TILE_ROWS, max(2 * keff_r, budget // max(1, row_bytes))))
+    # as many tiles as it takes, rounded up to a multiple of the workers, then evened out:
+    # 13 tiles of 178 rows keep one of 2 workers busy for a 7th tile while the other waits
+    n_tiles = -(-stride1_rows // rows)
+    n_tiles = -(-n_tiles // n_workers()) * n_workers()
+    rows = max(1, -(-stride1_rows // n_tiles))
     height = fft.next_fast_len(min(stride1_rows, rows) + keff_r - 1, real=True)
     tile = max(1, (height - keff_r) // sr + 1)
     width = fft.next_fast_len(padder.width * unit, real=True)
@@ -119,5 +124,5 @@ def run(problem: ForwardProblem) -> np.ndarray:
             else:
                 out[i0:i1, :, f] = result[kept_rows, :last_col:sc]
 
-    parallel_map(work, row_tiles(out_rows, tile))
+    parallel_map(work, row_tiles(out_rows, tile), blas=False)  # no BLAS call: leave its threads asleep
     return out.reshape(out_rows, out_cols, n_out)
