@@ -809,10 +809,19 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
         T *uu = (T *)malloc(sizeof(T) * (size_t)(kh + 1));                                         \
         idx *toff = (idx *)malloc(sizeof(idx) * (size_t)(2 * K * nt + 1));                         \
         int *ntap = (int *)malloc(sizeof(int) * (size_t)(2 * K + 1));                              \
+        /* the vertical pass reads kh + RG - 1 rows at once: rows of an image whose pitch is a      \
+         * multiple of 1 KiB (3840 RGB float32 pixels: 45 KiB) fall into a few L1 sets and evict   \
+         * each other (measured: 5.4 ns a pixel for 15 taps at 3840 columns, 3.7 at 3850), so     \
+         * the fast path copies each input row once into a ring of rows whose pitch is an odd     \
+         * number of cache lines */                                                               \
+        const idx NR = nt + RG - 1;                                                                \
+        const idx XIp = ((((idx)sizeof(T) * XI + 63) / 64) | 1) * 64 / (idx)sizeof(T);            \
+        T *ring = (T *)malloc(sizeof(T) * (size_t)(NR * XIp + 1));                                 \
+        idx ring_next = 0; /* band rows < ring_next are in the ring (the last NR of them) */       \
         if (!vrow || !part || !fillrow || !tiles || !wv || !fsum || !wt || !src || !toff || !ntap  \
-            || !ub || !uu) {                                                                       \
+            || !ub || !uu || !ring) {                                                              \
             free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);              \
-            free(ub); free(uu);                                                                    \
+            free(ub); free(uu); free(ring);                                                        \
             free((void *)wt); free((void *)src); free(toff); free(ntap);                           \
             return -1;                                                                             \
         }                                                                                          \
@@ -861,8 +870,16 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
                 if (fast) {                                                                        \
                     for (idx i = 0; i < kh + RG - 1; i++) {                                        \
                         const idx pi = r0 + i;                                                     \
-                        src[i] = i >= nr + kh - 1 || ps->rmap[pi] < 0 ? fillrow                    \
-                                                                    : image + ps->rmap[pi] * XI;   \
+                        if (i >= nr + kh - 1 || ps->rmap[pi] < 0) {                                \
+                            src[i] = fillrow;                                                      \
+                            continue;                                                              \
+                        }                                                                          \
+                        T *slot = ring + (pi % NR) * XIp;                                          \
+                        if (pi >= ring_next) {                                                     \
+                            memcpy(slot, image + ps->rmap[pi] * XI, sizeof(T) * (size_t)XI);       \
+                            ring_next = pi + 1;                                                    \
+                        }                                                                          \
+                        src[i] = slot;                                                             \
                     }                                                                              \
                     for (idx m = 0; m < kh + 2 * (RG - 1); m++) ub[m] = (V){0};                    \
                     for (idx m = 0; m < kh; m++) {                                                 \
@@ -926,7 +943,7 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
             }                                                                                      \
         }                                                                                          \
         free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);                  \
-        free(ub); free(uu);                                                                        \
+        free(ub); free(uu); free(ring);                                                            \
         free((void *)wt); free((void *)src); free(toff); free(ntap);                               \
         return 0;                                                                                  \
     }
