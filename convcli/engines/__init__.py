@@ -169,13 +169,33 @@ def choose_forward(problem: ForwardProblem) -> str:
 def choose_transpose(problem: TransposeProblem) -> str:
     """The strategy ``method='auto'`` uses for a transposed problem.
 
-    ``native-polyphase`` when the compiled kernels are built, else
-    ``polyphase``: both compute the ``s_y·s_x`` phase kernels as stride-1
-    correlations and beat the per-tap scatter at every size measured (W7,
-    1080×1920 → 2160×3840, 4×4 stride 2, 3→3, ``benchmarks/run.py``: scatter
-    480 ms, polyphase's one GEMM 42 ms, the compiled correlation of each row
-    phase written straight into the output rows about half that).
+    Both polyphase strategies compute the ``s_y·s_x`` phase kernels
+    (:func:`convcli.engines.polyphase.phase_bank`) as stride-1 correlations
+    and beat the per-tap scatter at every size measured (W7, 1080×1920 →
+    2160×3840, 4×4 stride 2, 3→3, ``benchmarks/run.py``: scatter 480 ms,
+    polyphase 42 ms, native-polyphase 25 ms). Between the two, the forward
+    cost model (:func:`convcli.engines._cost.estimate_forward`) judges that
+    correlation: ``native-polyphase`` is its ``native`` estimate, the
+    compiled loops, which win for image channels; ``polyphase`` its
+    ``gemm`` estimate, one BLAS product, which wins for deep banks
+    (measured: 64 → 32 channels, 4×4 stride 2 on 256×256: 85 ms vs 170 ms).
     """
     from convcli.engines import _native
 
-    return "native-polyphase" if _native.AVAILABLE else "polyphase"
+    if not _native.AVAILABLE:
+        return "polyphase"
+    from convcli.borders import parse_border
+    from convcli.engines._cost import estimate_forward
+    from convcli.engines.polyphase import phase_bank
+
+    bank, _ = phase_bank(problem.weights, problem.stride, problem.dilation)
+    (sr, sc), (top, left) = problem.stride, problem.crop
+    out_rows, out_cols = problem.out_shape
+    phase_rows = (top + out_rows - 1) // sr + 1 - top // sr
+    phase_cols = (left + out_cols - 1) // sc + 1 - left // sc
+    forward = ForwardProblem(
+        image=problem.image, weights=bank, mode=problem.mode, pads=(0, 0, 0, 0),
+        border=parse_border("zero"), stride=(1, 1), dilation=(1, 1), out_shape=(phase_rows, phase_cols),
+    )
+    estimates = estimate_forward(forward, separable=False)
+    return "native-polyphase" if estimates["native"] <= estimates["gemm"] else "polyphase"

@@ -119,9 +119,13 @@ def _separable_pass_ns(vector: np.ndarray, long_from: int) -> float:
     return SEPARABLE_FIXED_NS + PASS_NS * passes(vector)
 
 
-def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
-    """Estimated milliseconds of each forward strategy that fits this problem."""
-    from convcli.engines import separable
+def estimate_forward(problem: ForwardProblem, separable: bool = True) -> dict[str, float]:
+    """Estimated milliseconds of each forward strategy that fits this problem.
+
+    ``separable=False`` leaves out the separable strategies, whose estimate
+    factorises every kernel (an SVD per kernel and channel: 0.2 s for a
+    128-kernel, 64-channel bank).
+    """
     from convcli.engines._simplify import channels_uniform
 
     weights = problem.weights
@@ -159,8 +163,10 @@ def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
                 + (NATIVE_PLANAR_STORE_NS * n_out if depthwise else 0.0)
             )
 
-    if taps > 3 and min(kh, kw) > 1:
-        factors = separable.factorize(weights)
+    if separable and taps > 3 and min(kh, kw) > 1:
+        from convcli.engines import separable as separable_engine
+
+        factors = separable_engine.factorize(weights)
         rank = max((len(components) for components in factors), default=0)
         if native and rank < min(kh, kw):
             passes_ns = sum(
@@ -174,8 +180,8 @@ def estimate_forward(problem: ForwardProblem) -> dict[str, float]:
         if rank < min(kh, kw):
             # the Toeplitz GEMM passes need one kernel for every channel
             never = kh + kw + 1
-            vertical_from = separable.VERTICAL_GEMM_TAPS if uniform else never
-            horizontal_from = separable.HORIZONTAL_GEMM_TAPS if uniform else never
+            vertical_from = separable_engine.VERTICAL_GEMM_TAPS if uniform else never
+            horizontal_from = separable_engine.HORIZONTAL_GEMM_TAPS if uniform else never
             per_plane = sum(
                 _separable_pass_ns(u[:, 0], vertical_from) + _separable_pass_ns(v[:, 0], horizontal_from)
                 for components in factors for u, v in components
