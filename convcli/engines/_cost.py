@@ -119,6 +119,20 @@ def _separable_pass_ns(vector: np.ndarray, long_from: int) -> float:
     return SEPARABLE_FIXED_NS + PASS_NS * passes(vector)
 
 
+def _low_rank(weights: np.ndarray) -> bool:
+    """Whether every kernel of ``weights`` (F, kh, kw, C) has rank < min(kh, kw) on every channel.
+
+    The rank rule of :func:`convcli.engines.separable.factorize` (singular values
+    above ``tolerance × the largest``), from one batched SVD: a full-rank bank
+    skips the per-kernel factorisation the separable estimates need.
+    """
+    tolerance = 1e-6 if weights.dtype == np.float32 else 1e-12
+    values = np.linalg.svd(np.moveaxis(weights, 3, 1).astype(np.float64), compute_uv=False)
+    largest = values[..., :1]
+    ranks = np.where(largest > 0, np.count_nonzero(values > tolerance * largest, axis=-1, keepdims=True), 0)
+    return bool((ranks < min(weights.shape[1:3])).all())
+
+
 def estimate_forward(problem: ForwardProblem, separable: bool = True) -> dict[str, float]:
     """Estimated milliseconds of each forward strategy that fits this problem.
 
@@ -163,7 +177,7 @@ def estimate_forward(problem: ForwardProblem, separable: bool = True) -> dict[st
                 + (NATIVE_PLANAR_STORE_NS * n_out if depthwise else 0.0)
             )
 
-    if separable and taps > 3 and min(kh, kw) > 1:
+    if separable and taps > 3 and min(kh, kw) > 1 and _low_rank(weights):
         from convcli.engines import separable as separable_engine
 
         factors = separable_engine.factorize(weights)
