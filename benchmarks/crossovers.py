@@ -12,6 +12,10 @@ Usage::
     python benchmarks/crossovers.py [--repeat 5] [--size 1080x1920] [--cpu]
         [--family sum] [--strategies native,gemm]
 
+The last family is transposed convolution (``polyphase`` and the compiled
+``native-polyphase``, which :func:`convcli.engines.choose_transpose` picks
+between), on a smaller input with C channels.
+
 ``--cpu`` times process CPU seconds (all threads) instead of wall time: on a
 shared, busy machine it is the steadier measure (wall ≈ CPU / workers for
 the banded strategies). The compiled strategies (``native``,
@@ -27,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from convcli import conv2d
+from convcli import conv2d, conv_transpose2d
 from convcli.engines import ForwardProblem
 
 
@@ -66,7 +70,17 @@ def families(rng: np.random.Generator) -> dict[str, list[tuple[str, dict]]]:
         (f"F={f}", {"bank": rng.standard_normal((f, 3, 3)), "padding": "same"})
         for f in (1, 2, 4, 8)
     ]
+    # transposed: an input of (H/8, W/8, C) (C = 64 would otherwise need gigabytes)
+    out["transposed 4×4 stride 2, C→C (input 1/8 of the size)"] = [
+        (f"C={c}", {"bank": rng.standard_normal((c, 4, 4, c)), "stride": 2, "padding": 1, "channels": "sum",
+                    TRANSPOSED: (8, c)})
+        for c in (1, 3, 8, 16, 32, 64)
+    ]
     return out
+
+
+#: Key of a case's kwargs that makes it a conv_transpose2d case: (size divisor, input channels).
+TRANSPOSED = "transposed"
 
 
 def median_times(calls: dict[str, Callable[[], object]], repeat: int,
@@ -87,22 +101,23 @@ class _Chosen(Exception):
     """Carries the name ``choose_forward`` returned, and stops the computation."""
 
 
-def auto_choice(image: np.ndarray, kwargs: dict) -> str:
+def auto_choice(image: np.ndarray, kwargs: dict, transposed: bool = False) -> str:
     """The strategy ``auto`` picks for this problem (the dispatcher is probed, not run)."""
     import convcli.engines as engines
 
-    original = engines.choose_forward
+    name = "choose_transpose" if transposed else "choose_forward"
+    original = getattr(engines, name)
 
     def spy(problem: ForwardProblem) -> str:
         raise _Chosen(original(problem))
 
-    engines.choose_forward = spy
+    setattr(engines, name, spy)
     try:
-        conv2d(image, **kwargs)
+        (conv_transpose2d if transposed else conv2d)(image, **kwargs)
     except _Chosen as chosen:
         return str(chosen)
     finally:
-        engines.choose_forward = original
+        setattr(engines, name, original)
     return "?"
 
 
@@ -118,20 +133,29 @@ def main() -> None:
     rows, cols = (int(v) for v in args.size.split("x"))
     rng = np.random.default_rng(0)
     image = (rng.random((rows, cols, 3)) * 255).astype(np.float32)
-    from convcli.engines import FORWARD_ENGINES
+    from convcli.engines import FORWARD_ENGINES, TRANSPOSE_ENGINES
 
-    strategies = tuple(name for name in ("direct", "separable", "gemm", "fft", "native", "native-separable")
-                       if name in FORWARD_ENGINES)
+    forward = tuple(name for name in ("direct", "separable", "gemm", "fft", "native", "native-separable")
+                    if name in FORWARD_ENGINES)
+    backward = tuple(name for name in ("polyphase", "native-polyphase") if name in TRANSPOSE_ENGINES)
     if args.strategies:
-        strategies = tuple(name for name in args.strategies.split(",") if name in FORWARD_ENGINES)
+        forward = tuple(name for name in args.strategies.split(",") if name in FORWARD_ENGINES)
+        backward = tuple(name for name in args.strategies.split(",") if name in TRANSPOSE_ENGINES)
     unit = "CPU ms" if args.cpu else "ms"
     for family, cases in families(rng).items():
         if args.family not in family:
             continue
-        print(f"\n## {family}  ({rows}×{cols} RGB float32, {unit})")
+        transposed = TRANSPOSED in cases[0][1]
+        strategies = backward if transposed else forward
+        print(f"\n## {family}  ({rows}×{cols} float32, {unit})")
         print("| case | " + " | ".join(strategies) + " | winner | auto |")
         print("| --- " * (len(strategies) + 3) + "|")
         for label, kwargs in cases:
+            kwargs = dict(kwargs)
+            case_image = image
+            if transposed:
+                shrink, channels = kwargs.pop(TRANSPOSED)
+                case_image = rng.random((rows // shrink, cols // shrink, channels), dtype=np.float32)
             bank = np.asarray(kwargs["bank"])
             taps = bank.shape[-2] * bank.shape[-1] if bank.ndim == 2 else bank.shape[1] * bank.shape[2]
             calls = {}
@@ -140,12 +164,13 @@ def main() -> None:
                     continue  # minutes; clearly lost
                 if name.endswith("separable") and "random" in family and taps > 121:
                     continue  # full rank: k components, clearly lost
-                calls[name] = (lambda n=name, kw=kwargs: conv2d(image, method=n, **kw))
+                run = conv_transpose2d if transposed else conv2d
+                calls[name] = (lambda n=name, kw=kwargs, f=run, x=case_image: f(x, method=n, **kw))
             times = median_times(calls, args.repeat, clock)
             best = min(times, key=times.get)
             cells = [f"{times[n] * 1e3:.0f}" if n in times else "–" for n in strategies]
-            print(f"| {label} | " + " | ".join(cells) + f" | {best} | {auto_choice(image, kwargs)} |",
-                  flush=True)
+            choice = auto_choice(case_image, kwargs, transposed)
+            print(f"| {label} | " + " | ".join(cells) + f" | {best} | {choice} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -251,3 +251,18 @@ def test_compare_zarr_finds_a_single_differing_value(tmp_path: Path) -> None:
     changed[49, 69, 0] = np.nextafter(data[49, 69, 0], np.float32(np.inf))
     assert batch.compare_zarr(*paths, budget_bytes=1).startswith("DIFFER in 1 of 20 blocks")
     assert batch.compare_zarr(paths[0], tmp_path / "missing.zarr").startswith("not compared")
+
+
+def test_crossovers_times_the_transposed_family_and_reports_auto() -> None:
+    """`crossovers.py --family transposed`, small image: a row per C naming the winner and auto's pick."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "crossovers.py"), "--family", "transposed",
+         "--size", "64x96", "--repeat", "1"], capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(r"^\| C=(\d+) \|.*\| (\S+) \| (\S+) \|$", result.stdout, flags=re.M)
+    assert [int(c) for c, _, _ in rows] == [1, 3, 8, 16, 32, 64], result.stdout
+    from convcli.engines import TRANSPOSE_ENGINES
+
+    for _, winner, auto in rows:
+        assert winner in TRANSPOSE_ENGINES and auto in TRANSPOSE_ENGINES
