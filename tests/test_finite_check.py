@@ -144,3 +144,41 @@ def test_the_kernel_reports_a_bad_row_only_inside_its_check_range():
     with pytest.raises(ValueError, match="rows to check"):
         _native.correlate_image(image, rows, cols, 0, 0.0, weights, out, (1, 1), (1, 1), True,
                                 check_rows=(0, 11))
+
+
+@pytest.mark.skipif(not _native.AVAILABLE, reason="compiled kernels not built")
+@pytest.mark.parametrize("kernel", ["correlate_image", "separable_image"])
+@pytest.mark.parametrize("stride", [4, 7])
+def test_every_row_in_the_check_range_is_tested_even_rows_no_output_reads(kernel, stride):
+    """A call reads its rows in chunks (of 32 output rows here, 8 for the separable kernel); with
+    the row stride past the 3-row kernel, rows between two chunks are read by no output and must
+    still be tested (found by a review: rows 127, 379, … of a 2000×500 image at stride 4)."""
+    rows, cols = 40 * stride * 4, 500
+    image = np.zeros((rows, cols, 1), dtype=np.float32)
+    row_map, col_map = np.arange(rows, dtype=np.int64), np.arange(cols, dtype=np.int64)
+    out_rows = (rows - 3) // stride + 1
+    out = np.empty((out_rows, cols - 2, 1), dtype=np.float32)
+    weights = np.ones((1, 3, 3, 1), dtype=np.float32)
+    u = np.ones((1, 3, 1), dtype=np.float32)
+    for row in range(rows):
+        image[row, 321, 0] = np.nan
+        if kernel == "correlate_image":
+            verdict = _native.correlate_image(image, row_map, col_map, 0, 0.0, weights, out, (stride, 1),
+                                              (1, 1), True, check_rows=(0, rows))
+        else:
+            verdict = _native.separable_image(image, row_map, col_map, 0, 0.0, u, u, out, stride, (1, 1),
+                                              check_rows=(0, rows))
+        assert verdict is False, f"a NaN in row {row} went untested"
+        image[row, 321, 0] = 0.0
+
+
+@pytest.mark.skipif(not NATIVE, reason="compiled kernels not built")
+@pytest.mark.parametrize("method", ["native", "auto"])
+def test_the_reviewers_case_a_nan_between_two_chunks_at_stride_4(method):
+    image = np.random.default_rng(0).random((2000, 500), np.float32)
+    sobel = np.array([[[1, 0, -1], [2, 0, -2], [1, 0, -1]], [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]], np.float32)
+    for row in (127, 379, 631, 0, 1999):
+        broken = image.copy()
+        broken[row, 7] = np.nan
+        with pytest.raises(ShapeError, match=re.escape(f"(row, column, channel) ({row}, 7, 0)")):
+            conv2d(broken, sobel, stride=4, method=method)

@@ -636,11 +636,12 @@ typedef struct {
 ROW_FINITE(float, v8f, row_finite_f32)
 ROW_FINITE(double, v4d, row_finite_f64)
 
-/* verify the image rows of band rows [lo, hi) not verified yet (see padsrc) */
-#define CHECK_ROWS(T, FINITE, image, ps, lo, hi)                                                   \
+/* verify the image rows of band rows [chk_lo, hi) not verified yet (see padsrc): every row up to
+ * hi, including rows no output reads (a row stride past the kernel leaves gaps between the rows
+ * that chunks read), so the rows [chk_lo, chk_hi) are all tested once the last chunk is done */
+#define CHECK_ROWS(T, FINITE, image, ps, hi)                                                       \
     do {                                                                                           \
-        idx i_ = (lo) > (ps)->chk_done ? (lo) : (ps)->chk_done;                                    \
-        if (i_ < (ps)->chk_lo) i_ = (ps)->chk_lo;                                                  \
+        idx i_ = (ps)->chk_done > (ps)->chk_lo ? (ps)->chk_done : (ps)->chk_lo;                    \
         const idx e_ = (hi) < (ps)->chk_hi ? (hi) : (ps)->chk_hi;                                  \
         for (; i_ < e_; i_++)                                                                      \
             if ((ps)->rmap[i_] >= 0 &&                                                             \
@@ -713,7 +714,7 @@ ROW_FINITE(double, v4d, row_finite_f64)
         for (idx r0 = 0; r0 < R && status == 0; r0 += RS) {                                        \
             const idx nrow = R - r0 < RS ? R - r0 : RS;                                            \
             const idx a = sr * r0, b = sr * (r0 + nrow - 1) + khe;                                 \
-            CHECK_ROWS(T, FINITE, image, ps, a, b);                                                \
+            CHECK_ROWS(T, FINITE, image, ps, b);                                                   \
             g.R = nrow;                                                                            \
             g.P = b - a;                                                                           \
             T *orow = out + r0 * g.ors;                                                            \
@@ -732,6 +733,7 @@ ROW_FINITE(double, v4d, row_finite_f64)
                 status = kern(srows, weights, orow + j0 * N, &g);                                  \
             }                                                                                      \
         }                                                                                          \
+        if (status == 0) CHECK_ROWS(T, FINITE, image, ps, ps->chk_hi); /* rows past the last read */ \
         free(fillrow); free(strips[0]); free(strips[1]);                                           \
         free((void *)rows); free((void *)srows);                                                   \
         return status;                                                                             \
@@ -861,7 +863,7 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
          * rows of a block stay in L1/L2), then each row's horizontal pass from the group buffer */\
         for (idx r0 = 0; r0 < R; r0 += RG) {                                                       \
             const idx nr = R - r0 < RG ? R - r0 : RG;                                              \
-            CHECK_ROWS(T, FINITE, image, ps, sr * r0, sr * (r0 + nr - 1) + dr * (kh - 1) + 1);     \
+            CHECK_ROWS(T, FINITE, image, ps, sr * (r0 + nr - 1) + dr * (kh - 1) + 1);              \
             for (idx k = 0; k < K; k++) {                                                          \
                 const idx bu = 2 * k * nt;                                                         \
                 const int nu = ntap[2 * k];                                                        \
@@ -942,6 +944,7 @@ SEP_VGROUP(double, v4d, sep_vgroup4_f64, 4)
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
+        CHECK_ROWS(T, FINITE, image, ps, ps->chk_hi); /* rows past the last one read */            \
         free(vrow); free(part); free(fillrow); free(tiles); free(wv); free(fsum);                  \
         free(ub); free(uu); free(ring);                                                            \
         free((void *)wt); free((void *)src); free(toff); free(ntap);                               \

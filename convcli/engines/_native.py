@@ -198,9 +198,10 @@ def correlate_image(
     weights, out, stride, dilation, depthwise, reduce
         As for :func:`correlate`.
     check_rows : (lo, hi), optional
-        Test the image rows ``rows[lo:hi]`` for NaN and ±inf, each as its
-        first chunk of output rows reads it (in cache: no extra pass over
-        memory; see :mod:`convcli.engines._finite`).
+        Test the image rows ``rows[lo:hi]`` for NaN and ±inf, each just
+        before the first chunk of output rows that reads it (in cache: no
+        extra pass over memory; see :mod:`convcli.engines._finite`); rows
+        no output reads (a row stride past the kernel) are tested too.
 
     Returns
     -------
