@@ -239,13 +239,26 @@ def _add_bias(out: np.ndarray, bias: Any, n_filters: int) -> np.ndarray:
     return out
 
 
+#: The compiled strategies (registered only when the extension imports).
+COMPILED_METHODS = ("native", "native-separable", "native-polyphase")
+
+
 def _pick(method: str, table: dict, choose: Any, problem: Any) -> tuple[str, Any]:
     name = choose(problem) if method == "auto" else method
     try:
         return name, table[name]
     except KeyError:
         names = ", ".join(["auto", *sorted(table)])
-        raise OptionError(f"`method` must be one of {names}, got {method!r}") from None
+        hint = ""
+        transposed = table is engines.TRANSPOSE_ENGINES
+        other = engines.FORWARD_ENGINES if transposed else engines.TRANSPOSE_ENGINES
+        if method in other:
+            hint = (" (a strategy for forward convolution)" if transposed
+                    else " (a strategy for transposed convolution: --transpose)")
+        elif method in COMPILED_METHODS:
+            hint = (f" ({method} is compiled, and the compiled kernels are not built here: "
+                    "convcli --version says why)")
+        raise OptionError(f"`method` must be one of {names}, got {method!r}{hint}") from None
 
 
 def conv2d(

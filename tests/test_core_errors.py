@@ -151,6 +151,9 @@ INVALID = [
                  id="transposed-image-inf"),
     pytest.param(forward(image=np.full((4, 4), 1e300), dtype=np.float32), ShapeError,
                  ["float32 range", "1e+300", "float64"], id="image-beyond-float32"),
+    pytest.param(forward(image=np.where(np.arange(16).reshape(4, 4) == 6, np.nan, 1e300), dtype=np.float32),
+                 ShapeError, ["finite", "nan", "(1, 2, 0)", "(1 non-finite value)"],
+                 id="image-nan-among-values-beyond-float32"),
     pytest.param(forward(bias="a"), ShapeError, ["`bias`", "'a'"], id="bias-not-a-number"),
     pytest.param(forward(bias=[1, "x"]), ShapeError, ["`bias`"], id="bias-list-with-a-word"),
 ]
@@ -228,3 +231,21 @@ def test_a_geometry_too_large_to_allocate_is_a_shape_error(geometry):
     function = conv_transpose2d if geometry.pop("transposed", False) else conv2d
     with pytest.raises(ShapeError, match="too large to allocate"):
         function(np.ones((5, 5)), np.ones((3, 3)), **geometry)
+
+
+def test_a_method_of_the_other_kind_or_not_built_says_so(monkeypatch) -> None:
+    from convcli import engines
+
+    with pytest.raises(OptionError, match="transposed convolution: --transpose"):
+        conv2d(np.ones((5, 5)), np.ones((3, 3)), method="polyphase")
+    with pytest.raises(OptionError, match="forward convolution"):
+        conv_transpose2d(np.ones((5, 5)), np.ones((3, 3)), method="direct")
+    # without the extension the compiled names are not registered
+    forward = {k: v for k, v in engines.FORWARD_ENGINES.items() if not k.startswith("native")}
+    backward = {k: v for k, v in engines.TRANSPOSE_ENGINES.items() if not k.startswith("native")}
+    monkeypatch.setattr(engines, "FORWARD_ENGINES", forward)
+    monkeypatch.setattr(engines, "TRANSPOSE_ENGINES", backward)
+    calls = ((conv2d, "native"), (conv2d, "native-separable"), (conv_transpose2d, "native-polyphase"))
+    for call, method in calls:
+        with pytest.raises(OptionError, match=f"got '{method}' .{method} is compiled.*not built here"):
+            call(np.ones((5, 5)), np.ones((3, 3)), method=method)

@@ -63,10 +63,12 @@ def require_finite(array: np.ndarray, source: np.ndarray | None = None) -> None:
             f"{float(np.abs(source).max()):.6g}); compute in float64 (dtype=np.float64, "
             "--dtype float64)"
         )
-    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-    count = int(np.count_nonzero(~np.isfinite(array)))
+    # name the input's own NaN/inf, not an inf the cast made of a large finite value
+    given = np.asarray(source).reshape(array.shape) if source is not array else array
+    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(given))[0])
+    count = int(np.count_nonzero(~np.isfinite(given)))
     raise ShapeError(
-        f"image values must be finite, got {array[bad]} at (row, column, channel) {bad} "
+        f"image values must be finite, got {given[bad]} at (row, column, channel) {bad} "
         f"({count} non-finite value{'s' if count != 1 else ''})"
     )
 
