@@ -420,3 +420,25 @@ def test_a_16_bit_array_image_gives_a_16_bit_output_like_a_16_bit_tiff(tmp_path,
         outputs.append(np.asarray(Image.open(target)))
     assert outputs[1].dtype == np.uint16 and outputs[1].max() > 255
     np.testing.assert_array_equal(outputs[1], outputs[0])
+
+
+@pytest.mark.parametrize("env", [ONE_ROW, WHOLE], ids=["one-row-bands", "one-band"])
+@pytest.mark.parametrize(("options", "where"), [
+    (["-k", "sobel"], (100, 50, 1)),
+    (["-k", "sobel", "-p", "full", "--border", "reflect"], (100, 50, 1)),
+    (["-k", "gaussian:sigma=4"], (100, 50, 1)),
+    (["-k", "sobel", "--transpose", "-s", "2"], (100, 50, 1)),
+    (["-k", "sobel", "-s", "3"], (299, 7, 2)),
+    (["-k", "box:size=5", "--method", "native"], (0, 0, 0)),
+])
+def test_a_nan_in_a_streamed_image_is_named_at_its_row_in_the_image(tmp_path, env, options, where):
+    """Streaming bands hold halo and border rows: the message gives the row in the image, not in the band
+    (a review found row 101 for a NaN in row 100, and row 300 of a 300-row image)."""
+    image = np.random.default_rng(3).random((300, 60, 3)).astype(np.float32)
+    image[where] = np.nan
+    np.save(tmp_path / "in.npy", image)
+    result = apply(tmp_path / "in.npy", *options, "-o", tmp_path / "out.npy", env=env)
+    assert result.exit_code == 1
+    assert f"got nan at (row, column, channel) ({where[0]}, {where[1]}, {where[2]})" in result.output, \
+        result.output
+    assert not (tmp_path / "out.npy").exists()
