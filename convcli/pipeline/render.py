@@ -257,11 +257,12 @@ def read_window(source: RowSource, window: Rows, border: Border, n_channels: int
     return out
 
 
-def _in_image_rows(band: np.ndarray, image_rows: np.ndarray, call: Any) -> np.ndarray:
+def _in_image_rows(band: np.ndarray, image_rows: Any, call: Any) -> np.ndarray:
     """``call()``; its refusal of a NaN or ±inf in ``band`` names the value's row in the image.
 
-    ``image_rows[i]`` is the image row of band row ``i`` (``-1``: border
-    fill). The count of bad values is the band's alone, so it is left out.
+    ``image_rows()`` gives the image row of each band row (``-1``: border
+    fill); it is computed only then. The count of bad values is the band's
+    alone, so it is left out.
     """
     try:
         return call()
@@ -273,7 +274,7 @@ def _in_image_rows(band: np.ndarray, image_rows: np.ndarray, call: Any) -> np.nd
             raise
         row, col, channel = (int(i) for i in bad[0])
         raise ShapeError(f"image values must be finite, got {band[row, col, channel]} at (row, column, "
-                         f"channel) ({int(image_rows[row])}, {col}, {channel})") from None
+                         f"channel) ({int(image_rows()[row])}, {col}, {channel})") from None
 
 
 def render_rows(plan: RenderPlan, source: RowSource, rows: Rows) -> np.ndarray:
@@ -292,9 +293,10 @@ def render_rows(plan: RenderPlan, source: RowSource, rows: Rows) -> np.ndarray:
             kh = plan.weights.shape[-2] if plan.weights.ndim == 2 else plan.weights.shape[1]
             window = forward_rows(rows, kh, options["stride"][0], options["dilation"][0], plan.pads[0])
             band = read_window(source, window, options["border"], plan.channels_used, options["dtype"])
-            return _in_image_rows(band, row_map(window, source.shape[0], options["border"]), lambda: conv2d(
-                band, plan.weights, padding=(0, 0, plan.pads[2], plan.pads[3]), bias=plan.bias,
-                reduce=plan.reduce, **options))
+            return _in_image_rows(
+                band, lambda: row_map(window, source.shape[0], options["border"]),
+                lambda: conv2d(band, plan.weights, padding=(0, 0, plan.pads[2], plan.pads[3]), bias=plan.bias,
+                               reduce=plan.reduce, **options))
     if plan.reduce != "none":
         maps = reduce_maps(maps, plan.n_filters, plan.reduce)
     return maps
@@ -325,7 +327,10 @@ def render_row_list(plan: RenderPlan, source: RowSource, rows: Sequence[int]) ->
                for span in spans]
     stacked = np.concatenate(windows) if len(windows) > 1 else windows[0]
     stacked_options = dict(options, stride=(reach, options["stride"][1]))
-    image_rows = np.concatenate([row_map(span, source.shape[0], options["border"]) for span in spans])
+
+    def image_rows() -> np.ndarray:
+        return np.concatenate([row_map(span, source.shape[0], options["border"]) for span in spans])
+
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         return _in_image_rows(stacked, image_rows, lambda: conv2d(
@@ -343,7 +348,7 @@ def _transposed_band(plan: RenderPlan, source: RowSource, rows: Rows) -> np.ndar
     window = transpose_rows(rows, plan.in_shape[0], kh, stride_rows, options["dilation"][0], crop_top)
     if window is not None:
         band = source.read_rows(window.start, window.stop)[..., :plan.channels_used]
-        full = _in_image_rows(band, np.arange(window.start, window.stop),
+        full = _in_image_rows(band, lambda: np.arange(window.start, window.stop),
                               lambda: conv_transpose2d(band, plan.weights, padding=0, **options))
         first = rows.start + crop_top - stride_rows * window.start  # local full row of rows.start
         row_lo, row_hi = max(first, 0), min(first + len(rows), full.shape[0])
