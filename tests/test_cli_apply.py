@@ -656,3 +656,20 @@ def test_output_without_suffix_for_one_map_is_an_error(tmp_path):
     result = apply(SAMPLES / "camera.png", "-k", "box", "-o", tmp_path / "ouput")
     assert result.exit_code == 1 and "no suffix" in result.stderr
     assert not (tmp_path / "ouput").exists()
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_the_cli_gives_openblas_one_thread_unless_the_user_chose(given, expected):
+    """Before numpy loads (its OpenBLAS threads would only spin: the pool runs BLAS one thread each)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, convcli.cli as c; assert 'numpy' not in sys.modules; "
+            "c.app = lambda **k: print(__import__('os').environ.get('OPENBLAS_NUM_THREADS')); c.main()")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                            check=True)
+    assert result.stdout.strip() == expected

@@ -212,9 +212,17 @@ def main() -> None:
     generation collects after 20 000 allocations instead of 700 (a run makes
     few cycles; the default thresholds cost 20–40 ms of a photo's 0.7 s in
     scans of the import-time objects).
+
+    OpenBLAS gets one thread (``OPENBLAS_NUM_THREADS``, unless the user set
+    it) before numpy is imported: the strategies run BLAS on their own pool,
+    one BLAS thread per worker, so OpenBLAS's threads would only spin after
+    a small call (the cost model's SVDs), measured at 10 % of a photo job's
+    CPU on 2 cores. Worker processes inherit the setting.
     """
     import gc
+    import os
 
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     try:
