@@ -442,3 +442,17 @@ def test_a_nan_in_a_streamed_image_is_named_at_its_row_in_the_image(tmp_path, en
     assert f"got nan at (row, column, channel) ({where[0]}, {where[1]}, {where[2]})" in result.output, \
         result.output
     assert not (tmp_path / "out.npy").exists()
+
+
+@pytest.mark.parametrize("options", [["-p", "full"], ["-p", "3"], ["--border", "wrap"]])
+def test_of_two_bad_values_the_first_in_the_image_is_named_when_borders_repeat_rows(tmp_path, options):
+    """A band's top border holds reflected or wrapped rows, read before row 0: the message still names
+    the bad value that comes first in the image (found by a review: (2, …) named instead of (1, …))."""
+    image = np.random.default_rng(4).random((300, 60, 3)).astype(np.float32)
+    image[1, 59, 0] = np.inf
+    image[2, 12, 1] = np.nan
+    image[299, 5, 0] = np.nan  # wrapped above row 0
+    np.save(tmp_path / "in.npy", image)
+    result = apply(tmp_path / "in.npy", "-k", "sobel", *options, "-o", tmp_path / "out.npy", env=WHOLE)
+    assert result.exit_code == 1
+    assert "got inf at (row, column, channel) (1, 59, 0)" in result.output, result.output

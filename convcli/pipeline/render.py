@@ -272,7 +272,9 @@ def _in_image_rows(band: np.ndarray, image_rows: Any, call: Any) -> np.ndarray:
         bad = np.argwhere(~np.isfinite(band))
         if not bad.size:  # a float32 cast overflow: its message has no position
             raise
-        row, col, channel = (int(i) for i in bad[0])
+        # the first in the image's order: border rows (reflected, wrapped) come before row 0
+        rows_in_image = image_rows()[bad[:, 0]]
+        row, col, channel = (int(i) for i in bad[np.lexsort((bad[:, 2], bad[:, 1], rows_in_image))[0]])
         raise ShapeError(f"image values must be finite, got {band[row, col, channel]} at (row, column, "
                          f"channel) ({int(image_rows()[row])}, {col}, {channel})") from None
 
