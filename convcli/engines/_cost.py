@@ -126,7 +126,9 @@ def _low_rank(weights: np.ndarray) -> bool:
     above ``tolerance × the largest``), from one batched SVD: a full-rank bank
     skips the per-kernel factorisation the separable estimates need.
     """
-    tolerance = 1e-6 if weights.dtype == np.float32 else 1e-12
+    from convcli.engines.separable import rank_tolerance
+
+    tolerance = rank_tolerance(weights.dtype)
     values = np.linalg.svd(np.moveaxis(weights, 3, 1).astype(np.float64), compute_uv=False)
     largest = values[..., :1]
     ranks = np.where(largest > 0, np.count_nonzero(values > tolerance * largest, axis=-1, keepdims=True), 0)

@@ -23,6 +23,8 @@ extension imports (:data:`convcli.engines._native.AVAILABLE`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from convcli.engines import ForwardProblem, _native
@@ -88,27 +90,26 @@ def row_checks(bands: list[tuple[int, int]], top: int, height: int
     return checks, missed
 
 
-def _plan_checks(problem: ForwardProblem, tiles: list[tuple[int, int]], height: int, check: bool
-                 ) -> tuple[list, list[tuple[int, int]]]:
-    """:func:`row_checks` of output row ``tiles`` (``[None]`` each and no missed rows without ``check``)."""
-    if not check:
-        return [None] * len(tiles), []
-    (sr, _), (dr, _), kh = problem.stride, problem.dilation, problem.weights.shape[1]
-    bands = [(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1) for i0, i1 in tiles]
-    return row_checks(bands, problem.pads[0], height)
+def _run_tiles(work: Callable[[tuple[tuple[int, int], tuple[int, int] | None]], bool],
+               tiles: list[tuple[int, int]], problem: ForwardProblem, original: np.ndarray,
+               image: np.ndarray, check: bool) -> None:
+    """``work((tile, check_rows))`` for every output row tile on the pool, then the finiteness verdict.
 
-
-def _verify(original: np.ndarray, image: np.ndarray, verdicts: list[bool],
-            missed: list[tuple[int, int]]) -> None:
-    """Raise the error of :func:`require_finite` if a tile's test or a missed row found NaN or ±inf.
-
-    ``image`` is what the tiles read: ``original`` or its channel sums, whose
-    overflow (finite ``original``) is no error, as with an eager check.
+    With ``check``, each tile tests the image rows :func:`row_checks` gives
+    it (``work`` returns False when one holds NaN or ±inf) and the rows no
+    tile reads are tested here; any failure ends in :func:`require_finite`
+    on ``original``. ``image`` is what the tiles read: ``original`` or its
+    channel sums, whose overflow (finite ``original``) is no error, as with
+    an eager check.
     """
-    bad = not all(verdicts)
-    for i0, i1 in missed:
-        bad = bad or not np.isfinite(image[i0:i1]).all()
-    if bad:
+    if check:
+        (sr, _), (dr, _), kh = problem.stride, problem.dilation, problem.weights.shape[1]
+        bands = [(sr * i0, sr * (i1 - 1) + dr * (kh - 1) + 1) for i0, i1 in tiles]
+        checks, missed = row_checks(bands, problem.pads[0], image.shape[0])
+    else:
+        checks, missed = [None] * len(tiles), []
+    verdicts = parallel_map(work, list(zip(tiles, checks)), blas=False)
+    if check and (not all(verdicts) or any(not np.isfinite(image[i0:i1]).all() for i0, i1 in missed)):
         require_finite(original)
 
 
@@ -166,11 +167,7 @@ def run(problem: ForwardProblem, reduce: str = "none") -> np.ndarray:
     # one filter at column stride 1 reads the image in place: no band copy to keep in cache
     interleaved = fused is not None or (n_filters == 1 and depthwise)
     copied = not padder.in_place or sc > 1 or not interleaved
-    tiles = _tiles(problem, padder.width * channels, copied)
-    checks, missed = _plan_checks(problem, tiles, image.shape[0], check)
-    verdicts = parallel_map(work, list(zip(tiles, checks)), blas=False)
-    if check:
-        _verify(original, image, verdicts, missed)
+    _run_tiles(work, _tiles(problem, padder.width * channels, copied), problem, original, image, check)
     return out.reshape(out_rows, out_cols, n_maps)
 
 
@@ -220,11 +217,7 @@ def run_separable(problem: ForwardProblem) -> np.ndarray:
                 image, padder.rows[sr * i0 : sr * (i1 - 1) + dr * (kh - 1) + 1], padder.cols, padder.left,
                 problem.border.value, u, v, planes[i0:i1], sr, (dr, dc), check_rows=check_rows)
 
-        tiles = _tiles(problem, width * channels, copied=False)
-        checks, missed = _plan_checks(problem, tiles, image.shape[0], check)
-        verdicts = parallel_map(fused, list(zip(tiles, checks)), blas=False)
-        if check:
-            _verify(original, image, verdicts, missed)
+        _run_tiles(fused, _tiles(problem, width * channels, copied=False), problem, original, image, check)
         return out.reshape(out_rows, out_cols, n_out)
     if check:  # an all-zero bank (no factors): nothing reads the image
         ensure_finite(original)

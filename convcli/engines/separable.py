@@ -63,10 +63,15 @@ HORIZONTAL_GEMM_TAPS = 9
 HORIZONTAL_TILE = 16
 
 
+def rank_tolerance(dtype: np.dtype) -> float:
+    """Singular values at or below this share of the largest are dropped (see the module notes)."""
+    return 1e-6 if dtype == np.float32 else 1e-12
+
+
 def factorize(weights: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per filter, the components ``(u (kh, C), v (kw, C))`` with ``Σ_k u_k ⊗ v_k = w``."""
     n_filters, kh, kw, channels = weights.shape
-    tolerance = 1e-6 if weights.dtype == np.float32 else 1e-12
+    tolerance = rank_tolerance(weights.dtype)
     uniform = bool((weights == weights[..., :1]).all())
     factors = []
     for f in range(n_filters):
